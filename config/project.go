@@ -1,0 +1,102 @@
+// Package config reads Atoll's configuration files: a repository's atoll.yaml (or an
+// Atlantis atlantis.yaml v3, read as-is) and the server-side repos.yaml. It parses,
+// validates with file:line:column errors, merges server and repo settings, and finds
+// which projects a pull request touches. It runs nothing.
+package config
+
+// Requirement names, as in Atlantis.
+const (
+	ReqApproved       = "approved"
+	ReqMergeable      = "mergeable"
+	ReqUndiverged     = "undiverged"
+	ReqPoliciesPassed = "policies_passed"
+)
+
+// Project is one Terraform project: a directory and workspace in a repository, with
+// the settings that apply to it after merging server and repo config.
+type Project struct {
+	// Name is the project's name, "" when the config gives none.
+	Name string
+	// Dir is the directory relative to the repo root, cleaned, "." for the root.
+	Dir string
+	// Workspace is the Terraform workspace, "default" when unset.
+	Workspace string
+	// Branch, when set, is a regular expression the PR's base branch must match.
+	Branch string
+	// Workflow is the workflow to run.
+	Workflow Workflow
+	// TerraformVersion is the wanted version ("" for the server's default).
+	TerraformVersion string
+	// TerraformDistribution is "terraform" or "opentofu" ("" for the default).
+	TerraformDistribution string
+	// AutoplanEnabled says whether the project plans on PR open/push.
+	AutoplanEnabled bool
+	// WhenModified are doublestar globs relative to Dir that trigger autoplan.
+	WhenModified []string
+	// PlanRequirements, ApplyRequirements and ImportRequirements are Req* names.
+	PlanRequirements   []string
+	ApplyRequirements  []string
+	ImportRequirements []string
+	// ExecutionOrderGroup orders plans and applies; lower groups run first.
+	ExecutionOrderGroup int
+	// DependsOn names projects that must be applied before this one.
+	DependsOn []string
+	// RepoLocking is "on_plan" (default), "on_apply" or "disabled".
+	RepoLocking string
+	// SilencePRComments lists stages ("plan", "apply") whose comments are not posted.
+	SilencePRComments []string
+}
+
+// DefaultWhenModified is the autoplan trigger used when a project sets none.
+var DefaultWhenModified = []string{"**/*.tf*", "**/terragrunt.hcl", "**/.terraform.lock.hcl"}
+
+// Workflow is a named list of steps for each stage.
+type Workflow struct {
+	Name   string
+	Plan   []Step
+	Apply  []Step
+	Import []Step
+}
+
+// Step kinds.
+const (
+	StepInit     = "init"
+	StepPlan     = "plan"
+	StepApply    = "apply"
+	StepShow     = "show"
+	StepRun      = "run"
+	StepEnv      = "env"
+	StepMultiEnv = "multienv"
+	StepImport   = "import"
+	StepPolicy   = "policy_check"
+)
+
+// Step is one step of a workflow stage.
+type Step struct {
+	// Kind is one of the Step* constants.
+	Kind string
+	// ExtraArgs are appended to the terraform command (init, plan, apply, show, import).
+	ExtraArgs []string
+	// Run is the shell command of a run step, or the command whose output is an env
+	// step's value or a multienv step's NAME=value list.
+	Run string
+	// Output is "show" (default), "hide" or "strip_refreshing" for run steps.
+	Output string
+	// Shell and ShellArgs run Run; defaults are "sh" and ["-c"].
+	Shell     string
+	ShellArgs []string
+	// EnvName and EnvValue set a variable for later steps (env step with value).
+	EnvName  string
+	EnvValue string
+}
+
+// DefaultWorkflow is the workflow used when nothing else is configured:
+// plan runs init then plan; apply runs apply.
+func DefaultWorkflow() Workflow {
+	return Workflow{
+		Name:   "default",
+		Plan:   []Step{{Kind: StepInit}, {Kind: StepPlan}},
+		Apply:  []Step{{Kind: StepApply}},
+		Import: []Step{{Kind: StepInit}, {Kind: StepImport}},
+	}
+}

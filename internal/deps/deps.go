@@ -1,0 +1,21 @@
+package deps
+import (
+ _ "github.com/google/go-github/v60/github"
+ _ "github.com/hashicorp/terraform-exec/tfexec"
+ _ "github.com/hashicorp/hc-install"
+ _ "github.com/hashicorp/hcl/v2/hclparse"
+ _ "github.com/hashicorp/terraform-json"
+ _ "github.com/hashicorp/terraform-plugin-framework/provider"
+ _ "github.com/hashicorp/terraform-plugin-go/tfprotov6"
+ _ "github.com/labstack/echo/v4"
+ _ "github.com/redis/go-redis/v9"
+ _ "go.etcd.io/bbolt"
+ _ "github.com/bradleyfalzon/ghinstallation/v2"
+ _ "github.com/bmatcuk/doublestar/v4"
+ _ "gopkg.in/yaml.v3"
+ _ "github.com/prometheus/client_golang/prometheus"
+ _ "github.com/robfig/cron/v3"
+ _ "github.com/chromedp/chromedp"
+ _ "github.com/google/go-cmp/cmp"
+ _ "golang.org/x/sync/errgroup"
+)

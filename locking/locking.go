@@ -1,0 +1,161 @@
+// Package locking defines Atoll's workspace locks: a lock per (repo, dir, workspace)
+// held by one pull request, taken all-or-nothing for every project a command touches,
+// and released on merge, close or unlock. It also defines the per-PR plan records that
+// live beside the locks, because both must survive restarts and be shared between
+// replicas. Backends: locking/bolt (embedded, the default) and locking/redis. Both pass
+// the conformance suite in locking/lockingtest.
+package locking
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Key identifies a lockable workspace.
+type Key struct {
+	// Repo is "host/owner/name" (vcs.Repo.ID()).
+	Repo string
+	// Dir is the project directory relative to the repo root, "." for the root.
+	Dir string
+	// Workspace is the Terraform workspace, "default" when unset.
+	Workspace string
+}
+
+// String returns the key's canonical form, "repo|dir|workspace" with each part
+// query-escaped so the result is unambiguous and safe in URLs and database keys.
+func (k Key) String() string {
+	return url.QueryEscape(k.Repo) + "|" + url.QueryEscape(k.Dir) + "|" + url.QueryEscape(k.Workspace)
+}
+
+// ParseKey parses the output of Key.String.
+func ParseKey(s string) (Key, error) {
+	parts := strings.Split(s, "|")
+	if len(parts) != 3 {
+		return Key{}, fmt.Errorf("parse lock key %q: want three parts", s)
+	}
+	var out [3]string
+	for i, p := range parts {
+		v, err := url.QueryUnescape(p)
+		if err != nil || v == "" {
+			return Key{}, fmt.Errorf("parse lock key %q: bad part %d", s, i)
+		}
+		out[i] = v
+	}
+	return Key{Repo: out[0], Dir: out[1], Workspace: out[2]}, nil
+}
+
+// Lock is a held lock.
+type Lock struct {
+	Key Key
+	// Pull is the number of the PR holding the lock.
+	Pull int
+	// PullURL links to the PR, for pages and comments.
+	PullURL string
+	// HeadSHA is the PR head commit the lock was last taken for.
+	HeadSHA string
+	// User is the login that caused the lock (PR author or commenter).
+	User string
+	// Project is the project name, "" when the project has none.
+	Project string
+	// Time is when the PR first took the lock.
+	Time time.Time
+}
+
+// ID returns the lock's URL-safe identifier (its key string).
+func (l Lock) ID() string { return l.Key.String() }
+
+// ErrHeld is wrapped by *HeldError when another PR holds a lock.
+var ErrHeld = errors.New("lock held by another pull request")
+
+// ErrNotOwner is returned when a PR tries to release a lock another PR holds.
+var ErrNotOwner = errors.New("lock held by another pull request")
+
+// ErrNotFound is returned when a lock or plan record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// HeldError says which lock blocked an acquisition.
+type HeldError struct {
+	// Held is the lock the other PR holds.
+	Held Lock
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("%s/%s is locked by pull request #%d", e.Held.Key.Dir, e.Held.Key.Workspace, e.Held.Pull)
+}
+
+// Unwrap makes errors.Is(err, ErrHeld) true.
+func (e *HeldError) Unwrap() error { return ErrHeld }
+
+// Filter selects locks in List. Zero fields match everything.
+type Filter struct {
+	Repo string
+	Pull int
+}
+
+// Match reports whether l passes the filter.
+func (f Filter) Match(l Lock) bool {
+	return (f.Repo == "" || f.Repo == l.Key.Repo) && (f.Pull == 0 || f.Pull == l.Pull)
+}
+
+// Locker is a lock store. Implementations are safe for concurrent use, including
+// from several processes sharing one store.
+type Locker interface {
+	// Acquire takes every lock in locks or none. A lock already held by the same
+	// repo and PR is refreshed (HeadSHA, User, Project updated; Time kept). If any
+	// is held by another PR it returns a *HeldError for the first such lock.
+	Acquire(ctx context.Context, locks []Lock) error
+	// Release releases the lock at key if pull holds it. It returns ErrNotFound
+	// if nothing holds it and ErrNotOwner if another PR does. pull == 0 releases
+	// whatever holds it (admin unlock from the web page or API).
+	Release(ctx context.Context, key Key, pull int) (Lock, error)
+	// ReleasePull releases every lock held by pull in repo and returns them.
+	ReleasePull(ctx context.Context, repo string, pull int) ([]Lock, error)
+	// List returns the locks passing f, sorted by key.
+	List(ctx context.Context, f Filter) ([]Lock, error)
+	// Get returns the lock at key or ErrNotFound.
+	Get(ctx context.Context, key Key) (Lock, error)
+}
+
+// Plan is the record of a saved plan for one project of one PR.
+type Plan struct {
+	Key  Key
+	Pull int
+	// Project is the project name, "" when the project has none.
+	Project string
+	// HeadSHA is the commit the plan was made from; apply refuses it once the PR moves.
+	HeadSHA string
+	// Path is the plan file's path on the replica that made it.
+	Path string
+	// Data is the plan file's contents, kept so another replica can apply it.
+	Data []byte
+	// SHA256 is the hex SHA-256 of Data, checked before apply.
+	SHA256 string
+	// Summary is the human summary, for example "1 to add, 0 to change, 0 to destroy".
+	Summary string
+	// HasChanges is false for a plan with no changes.
+	HasChanges bool
+	// Applied is set once the plan has been applied.
+	Applied bool
+	Time    time.Time
+}
+
+// PlanStore keeps plan records per PR.
+type PlanStore interface {
+	// SavePlan stores p, replacing any record for the same repo, pull and key.
+	SavePlan(ctx context.Context, p Plan) error
+	// Plans returns every plan record of pull in repo, sorted by key.
+	Plans(ctx context.Context, repo string, pull int) ([]Plan, error)
+	// DeletePlans removes every plan record of pull in repo.
+	DeletePlans(ctx context.Context, repo string, pull int) error
+}
+
+// Store is a Locker and a PlanStore backed by the same database.
+type Store interface {
+	Locker
+	PlanStore
+	Close() error
+}

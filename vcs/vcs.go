@@ -1,0 +1,212 @@
+// Package vcs holds Atoll's domain types for version control hosting (repositories,
+// pull requests, comments, commit statuses, webhook events) and the small interfaces
+// the rest of Atoll consumes. It knows nothing about Terraform. The GitHub
+// implementation lives in vcs/github; a fake GitHub for tests lives in vcs/vcstest.
+package vcs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Repo identifies a repository on a VCS host.
+type Repo struct {
+	// Host is the VCS hostname, for example "github.com".
+	Host string
+	// Owner is the user or organisation, for example "acme".
+	Owner string
+	// Name is the repository name, for example "infra".
+	Name string
+	// CloneURL is the http(s) or file URL git clones from. It never carries credentials.
+	CloneURL string
+	// DefaultBranch is the branch drift detection re-plans, for example "main".
+	DefaultBranch string
+}
+
+// FullName returns "owner/name".
+func (r Repo) FullName() string { return r.Owner + "/" + r.Name }
+
+// ID returns "host/owner/name", the form matched by --repo-allowlist and used in lock keys.
+func (r Repo) ID() string { return r.Host + "/" + r.Owner + "/" + r.Name }
+
+// String returns the repo's full name.
+func (r Repo) String() string { return r.FullName() }
+
+// PullState is the state of a pull request.
+type PullState string
+
+// Pull request states.
+const (
+	PullOpen   PullState = "open"
+	PullClosed PullState = "closed"
+	PullMerged PullState = "merged"
+)
+
+// PullRequest is a pull request as Atoll needs it.
+type PullRequest struct {
+	// BaseRepo is the repository the PR merges into; locks and comments live there.
+	BaseRepo Repo
+	// HeadRepo is the repository the PR's commits come from (differs for forks).
+	HeadRepo   Repo
+	Num        int
+	HeadSHA    string
+	HeadBranch string
+	BaseBranch string
+	// BaseSHA is the commit of the base branch the PR was last compared with.
+	BaseSHA string
+	// Author is the login of the user who opened the PR.
+	Author string
+	State  PullState
+	// URL is the PR's web page.
+	URL   string
+	Title string
+	// Mergeable is nil while GitHub has not computed it yet.
+	Mergeable *bool
+	// MergeableState is GitHub's mergeable_state ("clean", "blocked", "behind", "dirty", ...).
+	MergeableState string
+}
+
+// Comment is a comment on a pull request or issue.
+type Comment struct {
+	ID   int64
+	Body string
+	User string
+}
+
+// StatusState is the state of a commit status.
+type StatusState string
+
+// Commit status states, as GitHub names them.
+const (
+	StatusPending StatusState = "pending"
+	StatusSuccess StatusState = "success"
+	StatusFailure StatusState = "failure"
+	StatusError   StatusState = "error"
+)
+
+// Status is a commit status set on a SHA.
+type Status struct {
+	SHA         string
+	Context     string // for example "atoll/plan"
+	State       StatusState
+	Description string // at most 140 characters; longer text is cut by the client
+	TargetURL   string
+}
+
+// Review is a pull request review.
+type Review struct {
+	User  string
+	State string // "APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED"
+}
+
+// EventKind says what a webhook was about.
+type EventKind int
+
+// Webhook event kinds Atoll acts on. Everything else parses to EventIgnored.
+const (
+	EventIgnored EventKind = iota
+	EventPing
+	// EventPullOpened covers opened and reopened.
+	EventPullOpened
+	// EventPullUpdated is a push to the PR's head (synchronize).
+	EventPullUpdated
+	// EventPullClosed covers closed, merged or not (see Pull.State).
+	EventPullClosed
+	// EventComment is a new comment on a pull request.
+	EventComment
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventPing:
+		return "ping"
+	case EventPullOpened:
+		return "pull_opened"
+	case EventPullUpdated:
+		return "pull_updated"
+	case EventPullClosed:
+		return "pull_closed"
+	case EventComment:
+		return "comment"
+	default:
+		return "ignored"
+	}
+}
+
+// Event is a parsed, verified webhook.
+type Event struct {
+	Kind EventKind
+	// DeliveryID is the webhook's delivery ID (X-GitHub-Delivery), for logs.
+	DeliveryID string
+	Repo       Repo
+	// Pull is set for pull request events. For comment events only Pull.Num and
+	// Pull.BaseRepo are known; fetch the rest with PullGetter.
+	Pull PullRequest
+	// Comment is set for EventComment.
+	Comment Comment
+	// Sender is the login of the user who caused the event.
+	Sender string
+	// Reason says why an event was ignored, for logs.
+	Reason string
+}
+
+// Errors returned by webhook parsing. Servers map ErrBadSignature to 401 and
+// ErrBadRequest to 400.
+var (
+	ErrBadSignature = errors.New("webhook signature does not verify")
+	ErrBadRequest   = errors.New("malformed webhook")
+)
+
+// ErrNotFound is returned (wrapped) when the VCS says a resource does not exist.
+var ErrNotFound = errors.New("not found")
+
+// PullGetter fetches a pull request.
+type PullGetter interface {
+	GetPullRequest(ctx context.Context, repo Repo, num int) (PullRequest, error)
+}
+
+// ChangedFilesLister lists the paths a pull request changes, relative to the repo root.
+type ChangedFilesLister interface {
+	ListChangedFiles(ctx context.Context, repo Repo, num int) ([]string, error)
+}
+
+// Commenter creates and edits comments on pull requests and issues.
+type Commenter interface {
+	// CreateComment posts body and returns the new comment's ID.
+	CreateComment(ctx context.Context, repo Repo, num int, body string) (int64, error)
+	// UpdateComment replaces the body of an existing comment.
+	UpdateComment(ctx context.Context, repo Repo, commentID int64, body string) error
+}
+
+// StatusSetter sets commit statuses.
+type StatusSetter interface {
+	SetStatus(ctx context.Context, repo Repo, status Status) error
+}
+
+// ReviewLister lists a pull request's reviews.
+type ReviewLister interface {
+	ListReviews(ctx context.Context, repo Repo, num int) ([]Review, error)
+}
+
+// Client is everything Atoll's PR pipeline needs from a VCS host.
+type Client interface {
+	PullGetter
+	ChangedFilesLister
+	Commenter
+	StatusSetter
+	ReviewLister
+}
+
+// MaxCommentLen is GitHub's limit on a comment body, in characters.
+const MaxCommentLen = 65536
+
+// ParseRepoID splits "host/owner/name" into a Repo with those three fields set.
+func ParseRepoID(id string) (Repo, error) {
+	parts := strings.Split(id, "/")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return Repo{}, fmt.Errorf("parse repo id %q: want host/owner/name", id)
+	}
+	return Repo{Host: parts[0], Owner: parts[1], Name: parts[2]}, nil
+}

@@ -1,0 +1,112 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/atollhq/atoll/locking"
+)
+
+// Field prefixes in a PR's plans hash: plan metadata and plan file bytes.
+const (
+	metaField = "m|"
+	dataField = "d|"
+)
+
+// planRecord is a plan's metadata JSON; the plan file is a field of its own.
+type planRecord struct {
+	Repo       string    `json:"repo"`
+	Dir        string    `json:"dir"`
+	Workspace  string    `json:"workspace"`
+	Pull       int       `json:"pull"`
+	Project    string    `json:"project,omitempty"`
+	HeadSHA    string    `json:"head_sha,omitempty"`
+	Path       string    `json:"path,omitempty"`
+	SHA256     string    `json:"sha256,omitempty"`
+	Summary    string    `json:"summary,omitempty"`
+	HasChanges bool      `json:"has_changes"`
+	Applied    bool      `json:"applied"`
+	Time       time.Time `json:"time"`
+}
+
+// SavePlan stores p, replacing any record for the same repo, pull and key. A
+// zero Time is set from the store's clock. Metadata and data are written in
+// one HSET, so readers never see half a record.
+func (s *Store) SavePlan(ctx context.Context, p locking.Plan) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("save plan %s: %w", p.Key, err)
+	}
+	if err := validKey(p.Key); err != nil {
+		return fmt.Errorf("save plan %s: %w", p.Key, err)
+	}
+	if p.Pull <= 0 {
+		return fmt.Errorf("save plan %s: pull %d is not a pull request number", p.Key, p.Pull)
+	}
+	if p.Time.IsZero() {
+		p.Time = s.now()
+	}
+	meta, err := json.Marshal(planRecord{
+		Repo: p.Key.Repo, Dir: p.Key.Dir, Workspace: p.Key.Workspace,
+		Pull: p.Pull, Project: p.Project, HeadSHA: p.HeadSHA, Path: p.Path,
+		SHA256: p.SHA256, Summary: p.Summary,
+		HasChanges: p.HasChanges, Applied: p.Applied, Time: p.Time.UTC(),
+	})
+	if err != nil {
+		return fmt.Errorf("save plan %s: encode: %w", p.Key, err)
+	}
+	id := p.Key.String()
+	err = s.client.HSet(ctx, s.plansKey(p.Key.Repo, p.Pull),
+		metaField+id, meta, dataField+id, p.Data).Err()
+	if err != nil {
+		return fmt.Errorf("save plan %s: %w", p.Key, err)
+	}
+	return nil
+}
+
+// Plans returns every plan record of pull in repo, sorted by key string.
+func (s *Store) Plans(ctx context.Context, repo string, pull int) ([]locking.Plan, error) {
+	fields, err := s.client.HGetAll(ctx, s.plansKey(repo, pull)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list plans of %s#%d: %w", repo, pull, err)
+	}
+	out := []locking.Plan{}
+	for f, v := range fields {
+		id, ok := strings.CutPrefix(f, metaField)
+		if !ok {
+			continue
+		}
+		var r planRecord
+		if err := json.Unmarshal([]byte(v), &r); err != nil {
+			return nil, fmt.Errorf("list plans of %s#%d: decode %s: %w", repo, pull, id, err)
+		}
+		p := locking.Plan{
+			Key:  locking.Key{Repo: r.Repo, Dir: r.Dir, Workspace: r.Workspace},
+			Pull: r.Pull, Project: r.Project, HeadSHA: r.HeadSHA, Path: r.Path,
+			SHA256: r.SHA256, Summary: r.Summary,
+			HasChanges: r.HasChanges, Applied: r.Applied, Time: r.Time,
+		}
+		if d := fields[dataField+id]; d != "" {
+			p.Data = []byte(d)
+		}
+		out = append(out, p)
+	}
+	sortPlans(out)
+	return out, nil
+}
+
+// DeletePlans removes every plan record of pull in repo.
+func (s *Store) DeletePlans(ctx context.Context, repo string, pull int) error {
+	if err := s.client.Del(ctx, s.plansKey(repo, pull)).Err(); err != nil {
+		return fmt.Errorf("delete plans of %s#%d: %w", repo, pull, err)
+	}
+	return nil
+}
+
+// sortPlans sorts plans by key string.
+func sortPlans(plans []locking.Plan) {
+	slices.SortFunc(plans, func(a, b locking.Plan) int { return strings.Compare(a.Key.String(), b.Key.String()) })
+}

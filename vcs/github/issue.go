@@ -1,0 +1,131 @@
+package github
+
+import (
+	"context"
+	"fmt"
+
+	gh "github.com/google/go-github/v60/github"
+
+	"github.com/atollhq/atoll/vcs"
+)
+
+// Issue is a GitHub issue as drift reports need it.
+type Issue struct {
+	Num    int
+	Title  string
+	Body   string
+	State  string // "open" or "closed"
+	URL    string
+	Labels []string
+}
+
+// Issue states accepted by UpdateIssue.
+const (
+	IssueOpen   = "open"
+	IssueClosed = "closed"
+)
+
+// CreateIssue opens an issue with title, body and labels (labels GitHub does
+// not know yet are created by GitHub). The body is subject to the same limit
+// as comments.
+func (c *Client) CreateIssue(ctx context.Context, repo vcs.Repo, title, body string, labels []string) (Issue, error) {
+	if err := checkCommentLen(body); err != nil {
+		return Issue{}, fmt.Errorf("create issue in %s: %w", repo.FullName(), err)
+	}
+	req := &gh.IssueRequest{Title: gh.String(title), Body: gh.String(body)}
+	if len(labels) > 0 {
+		req.Labels = &labels
+	}
+	is, _, err := c.gh.Issues.Create(ctx, repo.Owner, repo.Name, req)
+	if err != nil {
+		return Issue{}, wrapErr(fmt.Sprintf("create issue in %s", repo.FullName()), err)
+	}
+	return issueFromGitHub(is), nil
+}
+
+// UpdateIssue replaces the body of issue num and sets its state. An empty body
+// or state leaves that field as it is; state is IssueOpen or IssueClosed.
+func (c *Client) UpdateIssue(ctx context.Context, repo vcs.Repo, num int, body, state string) error {
+	req := &gh.IssueRequest{}
+	if body != "" {
+		if err := checkCommentLen(body); err != nil {
+			return fmt.Errorf("update issue %s#%d: %w", repo.FullName(), num, err)
+		}
+		req.Body = gh.String(body)
+	}
+	switch state {
+	case "":
+	case IssueClosed:
+		req.State = gh.String(state)
+		req.StateReason = gh.String("completed")
+	case IssueOpen:
+		req.State = gh.String(state)
+	default:
+		return fmt.Errorf("update issue %s#%d: unknown state %q", repo.FullName(), num, state)
+	}
+	if req.Body == nil && req.State == nil {
+		return nil
+	}
+	if _, _, err := c.gh.Issues.Edit(ctx, repo.Owner, repo.Name, num, req); err != nil {
+		return wrapErr(fmt.Sprintf("update issue %s#%d", repo.FullName(), num), err)
+	}
+	return nil
+}
+
+// ListOpenIssues lists every open issue in repo that carries label, oldest
+// first. Pull requests, which GitHub's issue list also returns, are left out.
+func (c *Client) ListOpenIssues(ctx context.Context, repo vcs.Repo, label string) ([]Issue, error) {
+	opts := &gh.IssueListByRepoOptions{
+		State:       IssueOpen,
+		Labels:      []string{label},
+		Sort:        "created",
+		Direction:   "asc",
+		ListOptions: gh.ListOptions{PerPage: perPage},
+	}
+	var out []Issue
+	for {
+		page, resp, err := c.gh.Issues.ListByRepo(ctx, repo.Owner, repo.Name, opts)
+		if err != nil {
+			return nil, wrapErr(fmt.Sprintf("list issues labelled %q in %s", label, repo.FullName()), err)
+		}
+		for _, is := range page {
+			if is.IsPullRequest() {
+				continue
+			}
+			out = append(out, issueFromGitHub(is))
+		}
+		if resp.NextPage == 0 {
+			return out, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
+// FindIssue returns the oldest open issue in repo that carries label and has
+// exactly title. ok is false when there is none.
+func (c *Client) FindIssue(ctx context.Context, repo vcs.Repo, label, title string) (issue Issue, ok bool, err error) {
+	issues, err := c.ListOpenIssues(ctx, repo, label)
+	if err != nil {
+		return Issue{}, false, err
+	}
+	for _, is := range issues {
+		if is.Title == title {
+			return is, true, nil
+		}
+	}
+	return Issue{}, false, nil
+}
+
+func issueFromGitHub(is *gh.Issue) Issue {
+	out := Issue{
+		Num:   is.GetNumber(),
+		Title: is.GetTitle(),
+		Body:  is.GetBody(),
+		State: is.GetState(),
+		URL:   is.GetHTMLURL(),
+	}
+	for _, l := range is.Labels {
+		out.Labels = append(out.Labels, l.GetName())
+	}
+	return out
+}

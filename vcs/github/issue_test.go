@@ -1,0 +1,111 @@
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// errorsIs is errors.Is, named for test readability.
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+func TestCreateIssue(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Config{})
+	f.mux.HandleFunc("/repos/acme/infra/issues", func(w http.ResponseWriter, r *http.Request) {
+		testMethod(t, r, "POST")
+		testBody(t, r, `{"title":"Drift: acme/infra network (default)","body":"Drift detected","labels":["atoll-drift"]}`)
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprint(w, `{"number":31,"title":"Drift: acme/infra network (default)","body":"Drift detected","state":"open",
+			"html_url":"https://ghe.example.com/acme/infra/issues/31","labels":[{"name":"atoll-drift"}]}`)
+	})
+	got, err := f.client.CreateIssue(context.Background(), testRepo, "Drift: acme/infra network (default)", "Drift detected", []string{"atoll-drift"})
+	if err != nil {
+		t.Fatalf("CreateIssue: %v", err)
+	}
+	want := Issue{Num: 31, Title: "Drift: acme/infra network (default)", Body: "Drift detected", State: "open",
+		URL: "https://ghe.example.com/acme/infra/issues/31", Labels: []string{"atoll-drift"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("CreateIssue (-want +got):\n%s", diff)
+	}
+}
+
+func TestUpdateIssue(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body, state string
+		wantBody          string // "" means no request
+		wantErr           bool
+	}{
+		{name: "body", body: "still drifting", wantBody: `{"body":"still drifting"}`},
+		{name: "close", state: IssueClosed, wantBody: `{"state":"closed","state_reason":"completed"}`},
+		{name: "reopen with body", body: "again", state: IssueOpen, wantBody: `{"body":"again","state":"open"}`},
+		{name: "nothing", wantBody: ""},
+		{name: "bad state", state: "merged", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, Config{})
+			var called atomic.Bool
+			f.mux.HandleFunc("/repos/acme/infra/issues/31", func(w http.ResponseWriter, r *http.Request) {
+				called.Store(true)
+				testMethod(t, r, "PATCH")
+				testBody(t, r, tt.wantBody)
+				fmt.Fprint(w, `{"number":31}`)
+			})
+			err := f.client.UpdateIssue(context.Background(), testRepo, 31, tt.body, tt.state)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("UpdateIssue error = %v, wantErr %v", err, tt.wantErr)
+			}
+			if called.Load() != (tt.wantBody != "") {
+				t.Errorf("request sent = %v, want %v", called.Load(), tt.wantBody != "")
+			}
+		})
+	}
+}
+
+func TestFindIssue(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Config{})
+	f.mux.HandleFunc("/repos/acme/infra/issues", func(w http.ResponseWriter, r *http.Request) {
+		testMethod(t, r, "GET")
+		q := r.URL.Query()
+		if q.Get("labels") != "atoll-drift" || q.Get("state") != "open" {
+			t.Errorf("query = %v, want labels=atoll-drift state=open", q)
+		}
+		if q.Get("page") == "2" {
+			fmt.Fprint(w, `[{"number":5,"title":"Drift: acme/infra db (default)","state":"open"},
+				{"number":6,"title":"Drift: acme/infra db (default)","state":"open"}]`)
+			return
+		}
+		linkNext(w, r, 2, 2)
+		fmt.Fprint(w, `[{"number":3,"title":"Drift: acme/infra network (default)","state":"open"},
+			{"number":4,"title":"Drift: acme/infra db (default)","state":"open","pull_request":{"url":"x"}}]`)
+	})
+	ctx := context.Background()
+	all, err := f.client.ListOpenIssues(ctx, testRepo, "atoll-drift")
+	if err != nil {
+		t.Fatalf("ListOpenIssues: %v", err)
+	}
+	var nums []int
+	for _, is := range all {
+		nums = append(nums, is.Num)
+	}
+	if diff := cmp.Diff([]int{3, 5, 6}, nums); diff != "" {
+		t.Errorf("ListOpenIssues numbers (-want +got), pull requests must be left out:\n%s", diff)
+	}
+	got, ok, err := f.client.FindIssue(ctx, testRepo, "atoll-drift", "Drift: acme/infra db (default)")
+	if err != nil || !ok || got.Num != 5 {
+		t.Errorf("FindIssue(db) = %d, %v, %v; want the oldest, #5", got.Num, ok, err)
+	}
+	_, ok, err = f.client.FindIssue(ctx, testRepo, "atoll-drift", "Drift: acme/infra dns (default)")
+	if err != nil || ok {
+		t.Errorf("FindIssue(missing) = %v, %v; want not found, no error", ok, err)
+	}
+}

@@ -1,0 +1,204 @@
+package github
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	gh "github.com/google/go-github/v60/github"
+
+	"github.com/atollhq/atoll/vcs"
+)
+
+// MaxPayloadBytes is the largest webhook body Parse reads: GitHub caps
+// payloads at 25 MB.
+const MaxPayloadBytes = 25 << 20
+
+// WebhookParser verifies GitHub webhook deliveries and turns them into
+// vcs.Event values. The zero value accepts unsigned webhooks from github.com.
+type WebhookParser struct {
+	// Secret is the webhook secret. When set, every delivery must carry a
+	// valid X-Hub-Signature-256; when empty, signatures are not checked.
+	Secret []byte
+	// Hostname becomes vcs.Repo.Host; empty means "github.com".
+	Hostname string
+	// BotUser is Atoll's own login; its comments are ignored so Atoll never
+	// answers itself. Compared case-insensitively.
+	BotUser string
+}
+
+// Parse reads, verifies and parses one delivery. Signature failures wrap
+// vcs.ErrBadSignature; unreadable or malformed requests wrap
+// vcs.ErrBadRequest. Events Atoll does not act on parse to vcs.EventIgnored
+// with a Reason. Parse reads at most MaxPayloadBytes of the body.
+func (p *WebhookParser) Parse(r *http.Request) (vcs.Event, error) {
+	if r.Body == nil {
+		return vcs.Event{}, fmt.Errorf("%w: no body", vcs.ErrBadRequest)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxPayloadBytes+1))
+	if err != nil {
+		return vcs.Event{}, fmt.Errorf("%w: read body: %w", vcs.ErrBadRequest, err)
+	}
+	if len(body) > MaxPayloadBytes {
+		return vcs.Event{}, fmt.Errorf("%w: body larger than %d bytes", vcs.ErrBadRequest, MaxPayloadBytes)
+	}
+	if len(p.Secret) > 0 {
+		sig := r.Header.Get(gh.SHA256SignatureHeader)
+		if sig == "" {
+			return vcs.Event{}, fmt.Errorf("%w: missing %s header", vcs.ErrBadSignature, gh.SHA256SignatureHeader)
+		}
+		if !strings.HasPrefix(sig, "sha256=") {
+			return vcs.Event{}, fmt.Errorf("%w: %s is not sha256", vcs.ErrBadSignature, gh.SHA256SignatureHeader)
+		}
+		// Constant-time HMAC comparison of the raw body.
+		if err := gh.ValidateSignature(sig, body, p.Secret); err != nil {
+			return vcs.Event{}, fmt.Errorf("%w: %w", vcs.ErrBadSignature, err)
+		}
+	}
+
+	kind := gh.WebHookType(r)
+	if kind == "" {
+		return vcs.Event{}, fmt.Errorf("%w: missing %s header", vcs.ErrBadRequest, gh.EventTypeHeader)
+	}
+	payload, err := webhookPayload(r.Header.Get("Content-Type"), body)
+	if err != nil {
+		return vcs.Event{}, err
+	}
+	ev := vcs.Event{DeliveryID: gh.DeliveryID(r)}
+	if err := p.parsePayload(kind, payload, &ev); err != nil {
+		return vcs.Event{}, err
+	}
+	return ev, nil
+}
+
+// webhookPayload extracts the JSON payload for either content type GitHub
+// can be configured to send.
+func webhookPayload(contentType string, body []byte) ([]byte, error) {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return nil, fmt.Errorf("%w: content type %q: %w", vcs.ErrBadRequest, contentType, err)
+	}
+	var payload []byte
+	switch mt {
+	case "application/json":
+		payload = body
+	case "application/x-www-form-urlencoded":
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, fmt.Errorf("%w: parse form body: %w", vcs.ErrBadRequest, err)
+		}
+		payload = []byte(form.Get("payload"))
+	default:
+		return nil, fmt.Errorf("%w: unsupported content type %q", vcs.ErrBadRequest, mt)
+	}
+	if !json.Valid(payload) {
+		return nil, fmt.Errorf("%w: payload is not valid JSON", vcs.ErrBadRequest)
+	}
+	return payload, nil
+}
+
+// parsePayload fills ev from a verified JSON payload of event type kind.
+func (p *WebhookParser) parsePayload(kind string, payload []byte, ev *vcs.Event) error {
+	host := p.Hostname
+	if host == "" {
+		host = DefaultHostname
+	}
+	switch kind {
+	case "ping":
+		var e gh.PingEvent
+		if err := unmarshalObject(payload, &e); err != nil {
+			return err
+		}
+		ev.Kind = vcs.EventPing
+		ev.Sender = e.GetSender().GetLogin()
+		if e.Repo != nil {
+			ev.Repo = repoFromGitHub(host, e.Repo)
+		}
+		return nil
+
+	case "pull_request":
+		var e gh.PullRequestEvent
+		if err := unmarshalObject(payload, &e); err != nil {
+			return err
+		}
+		ev.Sender = e.GetSender().GetLogin()
+		ev.Repo = repoFromGitHub(host, e.GetRepo())
+		if e.PullRequest == nil {
+			ev.Reason = "pull_request event without a pull request"
+			return nil
+		}
+		ev.Pull = pullFromGitHub(host, e.PullRequest)
+		if e.Repo != nil {
+			// The event's repository is the base repo, with full details.
+			ev.Pull.BaseRepo = ev.Repo
+		}
+		if ev.Pull.Num == 0 {
+			ev.Pull.Num = e.GetNumber()
+		}
+		switch action := e.GetAction(); action {
+		case "opened", "reopened":
+			ev.Kind = vcs.EventPullOpened
+		case "synchronize":
+			ev.Kind = vcs.EventPullUpdated
+		case "closed":
+			ev.Kind = vcs.EventPullClosed
+			if ev.Pull.State != vcs.PullMerged {
+				ev.Pull.State = vcs.PullClosed
+			}
+		default:
+			ev.Reason = fmt.Sprintf("pull_request action %q is not handled", action)
+		}
+		return nil
+
+	case "issue_comment":
+		var e gh.IssueCommentEvent
+		if err := unmarshalObject(payload, &e); err != nil {
+			return err
+		}
+		ev.Sender = e.GetSender().GetLogin()
+		ev.Repo = repoFromGitHub(host, e.GetRepo())
+		ev.Pull = vcs.PullRequest{
+			BaseRepo: ev.Repo,
+			Num:      e.GetIssue().GetNumber(),
+			Title:    e.GetIssue().GetTitle(),
+			Author:   e.GetIssue().GetUser().GetLogin(),
+		}
+		ev.Comment = vcs.Comment{
+			ID:   e.GetComment().GetID(),
+			Body: e.GetComment().GetBody(),
+			User: e.GetComment().GetUser().GetLogin(),
+		}
+		isPull := e.GetIssue().GetPullRequestLinks() != nil // IsPullRequest panics on a nil issue
+		if isPull {
+			ev.Pull.URL = e.GetIssue().GetPullRequestLinks().GetHTMLURL()
+		}
+		switch action := e.GetAction(); {
+		case action != "created":
+			ev.Reason = fmt.Sprintf("issue_comment action %q is not handled", action)
+		case e.Issue == nil || e.Comment == nil:
+			ev.Reason = "issue_comment event without an issue or comment"
+		case p.BotUser != "" && strings.EqualFold(ev.Comment.User, p.BotUser):
+			ev.Reason = "comment by the bot user itself"
+		case !isPull:
+			ev.Reason = "comment on an issue"
+		default:
+			ev.Kind = vcs.EventComment
+		}
+		return nil
+	}
+	ev.Reason = fmt.Sprintf("event %q is not handled", kind)
+	return nil
+}
+
+// unmarshalObject decodes a JSON object payload, mapping failures (including
+// a payload that is not an object) to vcs.ErrBadRequest.
+func unmarshalObject(payload []byte, v any) error {
+	if err := json.Unmarshal(payload, v); err != nil {
+		return fmt.Errorf("%w: decode payload: %w", vcs.ErrBadRequest, err)
+	}
+	return nil
+}

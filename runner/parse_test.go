@@ -1,0 +1,221 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atollhq/atoll/config"
+	"github.com/google/go-cmp/cmp"
+	tfjson "github.com/hashicorp/terraform-json"
+)
+
+func TestParseTFArgs(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		command string // which option builder to run
+		wantErr string
+		wantN   int // number of options built
+	}{
+		{"plan vars and targets", []string{"-var", "a=b", "-var=c=d", "-var-file=x.tfvars", "-target=aws_vpc.main", "--refresh=false", "-parallelism=3", "-destroy"}, "plan", "", 7},
+		{"plan lock", []string{"-lock=false", "-lock-timeout", "10s"}, "plan", "", 2},
+		{"apply lock only", []string{"-lock-timeout=5s"}, "apply", "", 1},
+		{"apply refuses var", []string{"-var", "a=b"}, "apply", `terraform apply does not take "-var"`, 0},
+		{"init backend config", []string{"-backend-config=key=x", "-upgrade", "-reconfigure"}, "init", "", 3},
+		{"init refuses target", []string{"-target=x"}, "init", "does not take", 0},
+		{"import vars", []string{"-var-file=a.tfvars"}, "import", "", 1},
+		{"unknown flag", []string{"-chdir=/"}, "plan", `"-chdir" is not supported`, 0},
+		{"positional", []string{"destroy"}, "plan", "not a flag", 0},
+		{"missing value", []string{"-var"}, "plan", "needs a value", 0},
+		{"bad bool", []string{"-refresh=maybe"}, "plan", "true or false", 0},
+		{"bad int", []string{"-parallelism=0"}, "plan", "positive number", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := parseTFArgs(tt.args)
+			n := 0
+			if err == nil {
+				switch tt.command {
+				case "plan":
+					opts, e := a.planOptions()
+					n, err = len(opts), e
+				case "apply":
+					opts, e := a.applyOptions()
+					n, err = len(opts), e
+				case "init":
+					opts, e := a.initOptions()
+					n, err = len(opts), e
+				case "import":
+					opts, e := a.importOptions()
+					n, err = len(opts), e
+				}
+			}
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || n != tt.wantN {
+				t.Errorf("got %d options, err %v; want %d", n, err, tt.wantN)
+			}
+		})
+	}
+}
+
+func TestParseMultiEnv(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    [][2]string
+		wantErr bool
+	}{
+		{"", nil, false},
+		{"A=1", [][2]string{{"A", "1"}}, false},
+		{"A=1,B=2\n", [][2]string{{"A", "1"}, {"B", "2"}}, false},
+		{"A=x,y,B=z", [][2]string{{"A", "x,y"}, {"B", "z"}}, false},
+		{"A=1\nB=a,b\nC=k=v\n", [][2]string{{"A", "1"}, {"B", "a,b"}, {"C", "k=v"}}, false},
+		{"A=1\n\nB=2\r\n", [][2]string{{"A", "1"}, {"B", "2"}}, false},
+		{"not a pair", nil, true},
+		{"A=1\nsecret-line", nil, true},
+		{"1A=2", nil, true},
+	}
+	for _, tt := range tests {
+		got, err := parseMultiEnv(tt.in)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("parseMultiEnv(%q) error = %v, wantErr %v", tt.in, err, tt.wantErr)
+			continue
+		}
+		if err != nil && strings.Contains(err.Error(), "secret-line") {
+			t.Errorf("error quotes the output: %v", err)
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("parseMultiEnv(%q) (-want +got):\n%s", tt.in, diff)
+		}
+	}
+}
+
+func TestTailBuffer(t *testing.T) {
+	t.Parallel()
+	b := &tailBuffer{max: 10}
+	b.Write([]byte("hello\n"))
+	if got := b.String(); got != "hello\n" {
+		t.Errorf("short output = %q", got)
+	}
+	for i := 0; i < 10; i++ {
+		b.Write([]byte("line\n"))
+	}
+	got := b.String()
+	if !strings.HasPrefix(got, "[") || !strings.Contains(got, "bytes of earlier output not kept]\nline\n") || !strings.HasSuffix(got, "line\n") {
+		t.Errorf("truncated output = %q", got)
+	}
+	if len(b.buf) > 20 {
+		t.Errorf("buffer holds %d bytes, want at most 2*max", len(b.buf))
+	}
+}
+
+func TestStripRefreshing(t *testing.T) {
+	t.Parallel()
+	in := "a.b: Refreshing state... [id=1]\nkeep\nc.d: Refreshing state...\nalso keep"
+	if got, want := stripRefreshing(in), "keep\nalso keep"; got != want {
+		t.Errorf("stripRefreshing = %q, want %q", got, want)
+	}
+}
+
+func TestSummarizePlan(t *testing.T) {
+	t.Parallel()
+	rc := func(addr string, actions ...tfjson.Action) *tfjson.ResourceChange {
+		return &tfjson.ResourceChange{Address: addr, Change: &tfjson.Change{Actions: actions}}
+	}
+	imported := rc("x.imported", tfjson.ActionNoop)
+	imported.Change.Importing = &tfjson.Importing{ID: "i-1"}
+	plan := &tfjson.Plan{
+		ResourceChanges: []*tfjson.ResourceChange{
+			rc("x.new", tfjson.ActionCreate),
+			rc("x.same", tfjson.ActionNoop),
+			rc("x.changed", tfjson.ActionUpdate),
+			rc("x.gone", tfjson.ActionDelete),
+			rc("x.swap", tfjson.ActionDelete, tfjson.ActionCreate),
+			rc("data.x.read", tfjson.ActionRead),
+			imported,
+		},
+		ResourceDrift: []*tfjson.ResourceChange{
+			rc("x.drifted", tfjson.ActionUpdate),
+			rc("x.vanished", tfjson.ActionDelete),
+		},
+	}
+	want := &PlanSummary{
+		Add: 2, Change: 1, Destroy: 2, Import: 1, HasChanges: true,
+		Resources: []ResourceChange{
+			{"x.new", ActionCreate}, {"x.changed", ActionUpdate}, {"x.gone", ActionDelete},
+			{"x.swap", ActionReplace}, {"data.x.read", ActionRead}, {"x.imported", ActionImport},
+		},
+		Drift: []ResourceChange{{"x.drifted", ActionUpdate}, {"x.vanished", ActionDelete}},
+	}
+	if diff := cmp.Diff(want, summarizePlan(plan, false)); diff != "" {
+		t.Errorf("summarizePlan (-want +got):\n%s", diff)
+	}
+}
+
+func TestScrub(t *testing.T) {
+	t.Parallel()
+	tok := "s3cr3t/tok+en"
+	in := "fatal: https://x-access-token:" + tok + "@h/ " + basicAuth(tok) + " s3cr3t%2Ftok%2Ben"
+	got := scrub(in, tok)
+	if strings.Contains(got, "s3cr3t") || strings.Contains(got, basicAuth(tok)) {
+		t.Errorf("scrub left the token in %q", got)
+	}
+	if scrub("plain", "") != "plain" {
+		t.Error("scrub with no token changed the text")
+	}
+}
+
+func TestRunTerraformEnv(t *testing.T) {
+	t.Parallel()
+	r, g, dir := projectCheckout(t, map[string]string{"main.tf": webTF})
+	// Variables terraform-exec manages itself are dropped, not fatal.
+	r.cfg.Env = append(r.cfg.Env, "TF_VAR_size=from-server-env", "TF_LOG=TRACE", "TF_CLI_ARGS_plan=-bogus")
+	job := Job{
+		Dir: dir, ProjectDir: ".", Workspace: "staging", PlanFile: r.PlanPath(g.repo(), 1, ".", "staging"), Steps: planSteps(),
+		// Job variables reach terraform: a data dir of its own, where the
+		// selected workspace is recorded.
+		Env: map[string]string{"TF_DATA_DIR": ".tfdata"},
+	}
+	res, err := r.Run(context.Background(), job)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".tfdata", "environment")); err != nil {
+		t.Errorf("TF_DATA_DIR from Job.Env did not reach terraform: %v", err)
+	}
+	if !strings.Contains(res.Output, `"small"`) {
+		t.Errorf("plan used TF_VAR_size from the environment, which tfexec refuses:\n%s", res.Output)
+	}
+	// Run steps get the full environment, TF_VAR_* included.
+	job.Steps = []config.Step{{Kind: config.StepRun, Run: "echo $TF_VAR_size $TF_IN_AUTOMATION"}}
+	res, err = r.Run(context.Background(), job)
+	if err != nil || res.Output != "from-server-env 1\n" {
+		t.Errorf("run step env: output %q, err %v", res.Output, err)
+	}
+}
+
+func TestRunCancel(t *testing.T) {
+	t.Parallel()
+	r, _, dir := projectCheckout(t, map[string]string{"main.tf": webTF})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := r.Run(ctx, Job{Dir: dir, ProjectDir: ".", Steps: []config.Step{{Kind: config.StepRun, Run: "sleep 30 & sleep 30; wait"}}})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Run error = %v, want one wrapping context.DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("cancelled run took %v", d)
+	}
+}

@@ -1,0 +1,266 @@
+// Package runner checks out a pull request's code and runs a workflow (an ordered
+// list of config.Step) in one project directory of it: terraform init, workspace
+// selection, plan, show, apply and import through terraform-exec, and the custom
+// run, env and multienv steps. It streams and captures every step's output and
+// turns a saved plan into counts and a resource list.
+//
+// Working copies: one bare mirror per base repository
+// (DataDir/repos/HOST/OWNER/NAME.git) and one git worktree per pull request
+// (DataDir/worktrees/HOST/OWNER/NAME/PULL), moved to the PR's head commit on every
+// push. Plan files live outside the worktree, under DataDir/plans, so cleaning the
+// worktree never loses a reviewed plan.
+//
+// Credentials reach git only through its environment (GIT_CONFIG_COUNT and
+// friends), never on the command line, in .git/config or in a remote URL, and are
+// scrubbed from error text.
+//
+// The runner decides no policy: who may plan or apply, and when, is the caller's
+// business.
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/atollhq/atoll/vcs"
+)
+
+// Config configures a Runner. It is plain data: cmd/atoll fills it from flags and
+// the process environment.
+type Config struct {
+	// DataDir is the root for mirrors, worktrees and plan files. Required.
+	DataDir string
+	// Git is the git binary, "git" (looked up on Env's PATH) when empty.
+	Git string
+	// Terraform is the default terraform binary (--tf-binary); "" looks up
+	// "terraform" on Env's PATH.
+	Terraform string
+	// BinDir holds other terraform versions, as BinDir/terraform<VERSION> or
+	// BinDir/terraform_<VERSION> (for example BinDir/terraform1.5.7).
+	BinDir string
+	// DefaultVersion is the version of the default binary (--default-tf-version).
+	// A project asking for exactly this version gets the default binary.
+	DefaultVersion string
+	// Env is the base environment of terraform, git and run steps, as
+	// os.Environ returns it. The runner never reads the process environment.
+	Env []string
+	// Logger receives the runner's own log lines; nil discards them.
+	Logger *slog.Logger
+}
+
+// Runner checks out pull requests and runs workflows. It is safe for concurrent
+// use: operations on one repository's mirror are serialized, a worktree is not
+// moved while a workflow runs in it, and two workflows never run at once in the
+// same project directory.
+type Runner struct {
+	cfg     Config
+	dataDir string // absolute, cleaned
+	git     string // resolved git binary
+	log     *slog.Logger
+
+	// mirrors serializes everything that touches one bare mirror (fetches, refs,
+	// worktree add/prune/remove), keyed by the mirror's path.
+	mirrors keyedMutex
+	// worktrees is keyed by worktree directory: Checkout and RemovePull hold it
+	// exclusively, Run holds it shared, so a checkout never moves files under a
+	// running terraform. Take it before the mirror lock, never after.
+	worktrees keyedRWMutex
+	// projects is keyed by the absolute project directory: it guards the
+	// directory's .terraform (init, selected workspace) for the length of a Run.
+	projects keyedMutex
+}
+
+// New returns a Runner for cfg. It creates DataDir if needed and resolves git.
+func New(cfg Config) (*Runner, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("new runner: DataDir is required")
+	}
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("new runner: resolve data dir %q: %w", cfg.DataDir, err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("new runner: create data dir %q: %w", abs, err)
+	}
+	gitBin := cfg.Git
+	if gitBin == "" {
+		gitBin = "git"
+	}
+	git, err := lookPath(gitBin, cfg.Env)
+	if err != nil {
+		return nil, fmt.Errorf("new runner: find git: %w", err)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Runner{cfg: cfg, dataDir: abs, git: git, log: logger}, nil
+}
+
+// versionRe is what a terraform version from a config file may look like.
+var versionRe = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$`)
+
+// TerraformBinary returns the terraform binary for version: the default binary
+// for "" or Config.DefaultVersion, else BinDir/terraform<VERSION> or
+// BinDir/terraform_<VERSION>. A leading "v" is ignored. It returns an error saying
+// where to put the binary when it is missing.
+func (r *Runner) TerraformBinary(version string) (string, error) {
+	v := strings.TrimPrefix(version, "v")
+	if v == "" || v == strings.TrimPrefix(r.cfg.DefaultVersion, "v") {
+		name := r.cfg.Terraform
+		if name == "" {
+			name = "terraform"
+		}
+		p, err := lookPath(name, r.cfg.Env)
+		if err != nil {
+			return "", fmt.Errorf("find default terraform: %w", err)
+		}
+		return p, nil
+	}
+	if !versionRe.MatchString(v) {
+		return "", fmt.Errorf("terraform version %q is not a version like 1.5.7", version)
+	}
+	if r.cfg.BinDir == "" {
+		return "", fmt.Errorf("terraform %s is not installed: no directory for extra versions is configured", v)
+	}
+	for _, name := range []string{"terraform" + v, "terraform_" + v} {
+		p := filepath.Join(r.cfg.BinDir, name)
+		if isExecutable(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("terraform %s is not installed: put it at %s", v, filepath.Join(r.cfg.BinDir, "terraform"+v))
+}
+
+// PlanPath returns where the plan file of a project lives:
+// DataDir/plans/HOST/OWNER/NAME/PULL/<escaped dir>/<workspace>.tfplan. It is
+// outside the worktree, so a checkout or clean never deletes it.
+func (r *Runner) PlanPath(repo vcs.Repo, pull int, dir, workspace string) string {
+	return filepath.Join(r.pullPlanDir(repo, pull), escapeComponent(filepath.Clean(dir)), escapeComponent(workspace)+".tfplan")
+}
+
+func (r *Runner) pullPlanDir(repo vcs.Repo, pull int) string {
+	return filepath.Join(r.dataDir, "plans", escapeComponent(repo.Host), escapeComponent(repo.Owner), escapeComponent(repo.Name), fmt.Sprint(pull))
+}
+
+// escapeComponent turns s into one safe path component: "/" and "%" are
+// percent-escaped and "", "." and ".." cannot result.
+func escapeComponent(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '/' || c == '%' || c == '\\' || c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, "%%%02X", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	out := b.String()
+	if out == "" || out == "." || out == ".." {
+		out = strings.ReplaceAll(out, ".", "%2E")
+		if out == "" {
+			out = "%00"
+		}
+	}
+	return out
+}
+
+// lookPath finds name like exec.LookPath, but on the PATH of env rather than the
+// process's. A name containing a slash is checked as is.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		if isExecutable(name) {
+			return name, nil
+		}
+		return "", fmt.Errorf("%s is not an executable file", name)
+	}
+	path := envValue(env, "PATH")
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if isExecutable(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found on PATH %q", name, path)
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&fs.ModePerm&0o111 != 0
+}
+
+// envValue returns the last value of key in env ("" when unset).
+func envValue(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
+}
+
+// keyedMutex is a set of mutexes created on first use. Entries are never freed:
+// there is one per repository or project directory, a small number.
+type keyedMutex struct {
+	mu sync.Mutex // guards m
+	m  map[string]*sync.Mutex
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*sync.Mutex{}
+	}
+	m, ok := k.m[key]
+	if !ok {
+		m = &sync.Mutex{}
+		k.m[key] = m
+	}
+	k.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+// keyedRWMutex is keyedMutex with reader/writer locks.
+type keyedRWMutex struct {
+	mu sync.Mutex // guards m
+	m  map[string]*sync.RWMutex
+}
+
+func (k *keyedRWMutex) get(key string) *sync.RWMutex {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = map[string]*sync.RWMutex{}
+	}
+	m, ok := k.m[key]
+	if !ok {
+		m = &sync.RWMutex{}
+		k.m[key] = m
+	}
+	return m
+}
+
+func (k *keyedRWMutex) lock(key string) (unlock func()) {
+	m := k.get(key)
+	m.Lock()
+	return m.Unlock
+}
+
+func (k *keyedRWMutex) rlock(key string) (unlock func()) {
+	m := k.get(key)
+	m.RLock()
+	return m.RUnlock
+}

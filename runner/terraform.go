@@ -1,0 +1,341 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/atollhq/atoll/config"
+	"github.com/hashicorp/terraform-exec/tfexec"
+)
+
+// tfRun is the terraform handle of one Run. tfexec sends every command's
+// stdout and stderr to the two switch writers, which point at the current
+// step's output (or elsewhere while JSON is read).
+type tfRun struct {
+	tf         *tfexec.Terraform
+	stdout     *switchWriter
+	stderr     *switchWriter
+	wsSelected bool // the job's workspace is selected in the project directory
+	warned     bool // the filtered-variables warning was logged
+}
+
+// terraform returns the Run's terraform handle, its environment refreshed and
+// its output going to out.
+func (x *execution) terraform(ctx context.Context, out *stepOutput) (*tfexec.Terraform, error) {
+	if x.tf == nil {
+		tf, err := tfexec.NewTerraform(x.projectDir, x.tfBin)
+		if err != nil {
+			return nil, fmt.Errorf("set up terraform: %w", err)
+		}
+		t := &tfRun{tf: tf, stdout: &switchWriter{}, stderr: &switchWriter{}}
+		tf.SetStdout(t.stdout)
+		tf.SetStderr(t.stderr)
+		x.tf = t
+	}
+	t := x.tf
+	env := envMap(x.baseEnv())
+	if dropped := tfexec.ProhibitedEnv(env); len(dropped) > 0 {
+		for _, k := range dropped {
+			delete(env, k)
+		}
+		slices.Sort(dropped)
+		dropped = slices.DeleteFunc(dropped, func(k string) bool { return k == "TF_IN_AUTOMATION" })
+		if len(dropped) > 0 && !t.warned {
+			t.warned = true
+			// Names only: values may be secrets.
+			x.log.WarnContext(ctx, "terraform-exec manages these variables itself; not passing them to terraform", "names", dropped)
+		}
+	}
+	if err := t.tf.SetEnv(env); err != nil {
+		return nil, fmt.Errorf("set terraform environment: %w", err)
+	}
+	// tfexec checks terraform's version before some commands and prints that
+	// check to stdout: do it now, out of the step's output. It is cached.
+	t.stdout.set(io.Discard)
+	t.stderr.set(out)
+	if _, _, err := t.tf.Version(ctx, false); err != nil {
+		return nil, fmt.Errorf("terraform version: %w", err)
+	}
+	t.stdout.set(out)
+	return t.tf, nil
+}
+
+// quiet runs fn with terraform's stdout discarded, for commands whose stdout is
+// data (JSON, workspace names) rather than log.
+func (x *execution) quiet(out io.Writer, fn func() error) error {
+	x.tf.stdout.set(io.Discard)
+	defer x.tf.stdout.set(out)
+	return fn()
+}
+
+// ensureWorkspace selects the job's workspace, creating it if needed. It skips
+// terraform when the workspace is "default" and no other one was ever selected
+// in the directory.
+func (x *execution) ensureWorkspace(ctx context.Context, tf *tfexec.Terraform, out *stepOutput) error {
+	if x.tf.wsSelected {
+		return nil
+	}
+	want := x.job.Workspace
+	if want == "default" && !x.hasEnvironmentFile() {
+		x.tf.wsSelected = true
+		return nil
+	}
+	var current string
+	var all []string
+	err := x.quiet(out, func() error {
+		var err error
+		all, current, err = tf.WorkspaceList(ctx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("list workspaces: %w", err)
+	}
+	switch {
+	case current == want:
+	case slices.Contains(all, want):
+		if err := tf.WorkspaceSelect(ctx, want); err != nil {
+			return fmt.Errorf("select workspace %q: %w", want, err)
+		}
+	default:
+		if err := tf.WorkspaceNew(ctx, want); err != nil {
+			return fmt.Errorf("create workspace %q: %w", want, err)
+		}
+	}
+	x.tf.wsSelected = true
+	return nil
+}
+
+// hasEnvironmentFile reports whether terraform recorded a selected workspace in
+// the project directory's data dir.
+func (x *execution) hasEnvironmentFile() bool {
+	dataDir := envValue(x.baseEnv(), "TF_DATA_DIR")
+	if dataDir == "" {
+		dataDir = ".terraform"
+	}
+	if !filepath.IsAbs(dataDir) {
+		dataDir = filepath.Join(x.projectDir, dataDir)
+	}
+	_, err := os.Stat(filepath.Join(dataDir, "environment"))
+	return err == nil
+}
+
+func (x *execution) initStep(ctx context.Context, step config.Step) (*stepOut, error) {
+	out := newStepOutput(x.job.Log)
+	res := func() *stepOut { return &stepOut{text: out.String()} }
+	args, err := parseTFArgs(step.ExtraArgs)
+	if err != nil {
+		return res(), err
+	}
+	opts, err := args.initOptions()
+	if err != nil {
+		return res(), err
+	}
+	tf, err := x.terraform(ctx, out)
+	if err != nil {
+		return res(), err
+	}
+	if err := tf.Init(ctx, opts...); err != nil {
+		return res(), err
+	}
+	return res(), nil
+}
+
+func (x *execution) planStep(ctx context.Context, step config.Step, result *Result) (*stepOut, error) {
+	out := newStepOutput(x.job.Log)
+	res := func() *stepOut { return &stepOut{text: out.String()} }
+	args, err := parseTFArgs(slices.Concat(step.ExtraArgs, x.job.ExtraArgs))
+	if err != nil {
+		return res(), err
+	}
+	opts, err := args.planOptions()
+	if err != nil {
+		return res(), err
+	}
+	tf, err := x.terraform(ctx, out)
+	if err != nil {
+		return res(), err
+	}
+	if err := x.ensureWorkspace(ctx, tf, out); err != nil {
+		return res(), err
+	}
+	// A failed plan must not leave an older plan behind for apply to find.
+	if err := x.removePlan(); err != nil {
+		return res(), err
+	}
+	if err := os.MkdirAll(filepath.Dir(x.job.PlanFile), 0o700); err != nil {
+		return res(), fmt.Errorf("create plan directory: %w", err)
+	}
+	hasChanges, err := tf.Plan(ctx, append(opts, tfexec.Out(x.job.PlanFile))...)
+	if err != nil {
+		return res(), err
+	}
+	var human string
+	err = x.quiet(out, func() error {
+		plan, err := tf.ShowPlanFile(ctx, x.job.PlanFile)
+		if err != nil {
+			return fmt.Errorf("read plan: %w", err)
+		}
+		result.Plan = summarizePlan(plan, hasChanges)
+		if human, err = tf.ShowPlanFileRaw(ctx, x.job.PlanFile); err != nil {
+			return fmt.Errorf("show plan: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return res(), err
+	}
+	return &stepOut{text: out.String(), section: human}, nil
+}
+
+func (x *execution) showStep(ctx context.Context, step config.Step, result *Result) (*stepOut, error) {
+	out := newStepOutput(x.job.Log)
+	res := func() *stepOut { return &stepOut{text: out.String()} }
+	if len(step.ExtraArgs) > 0 {
+		return res(), fmt.Errorf("show takes no extra arguments, got %q", step.ExtraArgs)
+	}
+	if err := planExists(x.job.PlanFile); err != nil {
+		return res(), err
+	}
+	tf, err := x.terraform(ctx, out)
+	if err != nil {
+		return res(), err
+	}
+	if err := x.ensureWorkspace(ctx, tf, out); err != nil {
+		return res(), err
+	}
+	f, err := os.OpenFile(showFile(x.job.PlanFile), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return res(), fmt.Errorf("create show file: %w", err)
+	}
+	x.tf.stdout.set(f)
+	plan, err := tf.ShowPlanFile(ctx, x.job.PlanFile)
+	x.tf.stdout.set(out)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("write show file: %w", cerr)
+	}
+	if err != nil {
+		return res(), err
+	}
+	if result.Plan == nil {
+		result.Plan = summarizePlan(plan, false)
+	}
+	return res(), nil
+}
+
+func (x *execution) applyStep(ctx context.Context, step config.Step) (*stepOut, error) {
+	out := newStepOutput(x.job.Log)
+	res := func() *stepOut { return &stepOut{text: out.String()} }
+	args, err := parseTFArgs(slices.Concat(step.ExtraArgs, x.job.ExtraArgs))
+	if err != nil {
+		return res(), err
+	}
+	opts, err := args.applyOptions()
+	if err != nil {
+		return res(), err
+	}
+	if err := planExists(x.job.PlanFile); err != nil {
+		return res(), err
+	}
+	tf, err := x.terraform(ctx, out)
+	if err != nil {
+		return res(), err
+	}
+	if err := x.ensureWorkspace(ctx, tf, out); err != nil {
+		return res(), err
+	}
+	if err := tf.Apply(ctx, append(opts, tfexec.DirOrPlan(x.job.PlanFile))...); err != nil {
+		return res(), err
+	}
+	// An applied plan is spent: terraform would refuse it as stale.
+	if err := x.removePlan(); err != nil {
+		return res(), err
+	}
+	text := out.String()
+	return &stepOut{text: text, section: text}, nil
+}
+
+func (x *execution) importStep(ctx context.Context, step config.Step) (*stepOut, error) {
+	out := newStepOutput(x.job.Log)
+	res := func() *stepOut { return &stepOut{text: out.String()} }
+	if x.job.ImportAddress == "" || x.job.ImportID == "" {
+		return res(), errors.New("import needs a resource address and an ID")
+	}
+	if strings.HasPrefix(x.job.ImportAddress, "-") {
+		return res(), fmt.Errorf("import address %q is not a resource address", x.job.ImportAddress)
+	}
+	args, err := parseTFArgs(slices.Concat(step.ExtraArgs, x.job.ExtraArgs))
+	if err != nil {
+		return res(), err
+	}
+	opts, err := args.importOptions()
+	if err != nil {
+		return res(), err
+	}
+	tf, err := x.terraform(ctx, out)
+	if err != nil {
+		return res(), err
+	}
+	if err := x.ensureWorkspace(ctx, tf, out); err != nil {
+		return res(), err
+	}
+	if err := tf.Import(ctx, x.job.ImportAddress, x.job.ImportID, opts...); err != nil {
+		return res(), err
+	}
+	// The state changed, so an earlier plan of this project is stale.
+	if x.job.PlanFile != "" {
+		if err := x.removePlan(); err != nil {
+			return res(), err
+		}
+	}
+	text := out.String()
+	return &stepOut{text: text, section: text}, nil
+}
+
+// removePlan deletes the plan file and its show file, if present.
+func (x *execution) removePlan() error {
+	for _, p := range []string{x.job.PlanFile, showFile(x.job.PlanFile)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove old plan: %w", err)
+		}
+	}
+	return nil
+}
+
+func planExists(path string) error {
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return errors.New("there is no plan to use: run plan first")
+		}
+		return fmt.Errorf("read plan file: %w", err)
+	}
+	return nil
+}
+
+// exitCode is the exit code of the command behind err, or -1.
+func exitCode(err error) int {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.Exited() {
+		return exit.ExitCode()
+	}
+	return -1
+}
+
+// envMap turns an environment list into a map; later entries win.
+func envMap(env []string) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			continue
+		}
+		m[k] = v
+	}
+	return m
+}

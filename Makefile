@@ -1,0 +1,68 @@
+# Atoll's build. The two commands a newcomer needs: `make testdrive` and `make test`.
+# Both install what they need: terraform (built with `go install`, cached in bin/ by
+# version), redis-server and chromium (Debian packages, for the Redis and browser tests).
+
+SHELL := /bin/bash
+TF_VERSION ?= 1.5.7
+BIN := $(CURDIR)/bin
+TERRAFORM := $(BIN)/terraform$(TF_VERSION)
+GO ?= go
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := redis-server:redis-server chromium:chromium git:git
+
+export ATOLL_TEST_TERRAFORM := $(TERRAFORM)
+
+.PHONY: all build test testdrive tools apt-tools lint bench clean docker
+
+all: build
+
+build: $(BIN)/atoll
+
+$(BIN)/atoll: $(shell find . -name '*.go' -not -path './bin/*') go.mod go.sum
+	$(GO) build -o $@ ./cmd/atoll
+
+## tools: terraform $(TF_VERSION) in bin/ plus the Debian packages the tests use.
+tools: $(TERRAFORM) apt-tools
+
+$(TERRAFORM):
+	@echo ">> building terraform $(TF_VERSION) with go install (a few minutes the first time)"
+	@mkdir -p $(BIN)/.gobin-tf$(TF_VERSION)
+	GOBIN=$(BIN)/.gobin-tf$(TF_VERSION) $(GO) install github.com/hashicorp/terraform@v$(TF_VERSION)
+	mv $(BIN)/.gobin-tf$(TF_VERSION)/terraform $@ && rmdir $(BIN)/.gobin-tf$(TF_VERSION)
+	ln -sfn terraform$(TF_VERSION) $(BIN)/terraform
+	@$@ version | head -1
+
+apt-tools:
+	@missing=""; for pair in $(APT_PACKAGES); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo ">> installing$$missing with apt-get"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing \
+	    || { echo "error: could not install$$missing; install them by hand (apt-get install -y$$missing)"; exit 1; }; \
+	fi
+	@for pair in $(APT_PACKAGES); do cmd=$${pair%%:*}; command -v $$cmd >/dev/null 2>&1 \
+	  || { echo "error: $$cmd is still missing after apt-get"; exit 1; }; done
+
+## lint: gofmt and go vet must be clean.
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)); \
+	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## test: every test, against real terraform, git, redis-server and chromium.
+test: tools lint
+	$(GO) test -count=1 -timeout 20m ./...
+
+## bench: speed and memory figures (see docs/benchmarks.md).
+bench: tools
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+## testdrive: the whole product on this machine, no GitHub account, no cloud.
+testdrive: tools build
+	$(BIN)/atoll testdrive --terraform $(TERRAFORM) $(if $(CI),--exit,) $(TESTDRIVE_FLAGS)
+
+docker:
+	docker build -t atoll:dev .
+
+clean:
+	rm -f $(BIN)/atoll

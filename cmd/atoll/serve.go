@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/atollhq/atoll/config"
+	"github.com/atollhq/atoll/locking"
+	"github.com/atollhq/atoll/locking/bolt"
+	lockredis "github.com/atollhq/atoll/locking/redis"
+	"github.com/atollhq/atoll/runner"
+	"github.com/atollhq/atoll/server"
+	ghvcs "github.com/atollhq/atoll/vcs/github"
+)
+
+// serverOptions are the `atoll server` flags.
+type serverOptions struct {
+	Port             int
+	Bind             string
+	AtollURL         string
+	DataDir          string
+	GHUser           string
+	GHToken          string
+	GHTokenFile      string
+	GHWebhookSecret  string
+	GHHostname       string
+	GHAPIURL         string
+	GHAppID          int64
+	GHAppKeyFile     string
+	GHAppInstallID   int64
+	GHTeamAllowlist  string
+	RepoAllowlist    string
+	RepoConfig       string
+	LockingDBType    string
+	RedisHost        string
+	RedisPort        int
+	RedisPassword    string
+	RedisDB          int
+	RedisTLS         bool
+	RedisInsecure    bool
+	DefaultTFVersion string
+	TFBinary         string
+	TFBinDir         string
+	LogLevel         string
+	WebBasicAuth     bool
+	WebUsername      string
+	WebPassword      string
+	APISecret        string
+	MaxParallelJobs  int
+	ReconcileEvery   time.Duration
+}
+
+func (o *serverOptions) register(fs *flag.FlagSet) {
+	home, _ := os.UserHomeDir()
+	fs.IntVar(&o.Port, "port", 4141, "port to serve on")
+	fs.StringVar(&o.Bind, "bind", "", "address to bind (default all interfaces)")
+	fs.StringVar(&o.AtollURL, "atoll-url", "", "external URL of this server, for links in comments (default http://localhost:PORT)")
+	fs.StringVar(&o.DataDir, "data-dir", filepath.Join(home, ".atoll"), "directory for the lock database, checkouts and plans")
+	fs.StringVar(&o.GHUser, "gh-user", "", "GitHub login of the bot (its own comments are ignored)")
+	fs.StringVar(&o.GHToken, "gh-token", "", "GitHub personal access token (prefer ATOLL_GH_TOKEN or --gh-token-file)")
+	fs.StringVar(&o.GHTokenFile, "gh-token-file", "", "file holding the GitHub token")
+	fs.StringVar(&o.GHWebhookSecret, "gh-webhook-secret", "", "secret GitHub signs webhooks with (strongly recommended)")
+	fs.StringVar(&o.GHHostname, "gh-hostname", "github.com", "GitHub hostname (GitHub Enterprise Server: its hostname)")
+	fs.StringVar(&o.GHAPIURL, "gh-api-url", "", "full REST API base URL (default derived from --gh-hostname)")
+	fs.Int64Var(&o.GHAppID, "gh-app-id", 0, "GitHub App ID (instead of a token)")
+	fs.StringVar(&o.GHAppKeyFile, "gh-app-key-file", "", "GitHub App private key (PEM)")
+	fs.Int64Var(&o.GHAppInstallID, "gh-app-installation-id", 0, "GitHub App installation ID")
+	fs.StringVar(&o.GHTeamAllowlist, "gh-team-allowlist", "", `which teams may run which commands, e.g. "ops:apply,dev:plan,*:unlock" (default: everyone may run everything)`)
+	fs.StringVar(&o.RepoAllowlist, "repo-allowlist", "", `comma-separated repos Atoll acts on, matched against host/owner/repo; "*" matches anything, e.g. "github.com/acme/*"`)
+	fs.StringVar(&o.RepoConfig, "repo-config", "", "server-side repos.yaml")
+	fs.StringVar(&o.LockingDBType, "locking-db-type", "boltdb", "lock store: boltdb (embedded) or redis (shared by replicas)")
+	fs.StringVar(&o.RedisHost, "redis-host", "", "redis host (with --locking-db-type=redis)")
+	fs.IntVar(&o.RedisPort, "redis-port", 6379, "redis port")
+	fs.StringVar(&o.RedisPassword, "redis-password", "", "redis password (prefer ATOLL_REDIS_PASSWORD)")
+	fs.IntVar(&o.RedisDB, "redis-db", 0, "redis database number")
+	fs.BoolVar(&o.RedisTLS, "redis-tls-enabled", false, "connect to redis over TLS")
+	fs.BoolVar(&o.RedisInsecure, "redis-insecure-skip-verify", false, "skip redis TLS certificate checks (testing only)")
+	fs.StringVar(&o.DefaultTFVersion, "default-tf-version", "", "terraform version of --tf-binary, used when a project asks for none")
+	fs.StringVar(&o.TFBinary, "tf-binary", "", "terraform binary (default: terraform on PATH)")
+	fs.StringVar(&o.TFBinDir, "tf-bin-dir", "", "directory holding other terraform versions as terraform<VERSION>")
+	fs.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&o.WebBasicAuth, "web-basic-auth", false, "protect the web UI and API with basic auth")
+	fs.StringVar(&o.WebUsername, "web-username", "atoll", "web UI basic auth user")
+	fs.StringVar(&o.WebPassword, "web-password", "", "web UI basic auth password (prefer ATOLL_WEB_PASSWORD)")
+	fs.StringVar(&o.APISecret, "api-secret", "", "secret scripts send as X-Atoll-Token to the JSON API")
+	fs.IntVar(&o.MaxParallelJobs, "max-parallel-jobs", 4, "jobs run at once by this process")
+	fs.DurationVar(&o.ReconcileEvery, "lock-reconcile-interval", 10*time.Minute, "how often locks of merged or closed pull requests are released")
+}
+
+func (o *serverOptions) validate() error {
+	var errs []error
+	if o.Port < 0 || o.Port > 65535 {
+		errs = append(errs, fmt.Errorf("--port %d is out of range", o.Port))
+	}
+	if o.RepoAllowlist == "" {
+		errs = append(errs, errors.New("--repo-allowlist is required (for example --repo-allowlist='github.com/acme/*')"))
+	}
+	if o.GHToken == "" && o.GHTokenFile == "" && o.GHAppID == 0 {
+		errs = append(errs, errors.New("set --gh-token (or ATOLL_GH_TOKEN, --gh-token-file) or a GitHub App (--gh-app-id, --gh-app-key-file)"))
+	}
+	switch o.LockingDBType {
+	case "boltdb":
+	case "redis":
+		if o.RedisHost == "" {
+			errs = append(errs, errors.New("--locking-db-type=redis needs --redis-host"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--locking-db-type must be boltdb or redis, not %q", o.LockingDBType))
+	}
+	if o.WebBasicAuth && o.WebPassword == "" {
+		errs = append(errs, errors.New("--web-basic-auth needs --web-password"))
+	}
+	if _, err := parseLevel(o.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level: %q is not debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// runServer is `atoll server`.
+func runServer(args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) error {
+	fs := flag.NewFlagSet("atoll server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o serverOptions
+	o.register(fs)
+	configFile := fs.String("config", "", "YAML file of flag values (keys are flag names)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := applyEnvAndFile(fs, getenv, *configFile); err != nil {
+		return err
+	}
+	if err := o.validate(); err != nil {
+		return err
+	}
+	level, _ := parseLevel(o.LogLevel)
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app, err := build(ctx, o, logger, os.Environ())
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	ln, err := net.Listen("tcp", net.JoinHostPort(o.Bind, strconv.Itoa(o.Port)))
+	if err != nil {
+		return fmt.Errorf("listen on port %d: %w", o.Port, err)
+	}
+	return app.Serve(ctx, ln, stdout)
+}
+
+// app is a wired Atoll server with what it must close.
+type app struct {
+	srv     *server.Server
+	store   locking.Store
+	opts    serverOptions
+	log     *slog.Logger
+	closers []func() error
+}
+
+// build wires concrete types from options. env is the environment terraform and
+// git inherit.
+func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []string) (*app, error) {
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if o.AtollURL == "" {
+		o.AtollURL = "http://localhost:" + strconv.Itoa(o.Port)
+	}
+	token := o.GHToken
+	if o.GHTokenFile != "" {
+		b, err := os.ReadFile(o.GHTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("read --gh-token-file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	ghCfg := ghvcs.Config{Hostname: o.GHHostname, APIURL: o.GHAPIURL, User: o.GHUser, Token: token, Logger: logger}
+	if o.GHAppID != 0 {
+		key, err := os.ReadFile(o.GHAppKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("read --gh-app-key-file: %w", err)
+		}
+		ghCfg.AppID, ghCfg.AppKey, ghCfg.InstallationID = o.GHAppID, key, o.GHAppInstallID
+	}
+	gh, err := ghvcs.New(ghCfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{opts: o, log: logger}
+	switch o.LockingDBType {
+	case "redis":
+		var tlsCfg *tls.Config
+		if o.RedisTLS {
+			tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.RedisInsecure} //nolint:gosec // opt-in flag
+		}
+		st, err := lockredis.New(ctx, lockredis.Options{Addr: net.JoinHostPort(o.RedisHost, strconv.Itoa(o.RedisPort)),
+			Password: o.RedisPassword, DB: o.RedisDB, TLS: tlsCfg})
+		if err != nil {
+			return nil, err
+		}
+		a.store = st
+	default:
+		st, err := bolt.New(filepath.Join(o.DataDir, "atoll.db"), bolt.Options{})
+		if err != nil {
+			return nil, err
+		}
+		a.store = st
+	}
+	a.closers = append(a.closers, a.store.Close)
+	run, err := runner.New(runner.Config{DataDir: o.DataDir, Terraform: o.TFBinary, BinDir: o.TFBinDir,
+		DefaultVersion: o.DefaultTFVersion, Env: env, Logger: logger})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	repoCfg := config.DefaultServerConfig()
+	if o.RepoConfig != "" {
+		data, err := os.ReadFile(o.RepoConfig)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("read --repo-config: %w", err)
+		}
+		if repoCfg, err = config.ParseServerConfig(filepath.Base(o.RepoConfig), data); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	var teams *config.TeamAllowlist
+	if o.GHTeamAllowlist != "" {
+		if teams, err = config.ParseTeamAllowlist(o.GHTeamAllowlist); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("--gh-team-allowlist: %w", err)
+		}
+	}
+	scfg := server.Config{
+		AtollURL: o.AtollURL, RepoAllowlist: splitList(o.RepoAllowlist), MaxParallelJobs: o.MaxParallelJobs,
+		Parser: &ghvcs.WebhookParser{Secret: []byte(o.GHWebhookSecret), Hostname: o.GHHostname, BotUser: o.GHUser},
+		VCS:    gh, Teams: gh, GitToken: gh.GitToken, Store: a.store, Runner: run, RepoCfg: repoCfg, TeamAllow: teams,
+		APISecret: o.APISecret, Logger: logger,
+	}
+	if o.WebBasicAuth {
+		scfg.WebUser, scfg.WebPassword = o.WebUsername, o.WebPassword
+	}
+	if a.srv, err = server.New(scfg); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// Serve runs until ctx ends, then drains jobs for up to a minute.
+func (a *app) Serve(ctx context.Context, ln net.Listener, stdout io.Writer) error {
+	a.log.Info("atoll server listening", "addr", ln.Addr().String(), "url", a.opts.AtollURL, "locking", a.opts.LockingDBType)
+	fmt.Fprintf(stdout, "atoll server listening on %s (%s)\n", ln.Addr(), a.opts.AtollURL)
+	reconDone := make(chan struct{})
+	go func() { defer close(reconDone); a.srv.RunReconciler(ctx, a.opts.ReconcileEvery) }()
+	errc := make(chan error, 1)
+	go func() { errc <- a.srv.Start(ln) }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down: waiting for running jobs")
+	shCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := a.srv.Shutdown(shCtx)
+	<-reconDone
+	return err
+}
+
+// Close releases the app's resources.
+func (a *app) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil {
+			a.log.Error("close", "error", err)
+		}
+	}
+	a.closers = nil
+}

@@ -1,0 +1,363 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/atollhq/atoll/config"
+	"github.com/atollhq/atoll/locking"
+	"github.com/atollhq/atoll/runner"
+	"github.com/atollhq/atoll/templates"
+	"github.com/atollhq/atoll/vcs"
+)
+
+// apply applies the PR's saved plans that the command selects, each only if it is
+// current, still locked by this PR, and meets its requirements.
+func (r *prRun) apply(ctx context.Context) bool {
+	s := r.s
+	cmd := r.w.Command
+	plans, err := s.cfg.Store.Plans(ctx, r.w.Repo.ID(), r.pull.Num)
+	if err != nil {
+		r.log.Error("list plans", "error", err)
+		r.refuse(ctx, statusApply, "Atoll could not read this pull request's saved plans.", "Try `atoll apply` again in a minute.")
+		return false
+	}
+	var selected []locking.Plan
+	for _, p := range plans {
+		if p.Applied || !p.HasChanges {
+			continue
+		}
+		if (cmd.Dir != "" && p.Key.Dir != cmd.Dir) || (cmd.Workspace != "" && p.Key.Workspace != cmd.Workspace) ||
+			(cmd.Project != "" && p.Project != cmd.Project) {
+			continue
+		}
+		selected = append(selected, p)
+	}
+	if len(selected) == 0 {
+		r.refuse(ctx, statusApply, "There is no unapplied plan with changes"+selectionText(cmd)+" on this pull request.",
+			"Comment `atoll plan"+selectionArgs(cmd)+"` first, review the plan, then `atoll apply"+selectionArgs(cmd)+"`.")
+		return false
+	}
+	r.setStatus(ctx, statusApply, vcs.StatusPending, fmt.Sprintf("applying %d project(s)", len(selected)))
+	if !r.checkout(ctx, statusApply) {
+		return false
+	}
+	all, err := r.resolved.AllProjects(r.dir)
+	if err != nil {
+		r.refuse(ctx, statusApply, err.Error(), "")
+		return false
+	}
+	var behind *bool // computed once, only if a project requires undiverged
+	var reviews []vcs.Review
+	reviewsLoaded := false
+
+	results := make([]templates.Project, len(selected))
+	projects := make([]config.Project, len(selected))
+	var ready []int
+	for i, pl := range selected {
+		p := findProject(all, pl)
+		projects[i] = p
+		res := tmplProject(p)
+		res.Counts = countsFromSummary(pl.Summary)
+		results[i] = res
+		if pl.HeadSHA != r.pull.HeadSHA {
+			results[i].Status = templates.StatusRefused
+			results[i].Reason = fmt.Sprintf("the plan is stale: it was made at %s and the pull request is now at %s. Run `atoll plan%s` and review the new plan.",
+				short(pl.HeadSHA), short(r.pull.HeadSHA), projectArgs(p))
+			continue
+		}
+		lock, err := s.cfg.Store.Get(ctx, pl.Key)
+		if p.RepoLocking != "disabled" && p.RepoLocking != "on_apply" && (err != nil || lock.Pull != r.pull.Num) {
+			results[i].Status = templates.StatusRefused
+			results[i].Reason = "this pull request no longer holds the lock on " + pl.Key.Dir + " (" + pl.Key.Workspace + "). Run `atoll plan" + projectArgs(p) + "` to lock and plan it again."
+			continue
+		}
+		if len(p.ApplyRequirements) > 0 {
+			if !reviewsLoaded && contains(p.ApplyRequirements, config.ReqApproved) {
+				reviews, err = s.cfg.VCS.ListReviews(ctx, r.w.Repo, r.pull.Num)
+				if err != nil {
+					r.log.Error("list reviews", "error", err)
+				}
+				reviewsLoaded = true
+			}
+			if behind == nil && contains(p.ApplyRequirements, config.ReqUndiverged) {
+				token, _ := s.cfg.GitToken(ctx)
+				b, err := s.cfg.Runner.BehindBase(ctx, r.checkoutSpec(token), r.pull.BaseBranch)
+				if err != nil {
+					r.log.Error("check divergence", "error", err)
+					b = true
+				}
+				behind = &b
+			}
+			checks, ok := r.requirements(p.ApplyRequirements, reviews, behind)
+			if !ok {
+				results[i].Status = templates.StatusRefused
+				results[i].Requirements = checks
+				results[i].Reason = "apply_requirements are not met (set by " + r.requirementsSource() + ")"
+				continue
+			}
+		}
+		if missing := r.unappliedDependencies(p, plans); len(missing) > 0 {
+			results[i].Status = templates.StatusRefused
+			results[i].Reason = "depends_on: apply " + strings.Join(missing, ", ") + " first."
+			continue
+		}
+		ready = append(ready, i) // Status stays "" until the apply finishes
+	}
+
+	lc := &liveComment{s: s, repo: r.w.Repo, num: r.pull.Num, log: r.log}
+	silenced := allSilenced(projects, "apply")
+	r.postApplyComment(ctx, lc, results)
+	var mu sync.Mutex // guards results while projects finish in parallel
+	readyProjects := make([]config.Project, len(ready))
+	for j, i := range ready {
+		readyProjects[j] = projects[i]
+	}
+	r.runGroups(ctx, readyProjects, r.resolved.ParallelApply, func(j int) {
+		i := ready[j]
+		res := r.applyProject(ctx, projects[i], selected[i], results[i])
+		mu.Lock()
+		results[i] = res
+		snapshot := append([]templates.Project(nil), results...)
+		mu.Unlock()
+		if !silenced {
+			r.postApplyComment(ctx, lc, snapshot)
+		}
+	})
+	if silenced {
+		r.postApplyComment(ctx, lc, results)
+	}
+	applied, failed := 0, 0
+	for _, res := range results {
+		if res.Status == templates.StatusApplied {
+			applied++
+		} else {
+			failed++
+		}
+	}
+	if failed > 0 {
+		r.setStatus(ctx, statusApply, vcs.StatusFailure, fmt.Sprintf("%d applied, %d not applied", applied, failed))
+		return false
+	}
+	r.setStatus(ctx, statusApply, vcs.StatusSuccess, fmt.Sprintf("%d project(s) applied", applied))
+	return true
+}
+
+// applyProject applies one saved plan.
+func (r *prRun) applyProject(ctx context.Context, p config.Project, pl locking.Plan, res templates.Project) templates.Project {
+	s := r.s
+	fmt.Fprintf(r.job, "\n=== apply %s (workspace %s) ===\n", p.Dir, p.Workspace)
+	if err := ensurePlanFile(pl); err != nil {
+		r.log.Error("restore plan file", "error", err)
+		res.Status, res.Step, res.Output = templates.StatusError, "apply", "the saved plan could not be restored ("+err.Error()+"); run `atoll plan"+projectArgs(p)+"` again"
+		return res
+	}
+	tf, err := s.cfg.Runner.TerraformBinary(p.TerraformVersion)
+	if err != nil {
+		res.Status, res.Step, res.Output = templates.StatusError, "apply", err.Error()
+		return res
+	}
+	result, err := s.cfg.Runner.Run(ctx, runner.Job{Dir: r.dir, ProjectDir: p.Dir, Workspace: p.Workspace, Steps: p.Workflow.Apply,
+		Terraform: tf, PlanFile: pl.Path, Env: r.runEnv(p, pl.Path), Log: r.job})
+	if err != nil {
+		res.Status = templates.StatusError
+		res.Step, res.ExitCode, res.Output = errorOutput(err)
+		s.metrics.projects.WithLabelValues("apply", "error").Inc()
+		return res
+	}
+	pl.Applied = true
+	pl.Time = s.cfg.Now()
+	if err := s.cfg.Store.SavePlan(ctx, pl); err != nil {
+		r.log.Error("mark plan applied", "error", err)
+	}
+	s.metrics.projects.WithLabelValues("apply", "ok").Inc()
+	res.Status, res.Output = templates.StatusApplied, result.Output
+	return res
+}
+
+// ensurePlanFile writes the stored plan back to its path when this replica does not
+// have it (another replica planned), and checks its content hash either way.
+func ensurePlanFile(pl locking.Plan) error {
+	data, err := os.ReadFile(pl.Path)
+	if err != nil || hashHex(data) != pl.SHA256 {
+		if hashHex(pl.Data) != pl.SHA256 {
+			return errors.New("stored plan does not match its checksum")
+		}
+		if err := os.MkdirAll(filepath.Dir(pl.Path), 0o700); err != nil {
+			return fmt.Errorf("create plan dir: %w", err)
+		}
+		if err := os.WriteFile(pl.Path, pl.Data, 0o600); err != nil {
+			return fmt.Errorf("write plan file: %w", err)
+		}
+	}
+	return nil
+}
+
+func hashHex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// requirements checks reqs against live PR data and returns one line per requirement.
+func (r *prRun) requirements(reqs []string, reviews []vcs.Review, behind *bool) ([]templates.Requirement, bool) {
+	var out []templates.Requirement
+	all := true
+	for _, req := range reqs {
+		c := templates.Requirement{Name: req}
+		switch req {
+		case config.ReqApproved:
+			n := approvals(reviews, r.pull.Author)
+			c.Met = n > 0
+			c.Detail = "needs 1 approving review"
+			if c.Met {
+				c.Detail = fmt.Sprintf("%d approving review(s)", n)
+			}
+		case config.ReqMergeable:
+			c.Met = r.pull.Mergeable != nil && *r.pull.Mergeable && mergeableState(r.pull.MergeableState)
+			c.Detail = "GitHub must report the pull request as mergeable"
+			if r.pull.MergeableState != "" {
+				c.Detail += " (now: " + r.pull.MergeableState + ")"
+			}
+		case config.ReqUndiverged:
+			c.Met = behind != nil && !*behind
+			c.Detail = "the branch must include the latest " + r.pull.BaseBranch + "; merge or rebase it"
+		case config.ReqPoliciesPassed:
+			c.Met = false
+			c.Detail = "policy checks are not supported by this Atoll server yet, so this requirement can never pass; an admin should remove it"
+		default:
+			c.Detail = "unknown requirement"
+		}
+		all = all && c.Met
+		out = append(out, c)
+	}
+	return out, all
+}
+
+// requirementsSource says where requirements come from, for refusals.
+func (r *prRun) requirementsSource() string {
+	if r.resolved.ConfigFile != "" {
+		return "the server's repos.yaml, or `" + r.resolved.ConfigFile + "` where the server allows it"
+	}
+	return "the server's repos.yaml for " + r.w.Repo.FullName()
+}
+
+// approvals counts users whose latest review approves (the author cannot approve).
+func approvals(reviews []vcs.Review, author string) int {
+	latest := map[string]string{}
+	for _, rv := range reviews {
+		if rv.State == "COMMENTED" || rv.User == author {
+			continue
+		}
+		latest[rv.User] = rv.State
+	}
+	n := 0
+	for _, st := range latest {
+		if st == "APPROVED" {
+			n++
+		}
+	}
+	return n
+}
+
+// mergeableState reports whether GitHub's mergeable_state allows merging.
+func mergeableState(s string) bool {
+	switch s {
+	case "clean", "unstable", "has_hooks", "":
+		return true
+	}
+	return false
+}
+
+// unappliedDependencies names the depends_on projects of p whose plans are not
+// applied yet (a dependency with no changes counts as applied).
+func (r *prRun) unappliedDependencies(p config.Project, plans []locking.Plan) []string {
+	var missing []string
+	for _, dep := range p.DependsOn {
+		for _, pl := range plans {
+			if pl.Project == dep && pl.HasChanges && !pl.Applied {
+				missing = append(missing, "`"+dep+"`")
+			}
+		}
+	}
+	return missing
+}
+
+func (r *prRun) postApplyComment(ctx context.Context, lc *liveComment, results []templates.Project) {
+	var running []string
+	for _, res := range results {
+		if res.Status == "" {
+			running = append(running, res.Label())
+		}
+	}
+	body, err := templates.Apply(templates.Comment{Command: "apply", Projects: finished(results), JobURL: r.jobURL(), LocksURL: r.s.locksURL(),
+		Now: r.s.cfg.Now(), Running: running})
+	if err != nil {
+		r.log.Error("render apply comment", "error", err)
+		return
+	}
+	lc.set(ctx, body)
+}
+
+// findProject returns the configured project a plan record belongs to, or an
+// ad-hoc one with the default workflow.
+func findProject(all []config.Project, pl locking.Plan) config.Project {
+	for _, p := range all {
+		if p.Dir == pl.Key.Dir && p.Workspace == pl.Key.Workspace && p.Name == pl.Project {
+			return p
+		}
+	}
+	for _, p := range all {
+		if p.Dir == pl.Key.Dir && p.Workspace == pl.Key.Workspace {
+			return p
+		}
+	}
+	return config.Project{Name: pl.Project, Dir: pl.Key.Dir, Workspace: pl.Key.Workspace, Workflow: config.DefaultWorkflow(), RepoLocking: "on_plan"}
+}
+
+func countsFromSummary(s string) templates.Counts {
+	var c templates.Counts
+	_, _ = fmt.Sscanf(s, "%d to add, %d to change, %d to destroy", &c.Add, &c.Change, &c.Destroy)
+	return c
+}
+
+func projectArgs(p config.Project) string {
+	cmd := applyCommand(p)
+	return strings.TrimPrefix(cmd, "atoll apply")
+}
+
+func selectionArgs(cmd Command) string {
+	out := ""
+	if cmd.Project != "" {
+		out += " -p " + cmd.Project
+	}
+	if cmd.Dir != "" {
+		out += " -d " + cmd.Dir
+	}
+	if cmd.Workspace != "" {
+		out += " -w " + cmd.Workspace
+	}
+	return out
+}
+
+func selectionText(cmd Command) string {
+	if a := selectionArgs(cmd); a != "" {
+		return " matching `" + strings.TrimSpace(a) + "`"
+	}
+	return ""
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

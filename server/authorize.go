@@ -1,0 +1,64 @@
+package server
+
+import (
+	"context"
+
+	"github.com/atollhq/atoll/config"
+	"github.com/atollhq/atoll/templates"
+	"github.com/atollhq/atoll/vcs"
+)
+
+// authorized checks the team allowlist (the repo's override in repos.yaml, else
+// --gh-team-allowlist) for cmd. With no allowlist everyone may run every command.
+// A refusal is commented on the PR with who may run the command.
+func (r *prRun) authorized(ctx context.Context, command string) bool {
+	allow := r.s.teamAllowlist(r.w.Repo, r.pull.BaseBranch)
+	if !allow.HasRules() {
+		return true
+	}
+	anyone, teams, _ := allow.Who(command)
+	if anyone {
+		return true
+	}
+	var member []string
+	if r.s.cfg.Teams != nil {
+		for _, t := range teams {
+			ok, err := r.s.cfg.Teams.TeamMember(ctx, r.w.Repo.Owner, t, r.w.User)
+			if err != nil {
+				r.log.Error("check team membership", "team", t, "error", err)
+				continue
+			}
+			if ok {
+				member = append(member, t)
+			}
+		}
+	}
+	if allow.Allowed(member, r.w.User, command) {
+		return true
+	}
+	r.log.Info("command refused by team allowlist", "user", r.w.User, "command", command)
+	statusCtx := statusPlan
+	if command == CmdApply {
+		statusCtx = statusApply
+	}
+	body, err := templates.Refused(templates.RefusedData{
+		Command: "atoll " + command,
+		Reason:  "@" + r.w.User + " may not run `atoll " + command + "` on " + r.w.Repo.FullName() + ".",
+		Fix:     allow.Describe(command) + " An admin can change this with --gh-team-allowlist or team_allowlist in repos.yaml.",
+	})
+	if err == nil {
+		r.comment(ctx, body)
+	}
+	if command != CmdUnlock {
+		r.setStatus(ctx, statusCtx, vcs.StatusFailure, "@"+r.w.User+" may not run atoll "+command)
+	}
+	return false
+}
+
+// teamAllowlist returns the allowlist that applies to repo.
+func (s *Server) teamAllowlist(repo vcs.Repo, baseBranch string) *config.TeamAllowlist {
+	if res, err := s.cfg.RepoCfg.Resolve(repo.ID(), baseBranch, nil); err == nil && res.TeamAllowlist.HasRules() {
+		return res.TeamAllowlist
+	}
+	return s.cfg.TeamAllow
+}

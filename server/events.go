@@ -1,0 +1,68 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/atollhq/atoll/vcs"
+)
+
+// handleEvents receives a GitHub webhook, answers at once, and dispatches the work.
+func (s *Server) handleEvents(c echo.Context) error {
+	ev, err := s.cfg.Parser.Parse(c.Request())
+	if err != nil {
+		code := http.StatusBadRequest
+		msg := "malformed webhook"
+		if errors.Is(err, vcs.ErrBadSignature) {
+			code, msg = http.StatusUnauthorized, "webhook signature does not verify"
+		}
+		s.log.Warn("webhook refused", "code", code, "error", err, "delivery", c.Request().Header.Get("X-GitHub-Delivery"))
+		return s.eventReply(c, "invalid", code, msg)
+	}
+	log := s.log.With("event", ev.Kind.String(), "delivery", ev.DeliveryID, "repo", ev.Repo.FullName())
+	switch ev.Kind {
+	case vcs.EventPing:
+		return s.eventReply(c, "ping", http.StatusOK, "pong")
+	case vcs.EventIgnored:
+		return s.eventReply(c, "ignored", http.StatusOK, "ignored: "+ev.Reason)
+	}
+	if !s.allowed(ev.Repo) {
+		log.Info("repo not in allowlist")
+		return s.eventReply(c, ev.Kind.String(), http.StatusForbidden, "repo "+ev.Repo.ID()+" is not in --repo-allowlist")
+	}
+	w := Work{ID: newJobID(), Repo: ev.Repo, Pull: ev.Pull, User: ev.Sender, Queued: s.cfg.Now(), Delivery: ev.DeliveryID}
+	switch ev.Kind {
+	case vcs.EventPullOpened, vcs.EventPullUpdated:
+		w.Kind = WorkAutoplan
+	case vcs.EventPullClosed:
+		w.Kind = WorkClose
+	case vcs.EventComment:
+		cmd, err := ParseCommand(ev.Comment.Body, s.cfg.Executables)
+		var ce *CommandError
+		switch {
+		case errors.Is(err, errNotCommand):
+			return s.eventReply(c, "comment", http.StatusOK, "ignored: not a command")
+		case errors.As(err, &ce):
+			w.CommandErr = ce.Msg
+		case err != nil:
+			return s.eventReply(c, "comment", http.StatusBadRequest, "bad command")
+		}
+		w.Kind, w.Command, w.User = WorkCommand, cmd, ev.Comment.User
+	default:
+		return s.eventReply(c, "ignored", http.StatusOK, "ignored")
+	}
+	if err := s.cfg.Dispatcher.Dispatch(c.Request().Context(), w); err != nil {
+		log.Error("dispatch work", "error", err)
+		return s.eventReply(c, ev.Kind.String(), http.StatusServiceUnavailable, "cannot queue work: server is shutting down")
+	}
+	log.Info("work queued", "job", w.ID, "kind", w.Kind, "pull", w.Pull.Num)
+	return s.eventReply(c, ev.Kind.String(), http.StatusAccepted, "queued "+w.Kind+" job "+w.ID)
+}
+
+func (s *Server) eventReply(c echo.Context, event string, code int, msg string) error {
+	s.metrics.webhooks.WithLabelValues(event, strconv.Itoa(code)).Inc()
+	return c.String(code, msg+"\n")
+}

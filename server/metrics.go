@@ -1,0 +1,43 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are Atoll's Prometheus series.
+type metrics struct {
+	webhooks     *prometheus.CounterVec   // by event kind and HTTP code
+	jobs         *prometheus.CounterVec   // by kind and result
+	jobSeconds   *prometheus.HistogramVec // by kind
+	projects     *prometheus.CounterVec   // project runs by command and result
+	locksHeld    prometheus.GaugeFunc
+	locksLeaked  prometheus.Counter // locks of closed PRs released by the reconciler
+	lockConflict prometheus.Counter
+}
+
+func newMetrics(reg *prometheus.Registry) (*metrics, error) {
+	m := &metrics{
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "atoll_webhooks_total",
+			Help: "Webhooks received, by event and HTTP status."}, []string{"event", "code"}),
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "atoll_jobs_total",
+			Help: "Background jobs finished, by kind and result."}, []string{"kind", "result"}),
+		jobSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "atoll_job_duration_seconds",
+			Help: "Background job duration.", Buckets: prometheus.ExponentialBuckets(0.5, 2, 12)}, []string{"kind"}),
+		projects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "atoll_project_runs_total",
+			Help: "Project plan/apply runs, by command and result."}, []string{"command", "result"}),
+		locksLeaked: prometheus.NewCounter(prometheus.CounterOpts{Name: "atoll_locks_reconciled_total",
+			Help: "Locks of merged or closed pull requests released by the reconciler."}),
+		lockConflict: prometheus.NewCounter(prometheus.CounterOpts{Name: "atoll_lock_conflicts_total",
+			Help: "Plans not run because another pull request held a lock."}),
+	}
+	for _, c := range []prometheus.Collector{m.webhooks, m.jobs, m.jobSeconds, m.projects, m.locksLeaked, m.lockConflict,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metric: %w", err)
+		}
+	}
+	return m, nil
+}

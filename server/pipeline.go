@@ -1,0 +1,336 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"sync"
+
+	"github.com/atollhq/atoll/config"
+	"github.com/atollhq/atoll/runner"
+	"github.com/atollhq/atoll/templates"
+	"github.com/atollhq/atoll/vcs"
+)
+
+// Commit status contexts.
+const (
+	statusPlan  = "atoll/plan"
+	statusApply = "atoll/apply"
+)
+
+// prRun is the state of one job on one pull request.
+type prRun struct {
+	s    *Server
+	w    Work
+	job  *Job
+	log  *slog.Logger
+	pull vcs.PullRequest
+	// dir is the checkout of pull's head; resolved is its merged config.
+	dir      string
+	resolved *config.Resolved
+}
+
+// Execute runs one unit of work to completion. It never panics: a panic is logged,
+// reported on the PR as an internal error, and the job marked failed.
+func (s *Server) Execute(ctx context.Context, w Work) {
+	label := w.Kind
+	if w.Kind == WorkCommand {
+		label = w.Command.Name
+		if w.CommandErr != "" {
+			label = "help"
+		}
+	}
+	job := s.jobs.start(w, label)
+	log := s.log.With("repo", w.Repo.FullName(), "pull", w.Pull.Num, "job", w.ID, "kind", label)
+	r := &prRun{s: s, w: w, job: job, log: log}
+	ok := false
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("job panicked", "panic", p, "stack", string(debug.Stack()))
+			r.comment(ctx, "**Atoll hit an internal error** running this job and stopped. Nothing was applied. The server log has the details (job `"+w.ID+"`).")
+			ok = false
+		}
+		state := JobSucceeded
+		if !ok {
+			state = JobFailed
+		}
+		job.setState(state, s.cfg.Now())
+		s.metrics.jobs.WithLabelValues(label, state).Inc()
+		snap := job.Snapshot()
+		s.metrics.jobSeconds.WithLabelValues(label).Observe(snap.Finished.Sub(snap.Started).Seconds())
+	}()
+	unlock, err := s.cfg.PullMutex.LockPull(ctx, w.PullKey())
+	if err != nil {
+		log.Error("wait for pull request mutex", "error", err)
+		return
+	}
+	defer unlock()
+	log.Info("job started")
+	switch {
+	case w.Kind == WorkClose:
+		ok = r.closed(ctx)
+	case w.Kind == WorkAutoplan:
+		ok = r.autoplan(ctx)
+	case w.CommandErr != "":
+		body, err := templates.Help(templates.HelpData{Error: w.CommandErr, AllowedFlags: AllowedExtraFlagNames()})
+		if err == nil {
+			r.comment(ctx, body)
+		}
+		ok = false
+	default:
+		ok = r.command(ctx)
+	}
+	log.Info("job finished", "ok", ok)
+}
+
+// command runs a parsed comment command after checking who may run it.
+func (r *prRun) command(ctx context.Context) bool {
+	cmd := r.w.Command
+	if cmd.Name == CmdHelp {
+		body, err := templates.Help(templates.HelpData{AllowedFlags: AllowedExtraFlagNames()})
+		if err != nil {
+			r.log.Error("render help", "error", err)
+			return false
+		}
+		r.comment(ctx, body)
+		return true
+	}
+	if !r.fetchPull(ctx) {
+		return false
+	}
+	if r.pull.State != vcs.PullOpen {
+		r.comment(ctx, fmt.Sprintf("`atoll %s` was not run: pull request #%d is %s.", cmd.Name, r.pull.Num, r.pull.State))
+		return false
+	}
+	if !r.authorized(ctx, cmd.Name) {
+		return false
+	}
+	switch cmd.Name {
+	case CmdPlan:
+		return r.planCommand(ctx)
+	case CmdApply:
+		return r.apply(ctx)
+	case CmdUnlock:
+		return r.unlock(ctx)
+	}
+	return false
+}
+
+// fetchPull loads the PR from the VCS; on failure it logs and returns false.
+func (r *prRun) fetchPull(ctx context.Context) bool {
+	pull, err := r.s.cfg.VCS.GetPullRequest(ctx, r.w.Repo, r.w.Pull.Num)
+	if err != nil {
+		r.log.Error("get pull request", "error", err)
+		r.logf("error: could not read pull request #%d from GitHub: %v\n", r.w.Pull.Num, err)
+		return false
+	}
+	// Keys and comments use the repo the webhook named (its Host is the configured one).
+	pull.BaseRepo = r.w.Repo
+	if pull.URL == "" {
+		pull.URL = r.w.Pull.URL
+	}
+	r.pull = pull
+	r.job.mu.Lock()
+	r.job.PullURL = pull.URL
+	r.job.mu.Unlock()
+	return true
+}
+
+// checkout prepares the PR head and its config. On failure it has already told
+// the PR (status context ctxName and a comment) and returns false.
+func (r *prRun) checkout(ctx context.Context, statusCtx string) bool {
+	token, err := r.s.cfg.GitToken(ctx)
+	if err != nil {
+		r.log.Error("get git token", "error", err)
+		r.fail(ctx, statusCtx, "could not get a token to clone the repository", "")
+		return false
+	}
+	r.logf("$ git fetch %s %s (%s)\n", r.pull.HeadRepo.CloneURL, r.pull.HeadBranch, short(r.pull.HeadSHA))
+	dir, err := r.s.cfg.Runner.Checkout(ctx, r.checkoutSpec(token))
+	if err != nil {
+		r.log.Error("checkout", "error", err)
+		r.fail(ctx, statusCtx, "could not check out the pull request", err.Error())
+		return false
+	}
+	r.dir = dir
+	resolved, file, err := r.s.resolveConfig(dir, r.w.Repo, r.pull.BaseBranch)
+	if err != nil {
+		r.log.Info("repo config refused", "file", file, "error", err)
+		r.setStatus(ctx, statusCtx, vcs.StatusFailure, "invalid configuration in "+file)
+		body, rerr := templates.Refused(templates.RefusedData{
+			Command: commandLabel(r.w),
+			Reason:  "The configuration in `" + file + "` is not valid, so nothing ran.",
+			Fix:     "Fix the file and push; Atoll plans again on the next push. You can check it locally with `atoll validate " + file + "`.",
+			Details: strings.Split(err.Error(), "\n"),
+		})
+		if rerr == nil {
+			r.comment(ctx, body)
+		}
+		return false
+	}
+	r.resolved = resolved
+	return true
+}
+
+func (r *prRun) checkoutSpec(token string) runner.Checkout {
+	return runner.Checkout{BaseRepo: r.w.Repo, HeadCloneURL: r.pull.HeadRepo.CloneURL, HeadBranch: r.pull.HeadBranch,
+		HeadSHA: r.pull.HeadSHA, Pull: r.pull.Num, Token: token}
+}
+
+// resolveConfig reads the repo's config file (if any) at dir and merges it with the
+// server's. It returns the file name it read for error messages.
+func (s *Server) resolveConfig(dir string, repo vcs.Repo, baseBranch string) (*config.Resolved, string, error) {
+	rc, file, err := config.LoadRepoConfig(dir, s.cfg.RepoCfg.RepoConfigFile(repo.ID(), baseBranch))
+	if err != nil {
+		if file == "" {
+			file = "atoll.yaml"
+		}
+		return nil, file, err
+	}
+	res, err := s.cfg.RepoCfg.Resolve(repo.ID(), baseBranch, rc)
+	if err != nil {
+		if file == "" {
+			file = "repos.yaml"
+		}
+		return nil, file, err
+	}
+	return res, file, nil
+}
+
+// fail sets a failure status and comments a short error with detail collapsed.
+func (r *prRun) fail(ctx context.Context, statusCtx, msg, detail string) {
+	r.setStatus(ctx, statusCtx, vcs.StatusFailure, msg)
+	var details []string
+	if detail != "" {
+		details = strings.Split(strings.TrimRight(detail, "\n"), "\n")
+	}
+	body, err := templates.Refused(templates.RefusedData{Command: commandLabel(r.w), Reason: msg + ".", Details: details, JobURL: r.jobURL(),
+		Fix: "Try again with `atoll plan`; if it keeps failing, an admin can read job `" + r.w.ID + "` in the server log."})
+	if err == nil {
+		r.comment(ctx, body)
+	}
+}
+
+func commandLabel(w Work) string {
+	if w.Kind == WorkAutoplan {
+		return "autoplan"
+	}
+	return "atoll " + w.Command.Name
+}
+
+func (r *prRun) jobURL() string {
+	if r.s.cfg.AtollURL == "" {
+		return ""
+	}
+	return r.s.cfg.AtollURL + "/jobs/" + r.w.ID
+}
+
+func (r *prRun) setStatus(ctx context.Context, statusCtx string, state vcs.StatusState, desc string) {
+	sha := r.pull.HeadSHA
+	if sha == "" {
+		sha = r.w.Pull.HeadSHA
+	}
+	if sha == "" {
+		return
+	}
+	if err := r.s.cfg.VCS.SetStatus(ctx, r.w.Repo, vcs.Status{SHA: sha, Context: statusCtx, State: state,
+		Description: desc, TargetURL: r.jobURL()}); err != nil {
+		r.log.Error("set commit status", "context", statusCtx, "error", err)
+	}
+}
+
+// logf writes a line to the job's live log.
+func (r *prRun) logf(format string, args ...any) { fmt.Fprintf(r.job, format, args...) }
+
+// comment posts a new comment (split into parts if needed).
+func (r *prRun) comment(ctx context.Context, body string) {
+	lc := &liveComment{s: r.s, repo: r.w.Repo, num: r.w.Pull.Num, log: r.log}
+	lc.set(ctx, body)
+}
+
+// liveComment is one comment per command run, edited in place as projects finish.
+// A body over GitHub's limit becomes several comments ("part 2 of 3").
+type liveComment struct {
+	s    *Server
+	repo vcs.Repo
+	num  int
+	log  *slog.Logger
+	mu   sync.Mutex // guards ids and serialises edits
+	ids  []int64
+}
+
+func (lc *liveComment) set(ctx context.Context, body string) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	parts := templates.Split(body, vcs.MaxCommentLen)
+	for i, p := range parts {
+		if i < len(lc.ids) {
+			if err := lc.s.cfg.VCS.UpdateComment(ctx, lc.repo, lc.ids[i], p); err != nil {
+				lc.log.Error("update comment", "error", err)
+			}
+			continue
+		}
+		id, err := lc.s.cfg.VCS.CreateComment(ctx, lc.repo, lc.num, p)
+		if err != nil {
+			lc.log.Error("create comment", "error", err)
+			return
+		}
+		lc.ids = append(lc.ids, id)
+	}
+	// Parts left over from a longer earlier version are emptied, not deleted, so
+	// links to them keep working.
+	for i := len(parts); i < len(lc.ids); i++ {
+		if err := lc.s.cfg.VCS.UpdateComment(ctx, lc.repo, lc.ids[i], "_(superseded by the comment above)_"); err != nil {
+			lc.log.Error("update comment", "error", err)
+		}
+	}
+}
+
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+// runEnv is the Atlantis-style environment of run steps and hooks.
+func (r *prRun) runEnv(p config.Project, planFile string) map[string]string {
+	return config.RunEnv(config.RunEnvInput{
+		Project:       p,
+		RepoRoot:      r.dir,
+		Command:       r.commandName(),
+		Pull:          r.pull.Num,
+		PullAuthor:    r.pull.Author,
+		PullURL:       r.pull.URL,
+		HeadSHA:       r.pull.HeadSHA,
+		HeadBranch:    r.pull.HeadBranch,
+		BaseBranch:    r.pull.BaseBranch,
+		BaseRepoOwner: r.w.Repo.Owner,
+		BaseRepoName:  r.w.Repo.Name,
+		HeadRepoOwner: r.pull.HeadRepo.Owner,
+		HeadRepoName:  r.pull.HeadRepo.Name,
+		User:          r.w.User,
+		CommentArgs:   r.w.Command.ExtraArgs,
+		PlanFile:      planFile,
+	})
+}
+
+// commandName is the command being run: "plan" for autoplan.
+func (r *prRun) commandName() string {
+	if r.w.Kind == WorkCommand {
+		return r.w.Command.Name
+	}
+	return CmdPlan
+}
+
+// errorOutput returns the output and failing step of a runner error.
+func errorOutput(err error) (step string, code int, out string) {
+	var se *runner.StepError
+	if errors.As(err, &se) {
+		return se.Step, se.ExitCode, se.Output
+	}
+	return "", 0, err.Error()
+}

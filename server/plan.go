@@ -1,0 +1,366 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/atollhq/atoll/config"
+	"github.com/atollhq/atoll/locking"
+	"github.com/atollhq/atoll/runner"
+	"github.com/atollhq/atoll/templates"
+	"github.com/atollhq/atoll/vcs"
+)
+
+// maxParallelProjects bounds projects planned or applied at once inside one
+// job: terraform is CPU- and memory-heavy, and the job itself already counts
+// against MaxParallelJobs.
+const maxParallelProjects = 4
+
+// autoplan plans the projects a PR's changes touch.
+func (r *prRun) autoplan(ctx context.Context) bool {
+	if !r.fetchPull(ctx) {
+		return false
+	}
+	if r.pull.State != vcs.PullOpen {
+		r.log.Info("pull request not open; autoplan skipped")
+		return true
+	}
+	// Earlier plans of this PR are kept: apply compares each plan's commit with
+	// the PR's head and refuses a stale one with a message saying to re-plan.
+	r.setStatus(ctx, statusPlan, vcs.StatusPending, "Atoll is finding the projects to plan")
+	if !r.checkout(ctx, statusPlan) {
+		return false
+	}
+	changed, err := r.s.cfg.VCS.ListChangedFiles(ctx, r.w.Repo, r.pull.Num)
+	if err != nil {
+		r.log.Error("list changed files", "error", err)
+		r.fail(ctx, statusPlan, "could not list the pull request's changed files", err.Error())
+		return false
+	}
+	projects, err := r.resolved.Projects(r.dir, changed)
+	if err != nil {
+		r.fail(ctx, statusPlan, "could not work out which projects changed", err.Error())
+		return false
+	}
+	if len(projects) == 0 {
+		r.logf("no Terraform projects are affected by this pull request\n")
+		r.setStatus(ctx, statusPlan, vcs.StatusSuccess, "no Terraform projects changed")
+		return true
+	}
+	return r.plan(ctx, projects)
+}
+
+// planCommand runs `atoll plan [-d -w -p]`.
+func (r *prRun) planCommand(ctx context.Context) bool {
+	r.setStatus(ctx, statusPlan, vcs.StatusPending, "Atoll is planning")
+	if !r.checkout(ctx, statusPlan) {
+		return false
+	}
+	projects, err := r.selectProjects(ctx)
+	if err != nil {
+		r.refuse(ctx, statusPlan, err.Error(), "")
+		return false
+	}
+	if len(projects) == 0 {
+		r.setStatus(ctx, statusPlan, vcs.StatusSuccess, "no Terraform projects changed")
+		r.comment(ctx, "`atoll plan` found no Terraform projects changed by this pull request. To plan a directory anyway, comment `atoll plan -d DIR`.")
+		return true
+	}
+	return r.plan(ctx, projects)
+}
+
+// selectProjects returns the projects a command names with -d/-w/-p, or the
+// projects the PR changes when it names none.
+func (r *prRun) selectProjects(ctx context.Context) ([]config.Project, error) {
+	cmd := r.w.Command
+	changed, err := r.s.cfg.VCS.ListChangedFiles(ctx, r.w.Repo, r.pull.Num)
+	if err != nil {
+		return nil, fmt.Errorf("could not list the pull request's changed files: %w", err)
+	}
+	candidates, err := r.resolved.Projects(r.dir, changed)
+	if err != nil {
+		return nil, err
+	}
+	if cmd.Dir == "" && cmd.Project == "" && cmd.Workspace == "" {
+		return candidates, nil
+	}
+	return r.resolved.Select(r.dir, candidates, cmd.Dir, cmd.Workspace, cmd.Project)
+}
+
+// plan locks every project all-or-nothing, then plans them in execution order
+// groups and comments the result, editing one comment as projects finish.
+func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
+	s := r.s
+	pr := r.pull
+	var locks []locking.Lock
+	for _, p := range projects {
+		if p.RepoLocking == "disabled" || p.RepoLocking == "on_apply" {
+			continue
+		}
+		locks = append(locks, locking.Lock{Key: projectKey(r.w.Repo, p), Pull: pr.Num, PullURL: pr.URL, HeadSHA: pr.HeadSHA,
+			User: r.w.User, Project: p.Name, Time: s.cfg.Now()})
+	}
+	if err := s.cfg.Store.Acquire(ctx, locks); err != nil {
+		var held *locking.HeldError
+		if !errors.As(err, &held) {
+			r.log.Error("acquire locks", "error", err)
+			r.fail(ctx, statusPlan, "could not take the workspace locks", "")
+			return false
+		}
+		s.metrics.lockConflict.Inc()
+		r.logf("%s is locked by #%d; nothing was planned\n", held.Held.Key.Dir, held.Held.Pull)
+		results := make([]templates.Project, len(projects))
+		for i, p := range projects {
+			results[i] = tmplProject(p)
+			if projectKey(r.w.Repo, p) == held.Held.Key {
+				results[i].Status = templates.StatusLocked
+				results[i].Lock = &templates.LockInfo{Pull: held.Held.Pull, PullURL: held.Held.PullURL, User: held.Held.User, Since: held.Held.Time}
+			} else {
+				results[i].Status = templates.StatusRefused
+				results[i].Reason = fmt.Sprintf("not planned: a command locks all its projects together, and `%s` is locked by #%d", held.Held.Key.Dir, held.Held.Pull)
+			}
+		}
+		r.setStatus(ctx, statusPlan, vcs.StatusFailure, fmt.Sprintf("%s is locked by #%d", held.Held.Key.Dir, held.Held.Pull))
+		r.postPlanComment(ctx, &liveComment{s: s, repo: r.w.Repo, num: pr.Num, log: r.log}, results, nil)
+		return false
+	}
+
+	results := make([]templates.Project, len(projects))
+	running := make([]string, len(projects))
+	for i, p := range projects {
+		results[i] = tmplProject(p) // Status "" until the project finishes
+		running[i] = projectLabel(p)
+	}
+	lc := &liveComment{s: s, repo: r.w.Repo, num: pr.Num, log: r.log}
+	silenced := allSilenced(projects, "plan")
+	if !silenced {
+		r.postPlanComment(ctx, lc, results, running)
+	}
+	r.setStatus(ctx, statusPlan, vcs.StatusPending, fmt.Sprintf("planning %d project(s)", len(projects)))
+
+	var mu sync.Mutex // guards results and running while projects finish in parallel
+	runOne := func(i int) {
+		res := r.planProject(ctx, projects[i])
+		mu.Lock()
+		results[i] = res
+		running[i] = ""
+		snapshot := append([]templates.Project(nil), results...)
+		still := nonEmpty(running)
+		mu.Unlock()
+		if !silenced {
+			r.postPlanComment(ctx, lc, snapshot, still)
+		}
+	}
+	r.runGroups(ctx, projects, r.resolved.ParallelPlan, runOne)
+
+	planned, failed := 0, 0
+	for _, res := range results {
+		switch res.Status {
+		case templates.StatusError:
+			failed++
+		default:
+			planned++
+		}
+	}
+	if failed > 0 {
+		r.setStatus(ctx, statusPlan, vcs.StatusFailure, fmt.Sprintf("%d planned, %d failed", planned, failed))
+		return false
+	}
+	r.setStatus(ctx, statusPlan, vcs.StatusSuccess, fmt.Sprintf("%d project(s) planned", planned))
+	return true
+}
+
+// runGroups calls run for each project index, group by group in
+// execution_order_group order; inside a group in parallel when parallel is set.
+func (r *prRun) runGroups(ctx context.Context, projects []config.Project, parallel bool, run func(i int)) {
+	groups := map[int][]int{}
+	var order []int
+	for i, p := range projects {
+		if _, ok := groups[p.ExecutionOrderGroup]; !ok {
+			order = append(order, p.ExecutionOrderGroup)
+		}
+		groups[p.ExecutionOrderGroup] = append(groups[p.ExecutionOrderGroup], i)
+	}
+	sort.Ints(order)
+	for _, g := range order {
+		var eg errgroup.Group
+		if parallel {
+			eg.SetLimit(maxParallelProjects)
+		} else {
+			eg.SetLimit(1)
+		}
+		for _, i := range groups[g] {
+			eg.Go(func() error { run(i); return nil })
+		}
+		_ = eg.Wait()
+	}
+}
+
+// planProject runs the plan workflow of one project and stores the plan record.
+func (r *prRun) planProject(ctx context.Context, p config.Project) templates.Project {
+	s := r.s
+	res := tmplProject(p)
+	log := r.log.With("project", projectLabel(p), "workspace", p.Workspace)
+	fmt.Fprintf(r.job, "\n=== plan %s (workspace %s) ===\n", p.Dir, p.Workspace)
+	planFile := s.cfg.Runner.PlanPath(r.w.Repo, r.pull.Num, p.Dir, p.Workspace)
+	tf, err := s.cfg.Runner.TerraformBinary(p.TerraformVersion)
+	if err != nil {
+		res.Status, res.Step, res.Output = templates.StatusError, "init", err.Error()
+		s.metrics.projects.WithLabelValues("plan", "error").Inc()
+		return res
+	}
+	result, err := s.cfg.Runner.Run(ctx, runner.Job{
+		Dir: r.dir, ProjectDir: p.Dir, Workspace: p.Workspace, Steps: p.Workflow.Plan, Terraform: tf,
+		ExtraArgs: r.w.Command.ExtraArgs, PlanFile: planFile, Env: r.runEnv(p, planFile), Log: r.job,
+	})
+	if err != nil {
+		res.Status = templates.StatusError
+		res.Step, res.ExitCode, res.Output = errorOutput(err)
+		log.Info("plan failed", "step", res.Step, "exit_code", res.ExitCode)
+		s.metrics.projects.WithLabelValues("plan", "error").Inc()
+		return res
+	}
+	res.Output = result.Output
+	if result.Plan == nil {
+		res.Status = templates.StatusPlanned
+		s.metrics.projects.WithLabelValues("plan", "ok").Inc()
+		return res
+	}
+	res.Counts = templates.Counts{Add: result.Plan.Add, Change: result.Plan.Change, Destroy: result.Plan.Destroy, Import: result.Plan.Import}
+	for _, rc := range result.Plan.Resources {
+		res.Resources = append(res.Resources, templates.Resource{Action: rc.Action, Address: rc.Address})
+	}
+	res.Status = templates.StatusPlanned
+	if !result.Plan.HasChanges {
+		res.Status = templates.StatusNoChanges
+	}
+	data, err := os.ReadFile(planFile)
+	if err != nil {
+		log.Error("read plan file", "error", err)
+		res.Status, res.Step, res.Output = templates.StatusError, "plan", "the plan file could not be read back"
+		return res
+	}
+	sum := sha256.Sum256(data)
+	rec := locking.Plan{Key: projectKey(r.w.Repo, p), Pull: r.pull.Num, Project: p.Name, HeadSHA: r.pull.HeadSHA, Path: planFile,
+		Data: data, SHA256: hex.EncodeToString(sum[:]), Summary: summary(res.Counts), HasChanges: result.Plan.HasChanges, Time: s.cfg.Now()}
+	if err := s.cfg.Store.SavePlan(ctx, rec); err != nil {
+		log.Error("save plan record", "error", err)
+		res.Status, res.Step, res.Output = templates.StatusError, "plan", "the plan could not be saved, so it cannot be applied; run `atoll plan` again"
+		return res
+	}
+	s.metrics.projects.WithLabelValues("plan", "ok").Inc()
+	return res
+}
+
+func (r *prRun) postPlanComment(ctx context.Context, lc *liveComment, results []templates.Project, running []string) {
+	body, err := templates.Plan(templates.Comment{Command: "plan", Projects: finished(results), JobURL: r.jobURL(), LocksURL: r.s.locksURL(),
+		Now: r.s.cfg.Now(), Running: running})
+	if err != nil {
+		r.log.Error("render plan comment", "error", err)
+		return
+	}
+	lc.set(ctx, body)
+}
+
+// refuse sets a failure status and comments why a command was refused.
+func (r *prRun) refuse(ctx context.Context, statusCtx, reason, fix string) {
+	r.setStatus(ctx, statusCtx, vcs.StatusFailure, firstLine(reason))
+	body, err := templates.Refused(templates.RefusedData{Command: commandLabel(r.w), Reason: reason, Fix: fix})
+	if err != nil {
+		r.log.Error("render refusal", "error", err)
+		return
+	}
+	r.comment(ctx, body)
+}
+
+func (s *Server) locksURL() string {
+	if s.cfg.AtollURL == "" {
+		return ""
+	}
+	return s.cfg.AtollURL + "/"
+}
+
+func projectKey(repo vcs.Repo, p config.Project) locking.Key {
+	ws := p.Workspace
+	if ws == "" {
+		ws = "default"
+	}
+	return locking.Key{Repo: repo.ID(), Dir: p.Dir, Workspace: ws}
+}
+
+func projectLabel(p config.Project) string {
+	if p.Name != "" {
+		return p.Name
+	}
+	return p.Dir
+}
+
+func tmplProject(p config.Project) templates.Project {
+	return templates.Project{Name: p.Name, Dir: p.Dir, Workspace: p.Workspace, ApplyCommand: applyCommand(p)}
+}
+
+// applyCommand is the comment that applies p, pasted as the next step.
+func applyCommand(p config.Project) string {
+	if p.Name != "" {
+		return "atoll apply -p " + p.Name
+	}
+	cmd := "atoll apply -d " + p.Dir
+	if p.Workspace != "" && p.Workspace != "default" {
+		cmd += " -w " + p.Workspace
+	}
+	return cmd
+}
+
+func summary(c templates.Counts) string {
+	return fmt.Sprintf("%d to add, %d to change, %d to destroy", c.Add, c.Change, c.Destroy)
+}
+
+func allSilenced(projects []config.Project, stage string) bool {
+	for _, p := range projects {
+		silenced := false
+		for _, s := range p.SilencePRComments {
+			if s == stage {
+				silenced = true
+			}
+		}
+		if !silenced {
+			return false
+		}
+	}
+	return len(projects) > 0
+}
+
+// finished returns the results whose project has finished (Status set).
+func finished(in []templates.Project) []templates.Project {
+	var out []templates.Project
+	for _, p := range in {
+		if p.Status != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func nonEmpty(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}

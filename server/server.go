@@ -1,0 +1,230 @@
+// Package server is Atoll's HTTP front: it receives GitHub webhooks on /events,
+// parses PR comment commands, runs the per-PR pipeline (autoplan, plan, apply,
+// unlock, release on close) in the background, and serves the web UI, the JSON
+// API, /metrics and /healthz. It reaches GitHub only through vcs interfaces and
+// terraform only through the runner.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/atollhq/atoll/config"
+	"github.com/atollhq/atoll/locking"
+	"github.com/atollhq/atoll/runner"
+	"github.com/atollhq/atoll/vcs"
+)
+
+// WebhookParser verifies and parses a webhook request.
+type WebhookParser interface {
+	Parse(r *http.Request) (vcs.Event, error)
+}
+
+// Runner checks out code and runs terraform workflows.
+type Runner interface {
+	Checkout(ctx context.Context, co runner.Checkout) (string, error)
+	Run(ctx context.Context, job runner.Job) (runner.Result, error)
+	RemovePull(ctx context.Context, repo vcs.Repo, pull int) error
+	BehindBase(ctx context.Context, co runner.Checkout, baseBranch string) (bool, error)
+	TerraformBinary(version string) (string, error)
+	PlanPath(repo vcs.Repo, pull int, dir, workspace string) string
+}
+
+// TeamLister answers whether a user is in a GitHub team, for the team allowlist.
+type TeamLister interface {
+	TeamMember(ctx context.Context, org, team, user string) (bool, error)
+}
+
+// Dispatcher runs work in the background: in this process (the default) or on any
+// replica through a shared queue.
+type Dispatcher interface {
+	Dispatch(ctx context.Context, w Work) error
+}
+
+// PullMutex serialises work on one pull request, across replicas when shared.
+type PullMutex interface {
+	// LockPull blocks until the caller holds the PR's mutex and returns its release.
+	LockPull(ctx context.Context, key string) (unlock func(), err error)
+}
+
+// Config is everything the server needs. cmd/atoll fills it from flags.
+type Config struct {
+	// AtollURL is the external URL of this server, for links in comments and statuses.
+	AtollURL string
+	// RepoAllowlist holds patterns like "github.com/acme/*" matched against
+	// host/owner/name; "*" matches any characters including "/".
+	RepoAllowlist []string
+	// Executables are the first words a command comment may start with.
+	Executables []string
+	// MaxParallelJobs bounds jobs running at once in this process.
+	MaxParallelJobs int
+
+	Parser    WebhookParser
+	VCS       vcs.Client
+	Teams     TeamLister // optional; needed only with a team allowlist
+	GitToken  func(ctx context.Context) (string, error)
+	Store     locking.Store
+	Runner    Runner
+	RepoCfg   *config.ServerConfig
+	TeamAllow *config.TeamAllowlist // optional --gh-team-allowlist
+
+	// Dispatcher and PullMutex default to in-process implementations.
+	Dispatcher Dispatcher
+	PullMutex  PullMutex
+
+	// WebBasicAuth protects the web UI when User is set; APISecret protects the API.
+	WebUser, WebPassword string
+	APISecret            string
+
+	// Registerer receives Atoll's metrics; nil uses a fresh registry.
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Server is Atoll's HTTP server and PR pipeline.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	echo    *echo.Echo
+	jobs    *jobRegistry
+	metrics *metrics
+	local   *localDispatcher // nil when a shared dispatcher is configured
+
+	// baseCtx is cancelled on Shutdown; background work derives from it.
+	baseCtx context.Context
+	cancel  context.CancelFunc
+	httpSrv *http.Server
+}
+
+// New builds a Server. Call Start to begin serving and Shutdown to drain.
+func New(cfg Config) (*Server, error) {
+	if cfg.Parser == nil || cfg.VCS == nil || cfg.Store == nil || cfg.Runner == nil {
+		return nil, errors.New("server: Parser, VCS, Store and Runner are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.RepoCfg == nil {
+		cfg.RepoCfg = config.DefaultServerConfig()
+	}
+	if len(cfg.Executables) == 0 {
+		cfg.Executables = []string{"atoll", "atlantis"}
+	}
+	if cfg.MaxParallelJobs <= 0 {
+		cfg.MaxParallelJobs = 4
+	}
+	if cfg.GitToken == nil {
+		cfg.GitToken = func(context.Context) (string, error) { return "", nil }
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	cfg.AtollURL = strings.TrimRight(cfg.AtollURL, "/")
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		jobs:    newJobRegistry(500, cfg.Now),
+		baseCtx: ctx,
+		cancel:  cancel,
+	}
+	var err error
+	if s.metrics, err = newMetrics(cfg.Registry); err != nil {
+		cancel()
+		return nil, err
+	}
+	if s.cfg.PullMutex == nil {
+		s.cfg.PullMutex = newLocalPullMutex()
+	}
+	if s.cfg.Dispatcher == nil {
+		s.local = newLocalDispatcher(ctx, cfg.MaxParallelJobs, s.Execute)
+		s.cfg.Dispatcher = s.local
+	}
+	s.echo = s.routes()
+	return s, nil
+}
+
+// Handler returns the HTTP handler, for tests and embedding.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Start serves on ln until Shutdown. It returns http.ErrServerClosed after Shutdown.
+func (s *Server) Start(ln net.Listener) error {
+	s.httpSrv = &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+	}
+	return s.httpSrv.Serve(ln)
+}
+
+// Shutdown stops accepting requests, then waits for running jobs to finish or for
+// ctx to end, whichever is first; jobs still running then are cancelled.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var errs []error
+	if s.httpSrv != nil {
+		if err := s.httpSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shut down http: %w", err))
+		}
+	}
+	if s.local != nil {
+		if err := s.local.Drain(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.cancel()
+	return errors.Join(errs...)
+}
+
+// BaseContext is cancelled when the server shuts down; shared dispatchers run
+// work under it.
+func (s *Server) BaseContext() context.Context { return s.baseCtx }
+
+// allowed reports whether repo passes the allowlist.
+func (s *Server) allowed(repo vcs.Repo) bool {
+	id := repo.ID()
+	for _, p := range s.cfg.RepoAllowlist {
+		if matchAllowlist(p, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchAllowlist matches pattern against id where "*" matches any run of
+// characters, "/" included (Atlantis's --repo-allowlist semantics).
+func matchAllowlist(pattern, id string) bool {
+	pattern = strings.ToLower(strings.TrimSpace(pattern))
+	id = strings.ToLower(id)
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == id
+	}
+	if !strings.HasPrefix(id, parts[0]) {
+		return false
+	}
+	id = id[len(parts[0]):]
+	for i, p := range parts[1:] {
+		if i == len(parts)-2 {
+			return strings.HasSuffix(id, p)
+		}
+		j := strings.Index(id, p)
+		if j < 0 {
+			return false
+		}
+		id = id[j+len(p):]
+	}
+	return true
+}

@@ -1,0 +1,95 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/atollhq/atoll/locking"
+	"github.com/atollhq/atoll/templates"
+)
+
+// unlock runs `atoll unlock [-d DIR -w WS]`: it releases this PR's locks and
+// discards their plans.
+func (r *prRun) unlock(ctx context.Context) bool {
+	s := r.s
+	cmd := r.w.Command
+	var released []locking.Lock
+	if cmd.Dir == "" {
+		ls, err := s.cfg.Store.ReleasePull(ctx, r.w.Repo.ID(), r.pull.Num)
+		if err != nil {
+			r.log.Error("release locks", "error", err)
+			r.comment(ctx, "Atoll could not release the locks of this pull request. Try `atoll unlock` again, or use the Locks page.")
+			return false
+		}
+		released = ls
+		if err := s.cfg.Store.DeletePlans(ctx, r.w.Repo.ID(), r.pull.Num); err != nil {
+			r.log.Error("delete plans", "error", err)
+		}
+	} else {
+		ws := cmd.Workspace
+		if ws == "" {
+			ws = "default"
+		}
+		l, err := s.cfg.Store.Release(ctx, locking.Key{Repo: r.w.Repo.ID(), Dir: cmd.Dir, Workspace: ws}, r.pull.Num)
+		switch {
+		case errors.Is(err, locking.ErrNotOwner):
+			r.comment(ctx, fmt.Sprintf("`%s` (workspace `%s`) is not locked by this pull request, so it was left alone. Only the pull request that holds a lock can release it from a comment; admins can use the Locks page.", cmd.Dir, ws))
+			return false
+		case errors.Is(err, locking.ErrNotFound):
+		case err != nil:
+			r.log.Error("release lock", "error", err)
+			return false
+		default:
+			released = append(released, l)
+		}
+	}
+	r.log.Info("locks released by unlock", "count", len(released))
+	data := unlockData(released)
+	data.Dir, data.Workspace, data.LocksURL = cmd.Dir, cmd.Workspace, s.locksURL()
+	body, err := templates.Unlock(data)
+	if err != nil {
+		r.log.Error("render unlock", "error", err)
+		return false
+	}
+	r.comment(ctx, body)
+	return true
+}
+
+// closed releases the locks and plans of a merged or closed PR and removes its
+// working copy.
+func (r *prRun) closed(ctx context.Context) bool {
+	s := r.s
+	ok := true
+	released, err := s.cfg.Store.ReleasePull(ctx, r.w.Repo.ID(), r.w.Pull.Num)
+	if err != nil {
+		r.log.Error("release locks", "error", err)
+		ok = false
+	}
+	if err := s.cfg.Store.DeletePlans(ctx, r.w.Repo.ID(), r.w.Pull.Num); err != nil {
+		r.log.Error("delete plans", "error", err)
+		ok = false
+	}
+	if err := s.cfg.Runner.RemovePull(ctx, r.w.Repo, r.w.Pull.Num); err != nil {
+		r.log.Error("remove working copy", "error", err)
+	}
+	r.log.Info("pull request closed; locks released", "count", len(released), "state", r.w.Pull.State)
+	if len(released) > 0 {
+		data := unlockData(released)
+		data.Closed = string(r.w.Pull.State)
+		data.LocksURL = s.locksURL()
+		body, err := templates.Unlock(data)
+		if err == nil {
+			r.comment(ctx, body)
+		}
+	}
+	return ok
+}
+
+func unlockData(released []locking.Lock) templates.UnlockData {
+	var d templates.UnlockData
+	for _, l := range released {
+		d.Released = append(d.Released, templates.Released{Name: l.Project, Dir: l.Key.Dir, Workspace: l.Key.Workspace, Lock: true, Plan: true})
+	}
+	return d
+}

@@ -1,0 +1,179 @@
+package server
+
+import (
+	"embed"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/atollhq/atoll/locking"
+	"github.com/atollhq/atoll/templates"
+)
+
+//go:embed web/*.html
+var webFS embed.FS
+
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"ago":  templates.Ago,
+	"iso":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"zero": func(t time.Time) bool { return t.IsZero() },
+	// dict2 packs the page's Now and a time for the "time" template.
+	"dict2": func(now, t time.Time) map[string]time.Time { return map[string]time.Time{"Now": now, "T": t} },
+}).ParseFS(webFS, "web/*.html"))
+
+// LockView is a lock as the web page and API show it.
+type LockView struct {
+	ID        string    `json:"id"`
+	Repo      string    `json:"repo"`
+	Dir       string    `json:"dir"`
+	Workspace string    `json:"workspace"`
+	Project   string    `json:"project,omitempty"`
+	Pull      int       `json:"pull"`
+	PullURL   string    `json:"pull_url,omitempty"`
+	User      string    `json:"user"`
+	HeadSHA   string    `json:"head_sha"`
+	Since     time.Time `json:"since"`
+}
+
+func lockView(l locking.Lock) LockView {
+	return LockView{ID: l.ID(), Repo: l.Key.Repo, Dir: l.Key.Dir, Workspace: l.Key.Workspace, Project: l.Project,
+		Pull: l.Pull, PullURL: l.PullURL, User: l.User, HeadSHA: l.HeadSHA, Since: l.Time}
+}
+
+func (s *Server) locks(c echo.Context) ([]LockView, error) {
+	ls, err := s.cfg.Store.List(c.Request().Context(), locking.Filter{Repo: c.QueryParam("repo")})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]LockView, 0, len(ls))
+	for _, l := range ls {
+		out = append(out, lockView(l))
+	}
+	return out, nil
+}
+
+func (s *Server) render(c echo.Context, name string, data map[string]any) error {
+	data["Now"] = s.cfg.Now()
+	c.Response().Header().Set("Content-Type", "text/html; charset=utf-8")
+	c.Response().Header().Set("X-Frame-Options", "DENY")
+	c.Response().Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; form-action 'self'")
+	return pages.ExecuteTemplate(c.Response(), name, data)
+}
+
+func (s *Server) pageLocks(c echo.Context) error {
+	ls, err := s.locks(c)
+	if err != nil {
+		return err
+	}
+	return s.render(c, "locks.html", map[string]any{"Title": "Locks", "Locks": ls, "Flash": c.QueryParam("unlocked")})
+}
+
+// formUnlock releases a lock from the web page's button (POST, so no link
+// prefetcher can unlock by accident), then redirects back.
+func (s *Server) formUnlock(c echo.Context) error {
+	id := c.FormValue("id")
+	l, err := s.unlockByID(c, id)
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/?unlocked="+url.QueryEscape(l.Key.Dir+" ("+l.Key.Workspace+")"))
+}
+
+func (s *Server) unlockByID(c echo.Context, id string) (locking.Lock, error) {
+	key, err := locking.ParseKey(id)
+	if err != nil {
+		return locking.Lock{}, echo.NewHTTPError(http.StatusBadRequest, "bad lock id")
+	}
+	ctx := c.Request().Context()
+	l, err := s.cfg.Store.Release(ctx, key, 0)
+	if errors.Is(err, locking.ErrNotFound) {
+		return locking.Lock{}, echo.NewHTTPError(http.StatusNotFound, "no such lock")
+	}
+	if err != nil {
+		return locking.Lock{}, err
+	}
+	// The PR's plan for this workspace cannot be applied without its lock; apply
+	// checks that, so the plan record may stay for the record.
+	s.log.Info("lock released from web/API", "repo", key.Repo, "dir", key.Dir, "workspace", key.Workspace, "pull", l.Pull)
+	return l, nil
+}
+
+func (s *Server) apiLocks(c echo.Context) error {
+	ls, err := s.locks(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"locks": ls})
+}
+
+func (s *Server) apiUnlock(c echo.Context) error {
+	id, err := url.PathUnescape(c.Param("id"))
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "bad lock id")
+	}
+	l, err := s.unlockByID(c, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"unlocked": lockView(l)})
+}
+
+func (s *Server) pageJobs(c echo.Context) error {
+	return s.render(c, "jobs.html", map[string]any{"Title": "Jobs", "Jobs": s.jobs.list()})
+}
+
+func (s *Server) apiJobs(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]any{"jobs": s.jobs.list()})
+}
+
+func (s *Server) pageJob(c echo.Context) error {
+	j, ok := s.jobs.get(c.Param("id"))
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound, "no such job on this server (jobs are kept for the last 500 runs)")
+	}
+	log, dropped := j.Log()
+	info := j.Snapshot()
+	return s.render(c, "job.html", map[string]any{"Title": "Job " + info.ID, "Job": info, "Log": string(log), "Dropped": dropped,
+		"Running": info.State == JobRunning || info.State == JobQueued})
+}
+
+// jobLogText streams the job's log as plain text until the job ends, so
+// `curl -N` follows it live.
+func (s *Server) jobLogText(c echo.Context) error {
+	j, ok := s.jobs.get(c.Param("id"))
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound, "no such job")
+	}
+	w := c.Response()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	sent := 0
+	for {
+		changed := j.changed()
+		log, dropped := j.Log()
+		if pos := sent - dropped; pos < len(log) {
+			if pos < 0 {
+				pos = 0
+			}
+			if _, err := w.Write(log[pos:]); err != nil {
+				return nil
+			}
+			sent = dropped + len(log)
+			w.Flush()
+		}
+		st := j.Snapshot().State
+		if st == JobSucceeded || st == JobFailed {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-c.Request().Context().Done():
+			return nil
+		case <-time.After(30 * time.Second):
+		}
+	}
+}

@@ -66,7 +66,7 @@ func SampleFiles(stateDir string) map[string]string {
 			filepath.ToSlash(filepath.Join(stateDir, project+".tfstate")))
 	}
 	return map[string]string{
-		"README.md": "# acme/infra\n\nA sample infrastructure repository for `atoll testdrive`.\n",
+		"README.md":          "# acme/infra\n\nA sample infrastructure repository for `atoll testdrive`.\n",
 		"network/backend.tf": backend("network"),
 		"network/main.tf": `resource "terraform_data" "vpc" {
   input = "10.0.0.0/16"

@@ -45,6 +45,15 @@ type Project struct {
 	RepoLocking string
 	// SilencePRComments lists stages ("plan", "apply") whose comments are not posted.
 	SilencePRComments []string
+	// DeleteSourceBranchOnMerge deletes the PR's head branch when Atoll merges it.
+	DeleteSourceBranchOnMerge bool
+	// PolicyCheck says whether policy checks run after plan.
+	PolicyCheck bool
+	// CustomPolicyCheck allows policy tools other than conftest in custom workflows.
+	CustomPolicyCheck bool
+	// Configured is true when the project comes from the repo config's projects list,
+	// false when it was discovered or named ad hoc with -d.
+	Configured bool
 }
 
 // DefaultWhenModified is the autoplan trigger used when a project sets none.
@@ -56,6 +65,9 @@ type Workflow struct {
 	Plan   []Step
 	Apply  []Step
 	Import []Step
+	// PolicyCheck and StateRm are the Atlantis policy_check and state_rm stages.
+	PolicyCheck []Step
+	StateRm     []Step
 }
 
 // Step kinds.
@@ -69,6 +81,8 @@ const (
 	StepMultiEnv = "multienv"
 	StepImport   = "import"
 	StepPolicy   = "policy_check"
+	StepStateRm  = "state_rm"
+	StepVersion  = "version"
 )
 
 // Step is one step of a workflow stage.
@@ -88,15 +102,21 @@ type Step struct {
 	// EnvName and EnvValue set a variable for later steps (env step with value).
 	EnvName  string
 	EnvValue string
+	// FilterRegex lists regular expressions whose matches are replaced by
+	// "<redacted>" in a run step's output (Atlantis output: [filter_regex: ...]).
+	FilterRegex []string
 }
 
 // DefaultWorkflow is the workflow used when nothing else is configured:
-// plan runs init then plan; apply runs apply.
+// plan runs init then plan; apply runs apply; import runs init then import;
+// policy_check runs show then policy_check; state_rm runs init then state_rm.
 func DefaultWorkflow() Workflow {
 	return Workflow{
-		Name:   "default",
-		Plan:   []Step{{Kind: StepInit}, {Kind: StepPlan}},
-		Apply:  []Step{{Kind: StepApply}},
-		Import: []Step{{Kind: StepInit}, {Kind: StepImport}},
+		Name:        "default",
+		Plan:        []Step{{Kind: StepInit}, {Kind: StepPlan}},
+		Apply:       []Step{{Kind: StepApply}},
+		Import:      []Step{{Kind: StepInit}, {Kind: StepImport}},
+		PolicyCheck: []Step{{Kind: StepShow}, {Kind: StepPolicy}},
+		StateRm:     []Step{{Kind: StepInit}, {Kind: StepStateRm}},
 	}
 }

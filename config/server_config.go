@@ -1,0 +1,568 @@
+package config
+
+import (
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Keys a repos.yaml entry may list in allowed_overrides.
+var overridableKeys = []string{
+	"plan_requirements", "apply_requirements", "import_requirements", "workflow",
+	"delete_source_branch_on_merge", "repo_locking", "repo_locks", "policy_check",
+	"custom_policy_check", "silence_pr_comments",
+}
+
+// Hook is a pre or post workflow hook: a command run in the repo's working copy
+// before or after a command's workflows.
+type Hook struct {
+	Run         string
+	Description string
+	// Shell and ShellArgs run Run; defaults are "sh" and ["-c"].
+	Shell     string
+	ShellArgs []string
+	// Commands limits the hook to these commands ("plan", "apply", ...); empty means all.
+	Commands []string
+}
+
+// ServerRepo is one entry of repos.yaml's repos list as written. Optional settings
+// are nil (or "") when not written; a later matching entry overrides only what it sets.
+type ServerRepo struct {
+	// ID is an exact repo ID (host/owner/name) or a /regex/.
+	ID string
+	// Branch is a regular expression (slashes removed) on the PR's base branch; "" matches all.
+	Branch                    string
+	RepoConfigFile            string
+	PlanRequirements          []string
+	ApplyRequirements         []string
+	ImportRequirements        []string
+	Workflow                  string
+	AllowedOverrides          []string
+	AllowedWorkflows          []string
+	AllowCustomWorkflows      *bool
+	DeleteSourceBranchOnMerge *bool
+	// RepoLocking is the mode from repo_locks or repo_locking, "" when unset.
+	RepoLocking       string
+	PolicyCheck       *bool
+	CustomPolicyCheck *bool
+	Autodiscover      *Autodiscover
+	SilencePRComments []string
+	PreWorkflowHooks  []Hook
+	PostWorkflowHooks []Hook
+	// TeamAllowlist (Atoll-only key team_allowlist) replaces the server's
+	// --gh-team-allowlist for matching repos.
+	TeamAllowlist *TeamAllowlist
+	// AutoplanModules (Atoll-only key autoplan_modules) turns module-aware autoplan
+	// on or off; it is on by default.
+	AutoplanModules *bool
+
+	idRe     *regexp.Regexp
+	branchRe *regexp.Regexp
+}
+
+// Matches says whether the entry applies to repoID and baseBranch ("" matches any
+// branch).
+func (r *ServerRepo) Matches(repoID, baseBranch string) bool {
+	if r.idRe != nil {
+		if !r.idRe.MatchString(repoID) {
+			return false
+		}
+	} else if isRegexID(r.ID) {
+		re, err := regexp.Compile(stripSlashes(r.ID))
+		if err != nil || !re.MatchString(repoID) {
+			return false
+		}
+	} else if r.ID != repoID {
+		return false
+	}
+	if r.Branch == "" || baseBranch == "" {
+		return true
+	}
+	re := r.branchRe
+	if re == nil {
+		var err error
+		if re, err = regexp.Compile(r.Branch); err != nil {
+			return false
+		}
+	}
+	return re.MatchString(baseBranch)
+}
+
+func isRegexID(id string) bool {
+	return len(id) >= 2 && strings.HasPrefix(id, "/") && strings.HasSuffix(id, "/")
+}
+
+// Policies is repos.yaml's policies block (conftest policy sets).
+type Policies struct {
+	ConftestVersion       string
+	Owners                PolicyOwners
+	ApproveCount          int
+	StickyPolicyApprovals bool
+	PolicyItemRegex       string
+	PolicySets            []PolicySet
+}
+
+// PolicyOwners are the users and teams who may approve failing policies.
+type PolicyOwners struct {
+	Users []string
+	Teams []string
+}
+
+// PolicySet is one named set of policies.
+type PolicySet struct {
+	Name               string
+	Path               string
+	Source             string
+	Owners             PolicyOwners
+	ApproveCount       int
+	PreventSelfApprove bool
+}
+
+// Metrics is repos.yaml's metrics block, kept for Atlantis compatibility.
+type Metrics struct {
+	StatsdHost, StatsdPort string
+	PrometheusEndpoint     string
+}
+
+// TeamAuthz is repos.yaml's team_authz block: an external command that decides
+// whether a user may run a command.
+type TeamAuthz struct {
+	Command string
+	Args    []string
+}
+
+// ServerConfig is the parsed server-side repos.yaml.
+type ServerConfig struct {
+	// File is the name errors refer to.
+	File string
+	// Repos are the entries in the order written; later matches override earlier ones.
+	Repos []ServerRepo
+	// Workflows are the server's workflows by name; "default" replaces the built-in one.
+	Workflows map[string]Workflow
+	Policies  *Policies
+	Metrics   *Metrics
+	TeamAuthz *TeamAuthz
+}
+
+// DefaultServerConfig is the configuration in force without --repo-config, as in
+// Atlantis: every repo, the default workflow, no requirements, repo locks on plan,
+// no overrides and no custom workflows.
+func DefaultServerConfig() *ServerConfig {
+	f := false
+	return &ServerConfig{
+		Repos: []ServerRepo{{
+			ID:                   "/.*/",
+			PlanRequirements:     []string{},
+			ApplyRequirements:    []string{},
+			ImportRequirements:   []string{},
+			Workflow:             "default",
+			AllowedOverrides:     []string{},
+			AllowCustomWorkflows: &f,
+			RepoLocking:          RepoLockingOnPlan,
+			idRe:                 regexp.MustCompile(".*"),
+		}},
+	}
+}
+
+var serverTopKeys = []string{"repos", "workflows", "policies", "metrics", "team_authz"}
+
+var serverRepoKeys = []string{
+	"id", "branch", "repo_config_file", "plan_requirements", "apply_requirements", "import_requirements",
+	"workflow", "allowed_overrides", "allowed_workflows", "allow_custom_workflows",
+	"delete_source_branch_on_merge", "repo_locking", "repo_locks", "policy_check", "custom_policy_check",
+	"autodiscover", "silence_pr_comments", "pre_workflow_hooks", "post_workflow_hooks",
+	"team_allowlist", "autoplan_modules",
+}
+
+// ParseServerConfig parses and validates repos.yaml. An empty file is the default
+// configuration.
+func ParseServerConfig(file string, data []byte) (*ServerConfig, error) {
+	d := newDecoder(file)
+	sc := &ServerConfig{File: file}
+	root := d.parseDocument(data)
+	if root == nil {
+		if err := d.errs.err(); err != nil {
+			return nil, err
+		}
+		return sc, nil
+	}
+	fields, _, ok := d.mapping(root, "", serverTopKeys)
+	if !ok {
+		return nil, d.errs.err()
+	}
+	if f, set := fields["workflows"]; set {
+		sc.Workflows = d.workflows(f.val, "workflows")
+	}
+	if f, set := fields["repos"]; set && !isNull(f.val) {
+		seq := resolve(f.val)
+		if seq.Kind != yaml.SequenceNode {
+			d.fail(seq, "repos", "must be a list of repos")
+		} else {
+			for i, rn := range seq.Content {
+				sc.Repos = append(sc.Repos, d.serverRepo(rn, index("repos", i), sc.Workflows))
+			}
+		}
+	}
+	if f, set := fields["policies"]; set && !isNull(f.val) {
+		sc.Policies = d.policies(f.val, "policies")
+	}
+	if f, set := fields["metrics"]; set && !isNull(f.val) {
+		sc.Metrics = d.metrics(f.val, "metrics")
+	}
+	if f, set := fields["team_authz"]; set && !isNull(f.val) {
+		sc.TeamAuthz = d.teamAuthz(f.val, "team_authz")
+	}
+	if err := d.errs.err(); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+func (d *decoder) serverRepo(v *yaml.Node, p string, workflows map[string]Workflow) ServerRepo {
+	var r ServerRepo
+	fields, _, ok := d.mapping(v, p, serverRepoKeys)
+	if !ok {
+		return r
+	}
+	optBool := func(key string) *bool {
+		if f, set := fields[key]; set {
+			if b, ok := d.boolean(f.val, child(p, key)); ok {
+				return &b
+			}
+		}
+		return nil
+	}
+	reqs := func(key string) []string {
+		if f, set := fields[key]; set {
+			list, _ := d.enumList(f.val, child(p, key), requirementNames)
+			return list
+		}
+		return nil
+	}
+	if f, set := fields["id"]; !set {
+		d.fail(resolve(v), child(p, "id"), "required key is missing: use an exact ID such as github.com/acme/infra or a /regex/")
+	} else if s, ok := d.str(f.val, child(p, "id")); ok {
+		switch {
+		case s == "":
+			d.fail(resolve(f.val), child(p, "id"), "must not be empty")
+		case isRegexID(s):
+			re, err := regexp.Compile(stripSlashes(s))
+			if err != nil {
+				d.fail(resolve(f.val), child(p, "id"), "invalid regular expression %q: %s", s, regexpReason(err))
+			} else {
+				r.ID, r.idRe = s, re
+			}
+		case strings.HasPrefix(s, "/") || strings.HasSuffix(s, "/"):
+			d.fail(resolve(f.val), child(p, "id"), "%q: a regex must start and end with /, an exact ID has neither", s)
+		default:
+			r.ID = s
+		}
+	}
+	if f, set := fields["branch"]; set {
+		if expr, ok := d.regex(f.val, child(p, "branch")); ok {
+			r.Branch, r.branchRe = expr, regexp.MustCompile(expr)
+		}
+	}
+	if f, set := fields["repo_config_file"]; set {
+		if s, ok := d.str(f.val, child(p, "repo_config_file")); ok {
+			if clean, msg := cleanDir(s); msg != "" || clean == "." {
+				if msg == "" {
+					msg = "must name a file"
+				}
+				d.fail(resolve(f.val), child(p, "repo_config_file"), "%s", strings.Replace(msg, "must be a directory", "must be a file", 1))
+			} else {
+				r.RepoConfigFile = clean
+			}
+		}
+	}
+	r.PlanRequirements = reqs("plan_requirements")
+	r.ApplyRequirements = reqs("apply_requirements")
+	r.ImportRequirements = reqs("import_requirements")
+	if f, set := fields["workflow"]; set {
+		if s, ok := d.str(f.val, child(p, "workflow")); ok && d.nonEmpty(resolve(f.val), child(p, "workflow"), s) {
+			if _, defined := workflows[s]; !defined && s != "default" {
+				d.fail(resolve(f.val), child(p, "workflow"), "workflow %q is not defined in workflows%s", s, definedList(workflows))
+			} else {
+				r.Workflow = s
+			}
+		}
+	}
+	if f, set := fields["allowed_overrides"]; set {
+		r.AllowedOverrides, _ = d.enumList(f.val, child(p, "allowed_overrides"), overridableKeys)
+	}
+	if f, set := fields["allowed_workflows"]; set {
+		wp := child(p, "allowed_workflows")
+		if list, _ := d.strList(f.val, wp); list != nil {
+			seq := resolve(f.val)
+			for i, w := range list {
+				if _, defined := workflows[w]; !defined && w != "default" {
+					d.fail(resolve(seq.Content[i]), index(wp, i), "workflow %q is not defined in workflows%s", w, definedList(workflows))
+				}
+			}
+			r.AllowedWorkflows = list
+		}
+	}
+	r.AllowCustomWorkflows = optBool("allow_custom_workflows")
+	r.DeleteSourceBranchOnMerge = optBool("delete_source_branch_on_merge")
+	r.RepoLocking = d.repoLocking(fields, p)
+	r.PolicyCheck = optBool("policy_check")
+	r.CustomPolicyCheck = optBool("custom_policy_check")
+	if f, set := fields["autodiscover"]; set {
+		r.Autodiscover = d.autodiscover(f.val, child(p, "autodiscover"))
+	}
+	if f, set := fields["silence_pr_comments"]; set {
+		r.SilencePRComments, _ = d.enumList(f.val, child(p, "silence_pr_comments"), silenceStages)
+	}
+	if f, set := fields["pre_workflow_hooks"]; set {
+		r.PreWorkflowHooks = d.hooks(f.val, child(p, "pre_workflow_hooks"))
+	}
+	if f, set := fields["post_workflow_hooks"]; set {
+		r.PostWorkflowHooks = d.hooks(f.val, child(p, "post_workflow_hooks"))
+	}
+	if f, set := fields["team_allowlist"]; set {
+		r.TeamAllowlist = d.teamAllowlist(f.val, child(p, "team_allowlist"))
+	}
+	r.AutoplanModules = optBool("autoplan_modules")
+	return r
+}
+
+func definedList(workflows map[string]Workflow) string {
+	names := sortedKeys(workflows)
+	if !contains(names, "default") {
+		names = append([]string{"default"}, names...)
+	}
+	return " (defined: " + strings.Join(names, ", ") + ")"
+}
+
+// hooks decodes a list of workflow hooks; the result is non-nil when the key is set.
+func (d *decoder) hooks(v *yaml.Node, p string) []Hook {
+	out := []Hook{}
+	if isNull(v) {
+		return out
+	}
+	seq := resolve(v)
+	if seq.Kind != yaml.SequenceNode {
+		d.fail(seq, p, "must be a list of hooks (- run: <command>)")
+		return out
+	}
+	for i, hn := range seq.Content {
+		hp := index(p, i)
+		fields, _, ok := d.mapping(hn, hp, []string{"run", "description", "shell", "shell_args", "shellArgs", "commands"})
+		if !ok {
+			continue
+		}
+		h := Hook{}
+		f, set := fields["run"]
+		if !set {
+			d.fail(resolve(hn), child(hp, "run"), "required key is missing")
+			continue
+		}
+		if s, ok := d.str(f.val, child(hp, "run")); ok && d.nonEmpty(resolve(f.val), child(hp, "run"), s) {
+			h.Run = s
+		}
+		if f, set := fields["description"]; set {
+			h.Description, _ = d.str(f.val, child(hp, "description"))
+		}
+		var st Step
+		d.shellFields(fields, hp, &st)
+		h.Shell, h.ShellArgs = st.Shell, st.ShellArgs
+		if f, set := fields["commands"]; set {
+			h.Commands = d.commandList(f.val, child(hp, "commands"))
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// commandList decodes "plan, apply" or [plan, apply] into command names.
+func (d *decoder) commandList(v *yaml.Node, p string) []string {
+	rv := resolve(v)
+	var raw []string
+	if rv != nil && rv.Kind == yaml.SequenceNode {
+		raw, _ = d.strList(rv, p)
+	} else if s, ok := d.str(rv, p); ok {
+		for _, c := range strings.Split(s, ",") {
+			if c = strings.TrimSpace(c); c != "" {
+				raw = append(raw, c)
+			}
+		}
+	}
+	var out []string
+	for _, c := range raw {
+		if !contains(commandNames, c) {
+			d.fail(rv, p, "%q is not a command; use %s%s", c, quoteList(commandNames), didYouMean(c, commandNames))
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func (d *decoder) policies(v *yaml.Node, p string) *Policies {
+	fields, _, ok := d.mapping(v, p, []string{"conftest_version", "owners", "approve_count", "sticky_policy_approvals", "policy_item_regex", "policy_sets"})
+	if !ok {
+		return nil
+	}
+	pol := &Policies{ApproveCount: 1}
+	if f, set := fields["conftest_version"]; set {
+		pol.ConftestVersion, _ = d.str(f.val, child(p, "conftest_version"))
+	}
+	if f, set := fields["owners"]; set {
+		pol.Owners = d.owners(f.val, child(p, "owners"))
+	}
+	if f, set := fields["approve_count"]; set {
+		if n, ok := d.integer(f.val, child(p, "approve_count")); ok {
+			pol.ApproveCount = n
+		}
+	}
+	if f, set := fields["sticky_policy_approvals"]; set {
+		pol.StickyPolicyApprovals, _ = d.boolean(f.val, child(p, "sticky_policy_approvals"))
+	}
+	if f, set := fields["policy_item_regex"]; set {
+		pol.PolicyItemRegex, _ = d.regex(f.val, child(p, "policy_item_regex"))
+	}
+	f, set := fields["policy_sets"]
+	if !set || isNull(f.val) {
+		d.fail(resolve(v), child(p, "policy_sets"), "required key is missing")
+		return pol
+	}
+	sp := child(p, "policy_sets")
+	seq := resolve(f.val)
+	if seq.Kind != yaml.SequenceNode {
+		d.fail(seq, sp, "must be a list of policy sets")
+		return pol
+	}
+	for i, sn := range seq.Content {
+		ip := index(sp, i)
+		sf, _, ok := d.mapping(sn, ip, []string{"name", "path", "source", "owners", "approve_count", "prevent_self_approve", "sticky_policy_approvals", "policy_item_regex"})
+		if !ok {
+			continue
+		}
+		ps := PolicySet{ApproveCount: pol.ApproveCount}
+		req := func(key string) string {
+			f, set := sf[key]
+			if !set {
+				d.fail(resolve(sn), child(ip, key), "required key is missing")
+				return ""
+			}
+			s, _ := d.str(f.val, child(ip, key))
+			return s
+		}
+		ps.Name, ps.Path, ps.Source = req("name"), req("path"), req("source")
+		if f, set := sf["source"]; set && ps.Source != "" && ps.Source != "local" {
+			d.fail(resolve(f.val), child(ip, "source"), "%q is not supported; use local", ps.Source)
+		}
+		if f, set := sf["owners"]; set {
+			ps.Owners = d.owners(f.val, child(ip, "owners"))
+		}
+		if f, set := sf["approve_count"]; set {
+			if n, ok := d.integer(f.val, child(ip, "approve_count")); ok {
+				ps.ApproveCount = n
+			}
+		}
+		if f, set := sf["prevent_self_approve"]; set {
+			ps.PreventSelfApprove, _ = d.boolean(f.val, child(ip, "prevent_self_approve"))
+		}
+		if f, set := sf["sticky_policy_approvals"]; set {
+			d.boolean(f.val, child(ip, "sticky_policy_approvals"))
+		}
+		if f, set := sf["policy_item_regex"]; set {
+			d.regex(f.val, child(ip, "policy_item_regex"))
+		}
+		pol.PolicySets = append(pol.PolicySets, ps)
+	}
+	return pol
+}
+
+func (d *decoder) owners(v *yaml.Node, p string) PolicyOwners {
+	var o PolicyOwners
+	if isNull(v) {
+		return o
+	}
+	fields, _, ok := d.mapping(v, p, []string{"users", "teams"})
+	if !ok {
+		return o
+	}
+	if f, set := fields["users"]; set {
+		o.Users, _ = d.strList(f.val, child(p, "users"))
+	}
+	if f, set := fields["teams"]; set {
+		o.Teams, _ = d.strList(f.val, child(p, "teams"))
+	}
+	return o
+}
+
+func (d *decoder) metrics(v *yaml.Node, p string) *Metrics {
+	fields, _, ok := d.mapping(v, p, []string{"statsd", "prometheus"})
+	if !ok {
+		return nil
+	}
+	m := &Metrics{}
+	if f, set := fields["statsd"]; set && !isNull(f.val) {
+		sp := child(p, "statsd")
+		if sf, _, ok := d.mapping(f.val, sp, []string{"host", "port"}); ok {
+			if h, set := sf["host"]; set {
+				m.StatsdHost, _ = d.str(h.val, child(sp, "host"))
+			}
+			if h, set := sf["port"]; set {
+				m.StatsdPort, _ = d.str(h.val, child(sp, "port"))
+			}
+		}
+	}
+	if f, set := fields["prometheus"]; set && !isNull(f.val) {
+		pp := child(p, "prometheus")
+		if pf, _, ok := d.mapping(f.val, pp, []string{"endpoint"}); ok {
+			if e, set := pf["endpoint"]; set {
+				m.PrometheusEndpoint, _ = d.str(e.val, child(pp, "endpoint"))
+			}
+		}
+	}
+	return m
+}
+
+func (d *decoder) teamAuthz(v *yaml.Node, p string) *TeamAuthz {
+	fields, _, ok := d.mapping(v, p, []string{"command", "args"})
+	if !ok {
+		return nil
+	}
+	t := &TeamAuthz{}
+	f, set := fields["command"]
+	if !set {
+		d.fail(resolve(v), child(p, "command"), "required key is missing")
+	} else {
+		t.Command, _ = d.str(f.val, child(p, "command"))
+	}
+	if f, set := fields["args"]; set {
+		t.Args, _ = d.strList(f.val, child(p, "args"))
+	}
+	return t
+}
+
+// teamAllowlist decodes the Atoll-only team_allowlist: "team:cmd,team2:*" or a list
+// of "team:cmd" entries.
+func (d *decoder) teamAllowlist(v *yaml.Node, p string) *TeamAllowlist {
+	rv := resolve(v)
+	if isNull(rv) {
+		return nil
+	}
+	var s string
+	if rv.Kind == yaml.SequenceNode {
+		list, ok := d.strList(rv, p)
+		if !ok {
+			return nil
+		}
+		s = strings.Join(list, ",")
+	} else {
+		var ok bool
+		if s, ok = d.str(rv, p); !ok {
+			return nil
+		}
+	}
+	a, err := ParseTeamAllowlist(s)
+	if err != nil {
+		d.fail(rv, p, "%s", err.Error())
+		return nil
+	}
+	return a
+}

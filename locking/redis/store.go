@@ -97,6 +97,13 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	return &Store{client: client, prefix: prefix, now: now}, nil
 }
 
+// Client returns the store's Redis client, so other shared state (the cluster
+// work queue) can use the same connection pool. Closing the store closes it.
+func (s *Store) Client() *goredis.Client { return s.client }
+
+// Prefix returns the key namespace, for other shared state to live beside the locks.
+func (s *Store) Prefix() string { return s.prefix }
+
 // Close closes the connections to the server.
 func (s *Store) Close() error {
 	if err := s.client.Close(); err != nil {

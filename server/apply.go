@@ -49,6 +49,7 @@ func (r *prRun) apply(ctx context.Context) bool {
 	if !r.checkout(ctx, statusApply) {
 		return false
 	}
+	defer r.runHooks(ctx, "post", CmdApply, r.resolved.PostWorkflowHooks)
 	all, err := r.resolved.AllProjects(r.dir)
 	if err != nil {
 		r.refuse(ctx, statusApply, err.Error(), "")
@@ -165,7 +166,8 @@ func (r *prRun) applyProject(ctx context.Context, p config.Project, pl locking.P
 		return res
 	}
 	result, err := s.cfg.Runner.Run(ctx, runner.Job{Dir: r.dir, ProjectDir: p.Dir, Workspace: p.Workspace, Steps: p.Workflow.Apply,
-		Terraform: tf, PlanFile: pl.Path, Env: r.runEnv(p, pl.Path), Log: r.job})
+		Terraform: tf, PlanFile: pl.Path, Env: r.runEnv(p, pl.Path), Log: r.job,
+		Logger: r.log.With("project", projectLabel(p), "workspace", p.Workspace)})
 	if err != nil {
 		res.Status = templates.StatusError
 		res.Step, res.ExitCode, res.Output = errorOutput(err)

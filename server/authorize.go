@@ -44,7 +44,7 @@ func (r *prRun) authorized(ctx context.Context, command string) bool {
 	body, err := templates.Refused(templates.RefusedData{
 		Command: "atoll " + command,
 		Reason:  "@" + r.w.User + " may not run `atoll " + command + "` on " + r.w.Repo.FullName() + ".",
-		Fix:     allow.Describe(command) + " An admin can change this with --gh-team-allowlist or team_allowlist in repos.yaml.",
+		Fix:     allow.Describe(command) + ". An admin can change this with --gh-team-allowlist or team_allowlist in repos.yaml.",
 	})
 	if err == nil {
 		r.comment(ctx, body)

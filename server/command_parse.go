@@ -68,8 +68,10 @@ func AllowedExtraFlagNames() []string {
 
 var (
 	workspaceRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,89}$`)
-	projectRe   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._/-]{0,127}$`)
-	numberRe    = regexp.MustCompile(`^[0-9]{1,6}$`)
+	// projectRe matches what config accepts as a project name (no whitespace),
+	// minus control characters and a leading "-".
+	projectRe = regexp.MustCompile(`^[^\s\x00-\x1f\x7f-][^\s\x00-\x1f\x7f]{0,127}$`)
+	numberRe  = regexp.MustCompile(`^[0-9]{1,6}$`)
 )
 
 // ParseCommand parses a comment body. executables are the accepted first words

@@ -156,6 +156,13 @@ func (r *prRun) checkout(ctx context.Context, statusCtx string) bool {
 		return false
 	}
 	r.dir = dir
+	// Pre workflow hooks come from the server's repos.yaml only and run before
+	// the repo's config is read, since they often generate it.
+	if srv, err := r.s.cfg.RepoCfg.Resolve(r.w.Repo.ID(), r.pull.BaseBranch, nil); err == nil {
+		if !r.runHooks(ctx, "pre", r.commandName(), srv.PreWorkflowHooks) {
+			return false
+		}
+	}
 	resolved, file, err := r.s.resolveConfig(dir, r.w.Repo, r.pull.BaseBranch)
 	if err != nil {
 		r.log.Info("repo config refused", "file", file, "error", err)

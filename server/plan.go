@@ -51,6 +51,7 @@ func (r *prRun) autoplan(ctx context.Context) bool {
 		r.fail(ctx, statusPlan, "could not work out which projects changed", err.Error())
 		return false
 	}
+	defer r.runHooks(ctx, "post", CmdPlan, r.resolved.PostWorkflowHooks)
 	if len(projects) == 0 {
 		r.logf("no Terraform projects are affected by this pull request\n")
 		r.setStatus(ctx, statusPlan, vcs.StatusSuccess, "no Terraform projects changed")
@@ -65,6 +66,7 @@ func (r *prRun) planCommand(ctx context.Context) bool {
 	if !r.checkout(ctx, statusPlan) {
 		return false
 	}
+	defer r.runHooks(ctx, "post", CmdPlan, r.resolved.PostWorkflowHooks)
 	projects, err := r.selectProjects(ctx)
 	if err != nil {
 		r.refuse(ctx, statusPlan, err.Error(), "")
@@ -82,6 +84,11 @@ func (r *prRun) planCommand(ctx context.Context) bool {
 // projects the PR changes when it names none.
 func (r *prRun) selectProjects(ctx context.Context) ([]config.Project, error) {
 	cmd := r.w.Command
+	if cmd.Dir != "" || cmd.Project != "" {
+		// Any configured project, or any directory of the repo (as Atlantis
+		// allows), whether or not the PR changes it.
+		return r.resolved.Select(r.dir, nil, cmd.Dir, cmd.Workspace, cmd.Project)
+	}
 	changed, err := r.s.cfg.VCS.ListChangedFiles(ctx, r.w.Repo, r.pull.Num)
 	if err != nil {
 		return nil, fmt.Errorf("could not list the pull request's changed files: %w", err)
@@ -90,10 +97,10 @@ func (r *prRun) selectProjects(ctx context.Context) ([]config.Project, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cmd.Dir == "" && cmd.Project == "" && cmd.Workspace == "" {
+	if cmd.Workspace == "" {
 		return candidates, nil
 	}
-	return r.resolved.Select(r.dir, candidates, cmd.Dir, cmd.Workspace, cmd.Project)
+	return r.resolved.Select(r.dir, candidates, "", cmd.Workspace, "")
 }
 
 // plan locks every project all-or-nothing, then plans them in execution order
@@ -220,7 +227,7 @@ func (r *prRun) planProject(ctx context.Context, p config.Project) templates.Pro
 	}
 	result, err := s.cfg.Runner.Run(ctx, runner.Job{
 		Dir: r.dir, ProjectDir: p.Dir, Workspace: p.Workspace, Steps: p.Workflow.Plan, Terraform: tf,
-		ExtraArgs: r.w.Command.ExtraArgs, PlanFile: planFile, Env: r.runEnv(p, planFile), Log: r.job,
+		ExtraArgs: r.w.Command.ExtraArgs, PlanFile: planFile, Env: r.runEnv(p, planFile), Log: r.job, Logger: log,
 	})
 	if err != nil {
 		res.Status = templates.StatusError

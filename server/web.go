@@ -12,6 +12,7 @@ import (
 
 	"github.com/atollhq/atoll/locking"
 	"github.com/atollhq/atoll/templates"
+	"github.com/atollhq/atoll/vcs"
 )
 
 //go:embed web/*.html
@@ -21,6 +22,14 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"ago":  templates.Ago,
 	"iso":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"zero": func(t time.Time) bool { return t.IsZero() },
+	// repoName shows a lock's "host/owner/name" repo as "owner/name", as the
+	// jobs page and PR comments name it.
+	"repoName": func(id string) string {
+		if r, err := vcs.ParseRepoID(id); err == nil {
+			return r.FullName()
+		}
+		return id
+	},
 	// dict2 packs the page's Now and a time for the "time" template.
 	"dict2": func(now, t time.Time) map[string]time.Time { return map[string]time.Time{"Now": now, "T": t} },
 }).ParseFS(webFS, "web/*.html"))

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/atollhq/atoll/cluster"
 	"github.com/atollhq/atoll/config"
 	"github.com/atollhq/atoll/locking"
 	"github.com/atollhq/atoll/locking/bolt"
@@ -62,6 +63,7 @@ type serverOptions struct {
 	APISecret        string
 	MaxParallelJobs  int
 	ReconcileEvery   time.Duration
+	ClusterLease     time.Duration
 }
 
 func (o *serverOptions) register(fs *flag.FlagSet) {
@@ -99,6 +101,7 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.APISecret, "api-secret", "", "secret scripts send as X-Atoll-Token to the JSON API")
 	fs.IntVar(&o.MaxParallelJobs, "max-parallel-jobs", 4, "jobs run at once by this process")
 	fs.DurationVar(&o.ReconcileEvery, "lock-reconcile-interval", 10*time.Minute, "how often locks of merged or closed pull requests are released")
+	fs.DurationVar(&o.ClusterLease, "cluster-lease", cluster.DefaultLease, "with redis: how long a replica's job may go without a heartbeat before another replica takes it over")
 }
 
 func (o *serverOptions) validate() error {
@@ -177,6 +180,8 @@ type app struct {
 	opts    serverOptions
 	log     *slog.Logger
 	closers []func() error
+	// queue is the shared job queue (redis only); nil runs jobs in this process.
+	queue *cluster.Queue
 }
 
 // build wires concrete types from options. env is the environment terraform and
@@ -209,6 +214,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		return nil, err
 	}
 	a := &app{opts: o, log: logger}
+	var pullMutex server.PullMutex
 	switch o.LockingDBType {
 	case "redis":
 		var tlsCfg *tls.Config
@@ -221,6 +227,12 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 			return nil, err
 		}
 		a.store = st
+		if a.queue, err = cluster.NewQueue(ctx, st.Client(), cluster.QueueOptions{Prefix: st.Prefix(), Lease: o.ClusterLease,
+			Workers: o.MaxParallelJobs, Logger: logger}); err != nil {
+			st.Close()
+			return nil, err
+		}
+		pullMutex = cluster.NewMutex(st.Client(), st.Prefix(), o.ClusterLease, logger)
 	default:
 		st, err := bolt.New(filepath.Join(o.DataDir, "atoll.db"), bolt.Options{})
 		if err != nil {
@@ -258,7 +270,10 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		AtollURL: o.AtollURL, RepoAllowlist: splitList(o.RepoAllowlist), MaxParallelJobs: o.MaxParallelJobs,
 		Parser: &ghvcs.WebhookParser{Secret: []byte(o.GHWebhookSecret), Hostname: o.GHHostname, BotUser: o.GHUser},
 		VCS:    gh, Teams: gh, GitToken: gh.GitToken, Store: a.store, Runner: run, RepoCfg: repoCfg, TeamAllow: teams,
-		APISecret: o.APISecret, Logger: logger,
+		APISecret: o.APISecret, Logger: logger, PullMutex: pullMutex,
+	}
+	if a.queue != nil {
+		scfg.Dispatcher = server.QueueDispatcher(a.queue)
 	}
 	if o.WebBasicAuth {
 		scfg.WebUser, scfg.WebPassword = o.WebUsername, o.WebPassword
@@ -276,21 +291,42 @@ func (a *app) Serve(ctx context.Context, ln net.Listener, stdout io.Writer) erro
 	fmt.Fprintf(stdout, "atoll server listening on %s (%s)\n", ln.Addr(), a.opts.AtollURL)
 	reconDone := make(chan struct{})
 	go func() { defer close(reconDone); a.srv.RunReconciler(ctx, a.opts.ReconcileEvery) }()
+	// With a shared queue this replica consumes jobs until shutdown; running
+	// jobs then get up to a minute to finish, and whatever is cut off is taken
+	// over by another replica when its lease expires.
+	readCtx, stopReading := context.WithCancel(context.Background())
+	defer stopReading()
+	queueDone := make(chan struct{})
+	if a.queue != nil {
+		go func() {
+			defer close(queueDone)
+			a.queue.Run(readCtx, a.srv.BaseContext(), a.srv.HandleQueued, a.srv.GiveUpQueued)
+		}()
+	} else {
+		close(queueDone)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- a.srv.Start(ln) }()
+	var serveErr error
 	select {
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve: %w", err)
+			serveErr = fmt.Errorf("serve: %w", err)
 		}
 	case <-ctx.Done():
 	}
 	a.log.Info("shutting down: waiting for running jobs")
 	shCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	stopReading()
+	select {
+	case <-queueDone:
+	case <-shCtx.Done():
+	}
 	err := a.srv.Shutdown(shCtx)
+	<-queueDone
 	<-reconDone
-	return err
+	return errors.Join(serveErr, err)
 }
 
 // Close releases the app's resources.

@@ -1,0 +1,68 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/atollhq/atoll/vcs"
+)
+
+// Enqueuer adds a job to a queue shared by replicas.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, payload []byte) (string, error)
+}
+
+// QueueDispatcher dispatches work through a shared queue, so any replica may
+// run it. Replicas consume the queue and call HandleQueued.
+func QueueDispatcher(q Enqueuer) Dispatcher { return queueDispatcher{q} }
+
+type queueDispatcher struct{ q Enqueuer }
+
+func (d queueDispatcher) Dispatch(ctx context.Context, w Work) error {
+	b, err := json.Marshal(w)
+	if err != nil {
+		return fmt.Errorf("encode work: %w", err)
+	}
+	if _, err := d.q.Enqueue(ctx, b); err != nil {
+		return err
+	}
+	return nil
+}
+
+// HandleQueued runs a job taken from the shared queue. attempt > 1 means
+// another replica started it and stopped; the job runs again from the start
+// (plans are repeatable; terraform refuses a saved plan whose state moved on).
+func (s *Server) HandleQueued(ctx context.Context, payload []byte, attempt int) {
+	var w Work
+	if err := json.Unmarshal(payload, &w); err != nil {
+		s.log.Error("decode queued work", "error", err)
+		return
+	}
+	if attempt > 1 {
+		s.log.Warn("resuming work taken over from a stopped replica", "job", w.ID, "kind", w.Kind, "repo", w.Repo.FullName(),
+			"pull", w.Pull.Num, "attempt", attempt)
+	}
+	s.Execute(ctx, w)
+}
+
+// GiveUpQueued reports on the PR a job that no replica could finish.
+func (s *Server) GiveUpQueued(ctx context.Context, payload []byte, attempts int) {
+	var w Work
+	if err := json.Unmarshal(payload, &w); err != nil {
+		s.log.Error("decode queued work", "error", err)
+		return
+	}
+	s.log.Error("work given up", "job", w.ID, "kind", w.Kind, "repo", w.Repo.FullName(), "pull", w.Pull.Num, "attempts", attempts)
+	if w.Kind == WorkClose {
+		return // the lock reconciler releases what this would have
+	}
+	body := fmt.Sprintf("**Atoll gave up on this job** (`%s`) after %d attempts: the Atoll replicas running it stopped before it finished. Nothing more will run for it; comment the command again (for example `atoll plan`) to retry.", w.ID, attempts)
+	if _, err := s.cfg.VCS.CreateComment(ctx, w.Repo, w.Pull.Num, body); err != nil {
+		s.log.Error("comment given-up work", "error", err)
+	}
+	if w.Pull.HeadSHA != "" {
+		_ = s.cfg.VCS.SetStatus(ctx, w.Repo, vcs.Status{SHA: w.Pull.HeadSHA, Context: statusPlan, State: vcs.StatusError,
+			Description: "Atoll replicas stopped before finishing"})
+	}
+}

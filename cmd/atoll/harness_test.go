@@ -31,7 +31,7 @@ var (
 	buildErr  error
 )
 
-func atollBinary(t *testing.T) string {
+func atollBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "atoll-e2e-bin-")
@@ -57,7 +57,7 @@ const (
 )
 
 // fakeGitHub starts vcs/vcstest with a token and a webhook secret.
-func fakeGitHub(t *testing.T) *vcstest.Server {
+func fakeGitHub(t testing.TB) *vcstest.Server {
 	t.Helper()
 	gh, err := vcstest.New(vcstest.Options{Dir: t.TempDir(), Token: e2eToken, WebhookSecret: e2eSecret})
 	if err != nil {
@@ -69,7 +69,7 @@ func fakeGitHub(t *testing.T) *vcstest.Server {
 
 // atollProc is a running `atoll server`.
 type atollProc struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	URL  string
 	log  *syncBuffer
@@ -94,7 +94,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -106,7 +106,7 @@ func freePort(t *testing.T) int {
 
 // startAtoll starts the binary with the fake's URLs and the given data dir, plus
 // extra flags, and waits for /healthz.
-func startAtoll(t *testing.T, gh *vcstest.Server, dataDir string, extra ...string) *atollProc {
+func startAtoll(t testing.TB, gh *vcstest.Server, dataDir string, extra ...string) *atollProc {
 	t.Helper()
 	port := freePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -175,7 +175,7 @@ func (p *atollProc) Kill() {
 	<-p.done
 }
 
-func waitCtx(t *testing.T) context.Context {
+func waitCtx(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
@@ -183,7 +183,7 @@ func waitCtx(t *testing.T) context.Context {
 }
 
 // waitComment waits for a comment on num containing every one of subs.
-func waitComment(t *testing.T, gh *vcstest.Server, repo vcs.Repo, num int, subs ...string) vcstest.RecordedComment {
+func waitComment(t testing.TB, gh *vcstest.Server, repo vcs.Repo, num int, subs ...string) vcstest.RecordedComment {
 	t.Helper()
 	c, err := gh.WaitComment(waitCtx(t), repo, num, func(c vcstest.RecordedComment) bool {
 		for _, s := range subs {
@@ -203,7 +203,7 @@ func waitComment(t *testing.T, gh *vcstest.Server, repo vcs.Repo, num int, subs 
 	return c
 }
 
-func waitStatus(t *testing.T, gh *vcstest.Server, repo vcs.Repo, sha, name string, state vcs.StatusState) vcs.Status {
+func waitStatus(t testing.TB, gh *vcstest.Server, repo vcs.Repo, sha, name string, state vcs.StatusState) vcs.Status {
 	t.Helper()
 	st, err := gh.WaitStatus(waitCtx(t), repo, sha, name, state)
 	if err != nil {

@@ -74,6 +74,22 @@ func (r *prRun) apply(ctx context.Context) bool {
 				short(pl.HeadSHA), short(r.pull.HeadSHA), projectArgs(p))
 			continue
 		}
+		if p.RepoLocking == "on_apply" {
+			// repo_locking: on_apply takes the lock only now, all the same.
+			err := s.cfg.Store.Acquire(ctx, []locking.Lock{{Key: pl.Key, Pull: r.pull.Num, PullURL: r.pull.URL, HeadSHA: r.pull.HeadSHA,
+				User: r.w.User, Project: p.Name, Time: s.cfg.Now()}})
+			var held *locking.HeldError
+			if errors.As(err, &held) {
+				results[i].Status = templates.StatusLocked
+				results[i].Lock = &templates.LockInfo{Pull: held.Held.Pull, PullURL: held.Held.PullURL, User: held.Held.User, Since: held.Held.Time}
+				continue
+			}
+			if err != nil {
+				r.log.Error("acquire lock at apply", "error", err)
+				results[i].Status, results[i].Reason = templates.StatusRefused, "Atoll could not take the lock; try `atoll apply` again."
+				continue
+			}
+		}
 		lock, err := s.cfg.Store.Get(ctx, pl.Key)
 		if p.RepoLocking != "disabled" && p.RepoLocking != "on_apply" && (err != nil || lock.Pull != r.pull.Num) {
 			results[i].Status = templates.StatusRefused
@@ -121,9 +137,7 @@ func (r *prRun) apply(ctx context.Context) bool {
 	for j, i := range ready {
 		readyProjects[j] = projects[i]
 	}
-	r.runGroups(ctx, readyProjects, r.resolved.ParallelApply, func(j int) {
-		i := ready[j]
-		res := r.applyProject(ctx, projects[i], selected[i], results[i])
+	finish := func(i int, res templates.Project) {
 		mu.Lock()
 		results[i] = res
 		snapshot := append([]templates.Project(nil), results...)
@@ -131,6 +145,17 @@ func (r *prRun) apply(ctx context.Context) bool {
 		if !silenced {
 			r.postApplyComment(ctx, lc, snapshot)
 		}
+	}
+	r.runGroups(ctx, readyProjects, r.resolved.ParallelApply, func(j int) bool {
+		i := ready[j]
+		res := r.applyProject(ctx, projects[i], selected[i], results[i])
+		finish(i, res)
+		return res.Status == templates.StatusApplied
+	}, func(j int) {
+		i := ready[j]
+		res := results[i]
+		res.Status, res.Reason = templates.StatusRefused, abortedReason
+		finish(i, res)
 	})
 	if silenced {
 		r.postApplyComment(ctx, lc, results)

@@ -49,21 +49,20 @@ var errNotCommand = errors.New("not an atoll command")
 // Flags that take a value are marked true. Anything else is refused: flags such
 // as -state, -chdir or -plugin-dir would let a commenter escape the reviewed plan.
 var AllowedExtraFlags = map[string]bool{
-	"-var":              true,
-	"-var-file":         true,
-	"-target":           true,
-	"-replace":          true,
-	"-refresh":          true, // -refresh=false
-	"-destroy":          false,
-	"-refresh-only":     false,
-	"-parallelism":      true,
-	"-compact-warnings": false,
-	"-lock-timeout":     true,
+	"-var":          true,
+	"-var-file":     true,
+	"-target":       true,
+	"-replace":      true,
+	"-refresh":      true, // -refresh=false
+	"-destroy":      false,
+	"-refresh-only": false,
+	"-parallelism":  true,
+	"-lock-timeout": true,
 }
 
 // AllowedExtraFlagNames returns the allowlist sorted, for help text.
 func AllowedExtraFlagNames() []string {
-	return []string{"-var", "-var-file", "-target", "-replace", "-refresh=false", "-destroy", "-refresh-only", "-parallelism", "-compact-warnings", "-lock-timeout"}
+	return []string{"-var", "-var-file", "-target", "-replace", "-refresh=false", "-destroy", "-refresh-only", "-parallelism", "-lock-timeout"}
 }
 
 var (

@@ -155,8 +155,7 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 	r.setStatus(ctx, statusPlan, vcs.StatusPending, fmt.Sprintf("planning %d project(s)", len(projects)))
 
 	var mu sync.Mutex // guards results and running while projects finish in parallel
-	runOne := func(i int) {
-		res := r.planProject(ctx, projects[i])
+	finish := func(i int, res templates.Project) {
 		mu.Lock()
 		results[i] = res
 		running[i] = ""
@@ -167,12 +166,20 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 			r.postPlanComment(ctx, lc, snapshot, still)
 		}
 	}
-	r.runGroups(ctx, projects, r.resolved.ParallelPlan, runOne)
+	r.runGroups(ctx, projects, r.resolved.ParallelPlan, func(i int) bool {
+		res := r.planProject(ctx, projects[i])
+		finish(i, res)
+		return res.Status != templates.StatusError
+	}, func(i int) {
+		res := tmplProject(projects[i])
+		res.Status, res.Reason = templates.StatusRefused, abortedReason
+		finish(i, res)
+	})
 
 	planned, failed := 0, 0
 	for _, res := range results {
 		switch res.Status {
-		case templates.StatusError:
+		case templates.StatusError, templates.StatusRefused:
 			failed++
 		default:
 			planned++
@@ -188,7 +195,10 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 
 // runGroups calls run for each project index, group by group in
 // execution_order_group order; inside a group in parallel when parallel is set.
-func (r *prRun) runGroups(ctx context.Context, projects []config.Project, parallel bool, run func(i int)) {
+// run reports whether its project succeeded. With abort_on_execution_order_fail,
+// a group with a failure stops the later groups: skip is called for each of
+// their projects instead of run.
+func (r *prRun) runGroups(ctx context.Context, projects []config.Project, parallel bool, run func(i int) bool, skip func(i int)) {
 	groups := map[int][]int{}
 	var order []int
 	for i, p := range projects {
@@ -198,19 +208,37 @@ func (r *prRun) runGroups(ctx context.Context, projects []config.Project, parall
 		groups[p.ExecutionOrderGroup] = append(groups[p.ExecutionOrderGroup], i)
 	}
 	sort.Ints(order)
+	failed := false
 	for _, g := range order {
+		if failed && r.resolved.AbortOnExecutionOrderFail {
+			for _, i := range groups[g] {
+				skip(i)
+			}
+			continue
+		}
 		var eg errgroup.Group
 		if parallel {
 			eg.SetLimit(maxParallelProjects)
 		} else {
 			eg.SetLimit(1)
 		}
+		var mu sync.Mutex // guards failed
 		for _, i := range groups[g] {
-			eg.Go(func() error { run(i); return nil })
+			eg.Go(func() error {
+				if !run(i) {
+					mu.Lock()
+					failed = true
+					mu.Unlock()
+				}
+				return nil
+			})
 		}
 		_ = eg.Wait()
 	}
 }
+
+// abortedReason is the reason shown for projects skipped by abort_on_execution_order_fail.
+const abortedReason = "not run: a project in an earlier `execution_order_group` failed, and `abort_on_execution_order_fail` is set"
 
 // planProject runs the plan workflow of one project and stores the plan record.
 func (r *prRun) planProject(ctx context.Context, p config.Project) templates.Project {

@@ -1,0 +1,251 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/atollhq/atoll/locking"
+	"github.com/atollhq/atoll/locking/bolt"
+	"github.com/atollhq/atoll/vcs"
+)
+
+func TestMatchAllowlist(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		pattern, id string
+		want        bool
+	}{
+		{"*", "github.com/acme/infra", true},
+		{"github.com/acme/*", "github.com/acme/infra", true},
+		{"github.com/acme/*", "github.com/acme/team/infra", true}, // * crosses "/" as in Atlantis
+		{"github.com/acme/*", "github.com/acmeco/infra", false},
+		{"github.com/acme/infra", "github.com/acme/infra", true},
+		{"github.com/acme/infra", "github.com/acme/infra2", false},
+		{"GitHub.com/Acme/*", "github.com/acme/x", true},
+		{"github.com/*/infra", "github.com/acme/infra", true},
+		{"github.com/*/infra", "github.com/acme/infra-old", false},
+		{"*/acme/*", "ghe.corp/acme/x", true},
+		{"", "github.com/acme/infra", false},
+	}
+	for _, tt := range tests {
+		if got := matchAllowlist(tt.pattern, tt.id); got != tt.want {
+			t.Errorf("matchAllowlist(%q, %q) = %v, want %v", tt.pattern, tt.id, got, tt.want)
+		}
+	}
+}
+
+// fakeParser returns a fixed event or error.
+type fakeParser struct {
+	ev  vcs.Event
+	err error
+}
+
+func (p fakeParser) Parse(*http.Request) (vcs.Event, error) { return p.ev, p.err }
+
+// nopVCS fails every call: the tests below must not reach GitHub.
+type nopVCS struct{ vcs.Client }
+
+// nopRunner fails every call: the tests below must not run terraform.
+type nopRunner struct{ Runner }
+
+// countingDispatcher records dispatched work instead of running it.
+type countingDispatcher struct {
+	mu    sync.Mutex // guards works
+	works []Work
+}
+
+func (d *countingDispatcher) Dispatch(_ context.Context, w Work) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.works = append(d.works, w)
+	return nil
+}
+
+func newTestServer(t *testing.T, cfg Config) (*Server, locking.Store) {
+	t.Helper()
+	st, err := bolt.New(filepath.Join(t.TempDir(), "atoll.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg.Store, cfg.VCS, cfg.Runner = st, nopVCS{}, nopRunner{}
+	if cfg.Parser == nil {
+		cfg.Parser = fakeParser{err: errors.New("unused")}
+	}
+	if cfg.RepoAllowlist == nil {
+		cfg.RepoAllowlist = []string{"github.com/acme/*"}
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, st
+}
+
+func do(t *testing.T, h http.Handler, method, target string, hdr map[string]string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, target, strings.NewReader("{}"))
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestEventsAnswers(t *testing.T) {
+	t.Parallel()
+	acme := vcs.Repo{Host: "github.com", Owner: "acme", Name: "infra"}
+	other := vcs.Repo{Host: "github.com", Owner: "evil", Name: "infra"}
+	tests := []struct {
+		name     string
+		parser   fakeParser
+		want     int
+		dispatch bool
+	}{
+		{"bad signature", fakeParser{err: vcs.ErrBadSignature}, http.StatusUnauthorized, false},
+		{"malformed", fakeParser{err: vcs.ErrBadRequest}, http.StatusBadRequest, false},
+		{"ping", fakeParser{ev: vcs.Event{Kind: vcs.EventPing}}, http.StatusOK, false},
+		{"ignored", fakeParser{ev: vcs.Event{Kind: vcs.EventIgnored, Reason: "push"}}, http.StatusOK, false},
+		{"not allowlisted", fakeParser{ev: vcs.Event{Kind: vcs.EventPullOpened, Repo: other, Pull: vcs.PullRequest{Num: 1}}}, http.StatusForbidden, false},
+		{"pull opened", fakeParser{ev: vcs.Event{Kind: vcs.EventPullOpened, Repo: acme, Pull: vcs.PullRequest{Num: 1}}}, http.StatusAccepted, true},
+		{"chat comment", fakeParser{ev: vcs.Event{Kind: vcs.EventComment, Repo: acme, Comment: vcs.Comment{Body: "lgtm"}}}, http.StatusOK, false},
+		{"command", fakeParser{ev: vcs.Event{Kind: vcs.EventComment, Repo: acme, Comment: vcs.Comment{Body: "atoll plan", User: "bob"}}}, http.StatusAccepted, true},
+		{"bad command still answered", fakeParser{ev: vcs.Event{Kind: vcs.EventComment, Repo: acme, Comment: vcs.Comment{Body: "atoll plan -d ../x"}}}, http.StatusAccepted, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := &countingDispatcher{}
+			s, _ := newTestServer(t, Config{Parser: tt.parser, Dispatcher: d})
+			rec := do(t, s.Handler(), http.MethodPost, "/events", nil)
+			if rec.Code != tt.want {
+				t.Errorf("POST /events = %d %q, want %d", rec.Code, rec.Body.String(), tt.want)
+			}
+			if got := len(d.works) > 0; got != tt.dispatch {
+				t.Errorf("dispatched = %v, want %v", got, tt.dispatch)
+			}
+		})
+	}
+}
+
+func TestWebAndAPIAuth(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestServer(t, Config{WebUser: "admin", WebPassword: "pw", APISecret: "s3cret"})
+	h := s.Handler()
+	basic := func(u, p string) map[string]string {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.SetBasicAuth(u, p)
+		return map[string]string{"Authorization": req.Header.Get("Authorization")}
+	}
+	tests := []struct {
+		name, method, path string
+		hdr                map[string]string
+		want               int
+	}{
+		{"page without auth", http.MethodGet, "/", nil, http.StatusUnauthorized},
+		{"page wrong password", http.MethodGet, "/", basic("admin", "nope"), http.StatusUnauthorized},
+		{"page with auth", http.MethodGet, "/", basic("admin", "pw"), http.StatusOK},
+		{"api without auth", http.MethodGet, "/api/locks", nil, http.StatusUnauthorized},
+		{"api with token", http.MethodGet, "/api/locks", map[string]string{"X-Atoll-Token": "s3cret"}, http.StatusOK},
+		{"api with bearer", http.MethodGet, "/api/locks", map[string]string{"Authorization": "Bearer s3cret"}, http.StatusOK},
+		{"api with wrong token", http.MethodGet, "/api/locks", map[string]string{"X-Atoll-Token": "guess"}, http.StatusUnauthorized},
+		{"api with basic auth", http.MethodGet, "/api/locks", basic("admin", "pw"), http.StatusOK},
+		{"delete without auth", http.MethodDelete, "/locks/x", nil, http.StatusUnauthorized},
+		{"healthz is open", http.MethodGet, "/healthz", nil, http.StatusOK},
+		{"metrics is open", http.MethodGet, "/metrics", nil, http.StatusOK},
+	}
+	for _, tt := range tests {
+		if rec := do(t, h, tt.method, tt.path, tt.hdr); rec.Code != tt.want {
+			t.Errorf("%s: %s %s = %d, want %d", tt.name, tt.method, tt.path, rec.Code, tt.want)
+		}
+	}
+}
+
+func TestLocksAPI(t *testing.T) {
+	t.Parallel()
+	s, st := newTestServer(t, Config{})
+	ctx := context.Background()
+	lock := locking.Lock{Key: locking.Key{Repo: "github.com/acme/infra", Dir: "net work", Workspace: "default"}, Pull: 7, User: "alice",
+		PullURL: "https://github.com/acme/infra/pull/7", Time: time.Now()}
+	if err := st.Acquire(ctx, []locking.Lock{lock}); err != nil {
+		t.Fatal(err)
+	}
+	rec := do(t, s.Handler(), http.MethodGet, "/api/locks", nil)
+	var got struct{ Locks []LockView }
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || len(got.Locks) != 1 {
+		t.Fatalf("GET /api/locks = %d %s (%v)", rec.Code, rec.Body, err)
+	}
+	if l := got.Locks[0]; l.Dir != "net work" || l.Pull != 7 || l.User != "alice" || l.ID != lock.ID() {
+		t.Errorf("lock view = %+v", l)
+	}
+	page := do(t, s.Handler(), http.MethodGet, "/", nil).Body.String()
+	for _, want := range []string{"net work", "#7", "alice", "Unlock", `href="https://github.com/acme/infra/pull/7"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("locks page lacks %q", want)
+		}
+	}
+	if rec := do(t, s.Handler(), http.MethodDelete, "/locks/"+url.PathEscape("not-a-key"), nil); rec.Code != http.StatusBadRequest {
+		t.Errorf("DELETE bad id = %d, want 400", rec.Code)
+	}
+	if rec := do(t, s.Handler(), http.MethodDelete, "/locks/"+url.PathEscape(lock.ID()), nil); rec.Code != http.StatusOK {
+		t.Errorf("DELETE lock = %d %s, want 200", rec.Code, rec.Body)
+	}
+	if rec := do(t, s.Handler(), http.MethodDelete, "/locks/"+url.PathEscape(lock.ID()), nil); rec.Code != http.StatusNotFound {
+		t.Errorf("DELETE released lock = %d, want 404", rec.Code)
+	}
+	if _, err := st.Get(ctx, lock.Key); !errors.Is(err, locking.ErrNotFound) {
+		t.Errorf("lock still held after DELETE: %v", err)
+	}
+}
+
+func TestLocalPullMutexSerialises(t *testing.T) {
+	t.Parallel()
+	m := newLocalPullMutex()
+	var inside, maxInside int
+	var mu sync.Mutex // guards inside and maxInside
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			unlock, err := m.LockPull(context.Background(), "acme/infra#1")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			inside++
+			maxInside = max(maxInside, inside)
+			mu.Unlock()
+			time.Sleep(time.Millisecond)
+			mu.Lock()
+			inside--
+			mu.Unlock()
+			unlock()
+		}()
+	}
+	wg.Wait()
+	if maxInside != 1 {
+		t.Errorf("%d jobs ran at once on one PR, want 1", maxInside)
+	}
+	if len(m.locks) != 0 {
+		t.Errorf("mutex map not cleaned up: %d entries", len(m.locks))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	unlock, _ := m.LockPull(context.Background(), "k")
+	cancel()
+	if _, err := m.LockPull(ctx, "k"); !errors.Is(err, context.Canceled) {
+		t.Errorf("LockPull with cancelled ctx = %v, want context.Canceled", err)
+	}
+	unlock()
+}

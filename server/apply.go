@@ -45,7 +45,7 @@ func (r *prRun) apply(ctx context.Context) bool {
 			"Comment `atoll plan"+selectionArgs(cmd)+"` first, review the plan, then `atoll apply"+selectionArgs(cmd)+"`.")
 		return false
 	}
-	r.setStatus(ctx, statusApply, vcs.StatusPending, fmt.Sprintf("applying %d project(s)", len(selected)))
+	r.setStatus(ctx, statusApply, vcs.StatusPending, "applying "+countProjects(len(selected)))
 	if !r.checkout(ctx, statusApply) {
 		return false
 	}
@@ -172,7 +172,7 @@ func (r *prRun) apply(ctx context.Context) bool {
 		r.setStatus(ctx, statusApply, vcs.StatusFailure, fmt.Sprintf("%d applied, %d not applied", applied, failed))
 		return false
 	}
-	r.setStatus(ctx, statusApply, vcs.StatusSuccess, fmt.Sprintf("%d project(s) applied", applied))
+	r.setStatus(ctx, statusApply, vcs.StatusSuccess, countProjects(applied)+" applied")
 	return true
 }
 

@@ -152,7 +152,7 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 	if !silenced {
 		r.postPlanComment(ctx, lc, results, running)
 	}
-	r.setStatus(ctx, statusPlan, vcs.StatusPending, fmt.Sprintf("planning %d project(s)", len(projects)))
+	r.setStatus(ctx, statusPlan, vcs.StatusPending, "planning "+countProjects(len(projects)))
 
 	var mu sync.Mutex // guards results and running while projects finish in parallel
 	finish := func(i int, res templates.Project) {
@@ -189,7 +189,7 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 		r.setStatus(ctx, statusPlan, vcs.StatusFailure, fmt.Sprintf("%d planned, %d failed", planned, failed))
 		return false
 	}
-	r.setStatus(ctx, statusPlan, vcs.StatusSuccess, fmt.Sprintf("%d project(s) planned", planned))
+	r.setStatus(ctx, statusPlan, vcs.StatusSuccess, countProjects(planned)+" planned")
 	return true
 }
 
@@ -398,4 +398,12 @@ func nonEmpty(in []string) []string {
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
+}
+
+// countProjects says "1 project" or "N projects".
+func countProjects(n int) string {
+	if n == 1 {
+		return "1 project"
+	}
+	return fmt.Sprintf("%d projects", n)
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -48,6 +49,9 @@ type Options struct {
 	Stay bool
 	// Env is the base environment terraform runs with (the caller's os.Environ()).
 	Env []string
+	// Terraform is the terraform binary, used to apply the sample repo's main
+	// branch before the walkthrough ("terraform" on PATH when empty).
+	Terraform string
 }
 
 const (
@@ -126,13 +130,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 	w := &walk{ctx: ctx, gh: gh, repo: repo, out: out, timeout: o.StepTimeout}
 
+	say("── Setup: acme/infra's main branch is live (terraform apply of network/ and app/) ──")
+	if err := applyMain(ctx, o.Terraform, filepath.Join(dir, "main"), files, env); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	say("")
+
 	// Step 1: a PR is opened and planned automatically.
 	say("── Step 1: alice opens a pull request that adds a resource to network/ ──")
-	sha1, err := gh.Push(ctx, repo, "add-web", map[string]string{"network/main.tf": files["network/main.tf"] + `
-resource "terraform_data" "web" {
-  input = "v1"
-}
-`}, "network: add web")
+	sha1, err := gh.Push(ctx, repo, "add-web", map[string]string{"network/main.tf": files["network/main.tf"] + webTF}, "network: add web")
 	if err != nil {
 		return fmt.Errorf("step 1: push: %w", err)
 	}
@@ -143,13 +149,14 @@ resource "terraform_data" "web" {
 	if _, err := w.status(sha1, "atoll/plan", vcs.StatusSuccess); err != nil {
 		return fmt.Errorf("step 1: autoplan: %w", err)
 	}
-	if err := w.showComment(pr1, "autoplan", func(b string) bool { return strings.Contains(b, "Plan: 2 to add") }); err != nil {
+	if err := w.showComment(pr1, "autoplan", func(b string) bool { return strings.Contains(b, "Plan: 1 to add") }); err != nil {
 		return fmt.Errorf("step 1: %w", err)
 	}
 
 	// Step 2: a second PR on the same directory is blocked by the lock.
 	say("── Step 2: carol opens another pull request on network/; alice's lock blocks it ──")
-	if _, err := gh.Push(ctx, repo, "bigger-vpc", map[string]string{"network/main.tf": strings.Replace(files["network/main.tf"], "10.0.0.0/16", "10.0.0.0/8", 1)}, "network: bigger vpc"); err != nil {
+	bigger := func(tf string) string { return strings.Replace(tf, "10.0.0.0/16", "10.0.0.0/8", 1) }
+	if _, err := gh.Push(ctx, repo, "bigger-vpc", map[string]string{"network/main.tf": bigger(files["network/main.tf"])}, "network: bigger vpc"); err != nil {
 		return fmt.Errorf("step 2: push: %w", err)
 	}
 	pr2, err := gh.OpenPull(ctx, repo, "bigger-vpc", "main", "Bigger VPC", "carol")
@@ -175,28 +182,73 @@ resource "terraform_data" "web" {
 		return fmt.Errorf("step 3: %w", err)
 	}
 
-	// Step 4: merging releases the lock; the other PR can plan.
-	say("── Step 4: alice merges #%d; its locks are released and carol re-plans #%d ──", pr1, pr2)
+	// Step 4: merging releases the lock.
+	say("── Step 4: alice merges #%d; Atoll releases its locks ──", pr1)
 	if err := gh.ClosePull(ctx, repo, pr1, true); err != nil {
 		return fmt.Errorf("step 4: merge: %w", err)
 	}
 	if err := w.showComment(pr1, "release", func(b string) bool { return strings.Contains(strings.ToLower(b), "released") }); err != nil {
 		return fmt.Errorf("step 4: %w", err)
 	}
-	if _, err := gh.Comment(ctx, repo, pr2, "carol", "atoll plan"); err != nil {
-		return fmt.Errorf("step 4: comment: %w", err)
+
+	// Step 5: the other PR, brought up to date with main, is planned on push.
+	say("── Step 5: carol updates #%d with main; the push is planned now that the lock is free ──", pr2)
+	sha2, err := gh.Push(ctx, repo, "bigger-vpc", map[string]string{"network/main.tf": bigger(files["network/main.tf"] + webTF)}, "merge main")
+	if err != nil {
+		return fmt.Errorf("step 5: push: %w", err)
+	}
+	if _, err := w.status(sha2, "atoll/plan", vcs.StatusSuccess); err != nil {
+		return fmt.Errorf("step 5: autoplan: %w", err)
 	}
 	if err := w.showComment(pr2, "plan after release", func(b string) bool {
-		return strings.Contains(b, "Plan:") && strings.Contains(b, "to change") && !strings.Contains(b, "locked by")
+		return strings.Contains(b, "Plan: 0 to add, 1 to change, 0 to destroy.")
 	}); err != nil {
-		return fmt.Errorf("step 4: %w", err)
+		return fmt.Errorf("step 5: %w", err)
 	}
 
-	say("Test drive complete: plan → lock conflict → apply → merge → lock released.")
+	say("Test drive complete: plan → lock conflict → apply → merge → lock released → plan.")
 	if o.Stay {
 		say("")
 		say("Atoll is still running at %s — open it in a browser. Press Ctrl-C to stop.", url+"/")
 		<-ctx.Done()
+	}
+	return nil
+}
+
+// webTF is the resource alice's pull request adds.
+const webTF = `
+resource "terraform_data" "web" {
+  input = "v1"
+}
+`
+
+// applyMain applies every project of the sample repo's first commit, as the
+// team's existing infrastructure.
+func applyMain(ctx context.Context, tf string, dir string, files map[string]string, env []string) error {
+	if tf == "" {
+		tf = "terraform"
+	}
+	projects := map[string]bool{}
+	for name, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			return err
+		}
+		if strings.HasSuffix(name, ".tf") {
+			projects[filepath.Dir(p)] = true
+		}
+	}
+	for p := range projects {
+		for _, args := range [][]string{{"init", "-input=false", "-no-color"}, {"apply", "-input=false", "-no-color", "-auto-approve"}} {
+			cmd := exec.CommandContext(ctx, tf, args...)
+			cmd.Dir, cmd.Env = p, env
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("terraform %s in %s: %w\n%s", args[0], p, err, out)
+			}
+		}
 	}
 	return nil
 }
@@ -223,6 +275,7 @@ func (w *walk) status(sha, name string, want vcs.StatusState) (vcs.Status, error
 		}
 		return st, fmt.Errorf("waiting for %s %s: %w (%s)", name, want, err, detail)
 	}
+	fmt.Fprintf(w.out, "\n✔ commit %s: status %s is %s (%s)\n", sha[:7], st.Context, st.State, st.Description)
 	return st, nil
 }
 

@@ -246,7 +246,7 @@ func TestE2ETestdrive(t *testing.T) {
 	if err != nil {
 		t.Fatalf("atoll testdrive: %v\n%s", err, out)
 	}
-	for _, want := range []string{"Step 1", "Plan: 2 to add", "locked by #1", "Apply complete!", "Test drive complete"} {
+	for _, want := range []string{"Setup", "Step 1", "Plan: 1 to add, 0 to change, 0 to destroy.", "locked by #1", "Apply complete! Resources: 1 added", "Locks released", "Plan: 0 to add, 1 to change, 0 to destroy.", "Test drive complete"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("testdrive output lacks %q:\n%s", want, out)
 		}

@@ -37,10 +37,11 @@ func runTestdrive(args []string, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	start := time.Now()
 	err := testdrive.Run(ctx, testdrive.Options{
-		Out:  stdout,
-		Dir:  *dir,
-		Stay: !*exit,
-		Env:  os.Environ(),
+		Out:       stdout,
+		Dir:       *dir,
+		Stay:      !*exit,
+		Env:       os.Environ(),
+		Terraform: *tf,
 		StartAtoll: func(ctx context.Context, t testdrive.Target) (string, func(), error) {
 			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", *port))
 			if err != nil {

@@ -199,6 +199,17 @@ type Client interface {
 	ReviewLister
 }
 
+// Merger merges pull requests.
+type Merger interface {
+	// MergePull merges the PR whose head must still be headSHA (GitHub refuses otherwise),
+	// with method "merge", "squash" or "rebase" ("" = "merge"), and deletes the head
+	// branch afterwards when deleteBranch is set (never for a fork's branch).
+	MergePull(ctx context.Context, repo Repo, pull PullRequest, method string, deleteBranch bool) error
+}
+
+// ErrNotMergeable is wrapped when the VCS refuses a merge (conflicts, required checks, head moved).
+var ErrNotMergeable = errors.New("pull request cannot be merged")
+
 // MaxCommentLen is GitHub's limit on a comment body, in characters.
 const MaxCommentLen = 65536
 

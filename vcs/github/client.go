@@ -1,10 +1,10 @@
 // Package github implements Atoll's vcs interfaces on GitHub and GitHub
-// Enterprise Server with go-github: pull requests, changed files, comments,
-// commit statuses, reviews, team membership and drift issues, authenticated
-// with a personal access token or as a GitHub App installation. Every request
-// goes through a retrying transport that honours GitHub's rate limits
-// (see retry.go). WebhookParser verifies and parses webhook deliveries into
-// vcs.Event values.
+// Enterprise Server with go-github: pull requests (and merging them), changed
+// files, comments, commit statuses, reviews, team membership and drift
+// issues, authenticated with a personal access token or as a GitHub App
+// installation. Every request goes through a retrying transport that
+// honours GitHub's rate limits (see retry.go). WebhookParser verifies and
+// parses webhook deliveries into vcs.Event values.
 //
 // Tokens never appear in logs or errors: only methods, URL paths and status
 // codes are logged, and the Authorization header is never read back.

@@ -52,7 +52,7 @@ func newGitBackend(dir string) (string, http.Handler, error) {
 }
 
 // serveGit serves the smart HTTP protocol for clone and fetch. Pushing over
-// HTTP is refused: the repos change only through Push and ClosePull, so the
+// HTTP is refused: the repos change only through the Server, so the
 // fake's pull request state always matches its branches.
 func (s *Server) serveGit(w http.ResponseWriter, r *http.Request) {
 	owner, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")

@@ -50,7 +50,7 @@ func TestAuth(t *testing.T) {
 	} {
 		method := http.MethodGet
 		if tc.name == "unknown method" {
-			method = http.MethodPut
+			method = http.MethodPost // the route serves PUT only
 		}
 		resp := rawRequest(t, method, f.s.URL()+tc.path, tc.auth)
 		if resp.StatusCode != tc.want {

@@ -211,50 +211,23 @@ func (s *Server) ClosePull(ctx context.Context, repo vcs.Repo, num int, merge bo
 // closePull merges (if asked) and closes under gitMu, and returns the
 // payload to deliver once gitMu is released.
 func (s *Server) closePull(ctx context.Context, repo vcs.Repo, num int, merge bool) ([]byte, error) {
+	if merge {
+		_, body, err := s.mergePull(ctx, repo, num, mergeOptions{method: methodMerge})
+		return body, err
+	}
 	s.gitMu.Lock()
 	defer s.gitMu.Unlock()
-	s.mu.Lock()
-	_, is, err := s.lookupPull(repo, num)
-	var base, head, headSHA, title string
-	if err == nil {
-		if is.state != "open" {
-			err = errors.New("pull request is not open")
-		}
-		base, head, headSHA, title = is.pull.base, is.pull.head, is.pull.headSHA, is.title
-	}
-	s.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-
-	var mergeSHA string
-	if merge {
-		gitDir := s.gitDir(repo.Owner, repo.Name)
-		baseSHA, err := s.resolveBranch(ctx, gitDir, base)
-		if err != nil {
-			return nil, fmt.Errorf("merge: %w", err)
-		}
-		msg := fmt.Sprintf("Merge pull request #%d from %s/%s\n\n%s", num, repo.Owner, head, title)
-		mergeSHA, err = s.mergeCommit(ctx, gitDir, baseSHA, headSHA, msg)
-		if err != nil {
-			return nil, fmt.Errorf("merge: %w", err)
-		}
-		if err := s.updateRef(ctx, gitDir, "refs/heads/"+base, mergeSHA, baseSHA); err != nil {
-			return nil, fmt.Errorf("merge: %w", err)
-		}
-	}
-
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rs, is, err := s.lookupPull(repo, num)
 	if err != nil {
 		return nil, err
 	}
+	if is.state != "open" {
+		return nil, errNotOpen
+	}
 	now := s.opts.Now()
 	is.state, is.closed, is.closedBy, is.updated = "closed", now, is.user, now
-	if merge {
-		is.pull.merged, is.pull.mergedAt, is.pull.mergeCommit = true, now, mergeSHA
-	}
 	return s.pullEventLocked(rs, is, "closed", is.user, "", ""), nil
 }
 

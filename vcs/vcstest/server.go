@@ -12,7 +12,7 @@
 //
 // A test drives a scenario with the Server's methods (CreateRepo, Push,
 // OpenPull, Comment, Review, ClosePull, ...) and checks the outcome with
-// Comments, Statuses, WaitComment and WaitStatus.
+// Comments, Statuses, WaitComment, WaitStatus and BranchExists.
 //
 // REST routes (all under /api/v3):
 //
@@ -21,6 +21,8 @@
 //	GET    /repos/{o}/{r}/pulls/{n}
 //	GET    /repos/{o}/{r}/pulls/{n}/files             paginated
 //	GET    /repos/{o}/{r}/pulls/{n}/reviews           paginated
+//	PUT    /repos/{o}/{r}/pulls/{n}/merge             200; 405 not mergeable or closed; 409 sha is not the head
+//	DELETE /repos/{o}/{r}/git/refs/{ref}              204; 422 missing ref or default branch
 //	GET    /repos/{o}/{r}/issues                      paginated; state, labels, creator, sort, direction
 //	POST   /repos/{o}/{r}/issues                      201
 //	GET    /repos/{o}/{r}/issues/{n}
@@ -38,7 +40,9 @@
 // Anything else answers 404 {"message":"Not Found"}. With Options.Token set,
 // every request needs the token (401 otherwise). Git serves clone and fetch
 // (including refs/pull/N/head); pushing over HTTP is refused, because the
-// repos change only through Push and ClosePull.
+// repos change only through Push, ClosePull and the merge and ref-deletion
+// endpoints. A merge through the API really merges (merge commit, squash or
+// rebase) and sends the pull_request "closed" webhook in the background.
 package vcstest
 
 import (
@@ -222,6 +226,8 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET "+p+"/pulls/{num}", s.getPull)
 	api.HandleFunc("GET "+p+"/pulls/{num}/files", s.listPullFiles)
 	api.HandleFunc("GET "+p+"/pulls/{num}/reviews", s.listReviews)
+	api.HandleFunc("PUT "+p+"/pulls/{num}/merge", s.mergePullAPI)
+	api.HandleFunc("DELETE "+p+"/git/refs/{ref...}", s.deleteRefAPI)
 	api.HandleFunc("GET "+p+"/issues", s.listIssues)
 	api.HandleFunc("POST "+p+"/issues", s.createIssue)
 	api.HandleFunc("GET "+p+"/issues/{num}", s.getIssue)

@@ -47,6 +47,7 @@ type pull struct {
 	baseSHA     string // base branch tip when the PR was last updated
 	merged      bool
 	mergedAt    time.Time
+	mergedBy    string // login that merged it; "" means the author
 	mergeCommit string
 	// mergeableSet says SetMergeable overrode the computed mergeability.
 	mergeableSet   bool
@@ -371,7 +372,11 @@ func (s *Server) pullJSON(rs *repoState, is *issue, mergeable *bool, mergeableSt
 		out.MergeCommitSHA = github.String(p.mergeCommit)
 	}
 	if p.merged {
-		out.MergedBy = s.userJSON(is.user)
+		by := p.mergedBy
+		if by == "" {
+			by = is.user
+		}
+		out.MergedBy = s.userJSON(by)
 	}
 	return out
 }

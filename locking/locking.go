@@ -140,7 +140,40 @@ type Plan struct {
 	HasChanges bool
 	// Applied is set once the plan has been applied.
 	Applied bool
-	Time    time.Time
+	// Policy is the policy check of the plan, nil when none ran.
+	Policy *PolicyCheck
+	Time   time.Time
+}
+
+// PolicyCheck is the result of checking a plan against the server's policy sets.
+type PolicyCheck struct {
+	Results []PolicyResult `json:"results"`
+	// ApprovedBy is the policy owner who approved the failures, "" if none did.
+	ApprovedBy string `json:"approved_by,omitempty"`
+}
+
+// PolicyResult is one policy set's verdict on a plan.
+type PolicyResult struct {
+	Set      string   `json:"set"`
+	Failures []string `json:"failures,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Passed reports whether every policy set passed, or a policy owner approved
+// the failures.
+func (c *PolicyCheck) Passed() bool {
+	if c == nil {
+		return false
+	}
+	if c.ApprovedBy != "" {
+		return true
+	}
+	for _, r := range c.Results {
+		if len(r.Failures) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // PlanStore keeps plan records per PR.

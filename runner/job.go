@@ -319,3 +319,6 @@ func resolveProjectDir(root, rel string) (string, error) {
 	}
 	return real, nil
 }
+
+// ShowFile returns where a show step writes the JSON form of planFile.
+func ShowFile(planFile string) string { return showFile(planFile) }

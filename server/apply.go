@@ -113,11 +113,15 @@ func (r *prRun) apply(ctx context.Context) bool {
 				}
 				behind = &b
 			}
-			checks, ok := r.requirements(p.ApplyRequirements, reviews, behind)
+			checks, ok := r.requirements(p, pl, p.ApplyRequirements, reviews, behind)
 			if !ok {
+				src := r.requirementsSource()
+				for k := range checks {
+					checks[k].Source = src
+				}
 				results[i].Status = templates.StatusRefused
 				results[i].Requirements = checks
-				results[i].Reason = "apply_requirements are not met (set by " + r.requirementsSource() + ")"
+				results[i].Reason = requirementsFix(checks, r.pull.BaseBranch)
 				continue
 			}
 		}
@@ -190,7 +194,7 @@ func (r *prRun) applyProject(ctx context.Context, p config.Project, pl locking.P
 		res.Status, res.Step, res.Output = templates.StatusError, "apply", err.Error()
 		return res
 	}
-	result, err := s.cfg.Runner.Run(ctx, runner.Job{Dir: r.dir, ProjectDir: p.Dir, Workspace: p.Workspace, Steps: p.Workflow.Apply,
+	result, err := s.cfg.Runner.Run(ctx, runner.Job{Dir: r.dir, ProjectDir: p.Dir, Workspace: p.Workspace, Steps: applySteps(p.Workflow),
 		Terraform: tf, PlanFile: pl.Path, Env: r.runEnv(p, pl.Path), Log: r.job,
 		Logger: r.log.With("project", projectLabel(p), "workspace", p.Workspace)})
 	if err != nil {
@@ -207,6 +211,42 @@ func (r *prRun) applyProject(ctx context.Context, p config.Project, pl locking.P
 	s.metrics.projects.WithLabelValues("apply", "ok").Inc()
 	res.Status, res.Output = templates.StatusApplied, result.Output
 	return res
+}
+
+// applySteps returns the steps that apply a saved plan: the workflow's apply
+// stage, preceded, when that stage has no init of its own, by the env, multienv
+// and init steps its plan stage runs before planning. Every checkout cleans the
+// worktree, and the apply may run on another replica than the plan, so the
+// project's .terraform is gone: without a new init terraform can neither select
+// a non-default workspace nor find its providers. init, env and multienv steps
+// add nothing to the comment.
+func applySteps(w config.Workflow) []config.Step {
+	if len(w.Apply) == 0 {
+		return w.Apply
+	}
+	for _, st := range w.Apply {
+		if st.Kind == config.StepInit {
+			return w.Apply
+		}
+	}
+	var pre []config.Step
+	inits := false
+	for _, st := range w.Plan {
+		if st.Kind == config.StepPlan {
+			break
+		}
+		switch st.Kind {
+		case config.StepInit:
+			inits = true
+			pre = append(pre, st)
+		case config.StepEnv, config.StepMultiEnv:
+			pre = append(pre, st)
+		}
+	}
+	if !inits {
+		return w.Apply
+	}
+	return append(pre, w.Apply...)
 }
 
 // ensurePlanFile writes the stored plan back to its path when this replica does not
@@ -233,7 +273,7 @@ func hashHex(b []byte) string {
 }
 
 // requirements checks reqs against live PR data and returns one line per requirement.
-func (r *prRun) requirements(reqs []string, reviews []vcs.Review, behind *bool) ([]templates.Requirement, bool) {
+func (r *prRun) requirements(p config.Project, pl locking.Plan, reqs []string, reviews []vcs.Review, behind *bool) ([]templates.Requirement, bool) {
 	var out []templates.Requirement
 	all := true
 	for _, req := range reqs {
@@ -256,8 +296,18 @@ func (r *prRun) requirements(reqs []string, reviews []vcs.Review, behind *bool) 
 			c.Met = behind != nil && !*behind
 			c.Detail = "the branch must include the latest " + r.pull.BaseBranch + "; merge or rebase it"
 		case config.ReqPoliciesPassed:
-			c.Met = false
-			c.Detail = "policy checks are not supported by this Atoll server yet, so this requirement can never pass; an admin should remove it"
+			switch {
+			case !r.s.policyOn(p):
+				c.Met, c.Detail = true, "no policy checks are configured for this project"
+			case pl.Policy == nil:
+				c.Detail = "the plan was not checked against the policies; run `atoll plan" + projectArgs(p) + "`"
+			case pl.Policy.Passed() && pl.Policy.ApprovedBy != "":
+				c.Met, c.Detail = true, "failing policies approved by @"+pl.Policy.ApprovedBy
+			case pl.Policy.Passed():
+				c.Met, c.Detail = true, "every policy set passed"
+			default:
+				c.Detail = "a policy failed; fix the code and push, or ask a policy owner to comment `atoll approve_policies`"
+			}
 		default:
 			c.Detail = "unknown requirement"
 		}
@@ -267,12 +317,51 @@ func (r *prRun) requirements(reqs []string, reviews []vcs.Review, behind *bool) 
 	return out, all
 }
 
-// requirementsSource says where requirements come from, for refusals.
-func (r *prRun) requirementsSource() string {
-	if r.resolved.ConfigFile != "" {
-		return "the server's repos.yaml, or `" + r.resolved.ConfigFile + "` where the server allows it"
+// requirementsFix says how to satisfy the unmet requirements in checks.
+func requirementsFix(checks []templates.Requirement, baseBranch string) string {
+	var fixes []string
+	for _, c := range checks {
+		if c.Met {
+			continue
+		}
+		switch c.Name {
+		case config.ReqApproved:
+			fixes = append(fixes, "Ask a reviewer other than the author to approve the pull request.")
+		case config.ReqMergeable:
+			fixes = append(fixes, "Resolve what stops GitHub from merging it: conflicts, failing required checks or missing required reviews.")
+		case config.ReqUndiverged:
+			fixes = append(fixes, "Merge or rebase the latest `"+baseBranch+"` into the branch; Atoll plans again on the push.")
+		}
 	}
-	return "the server's repos.yaml for " + r.w.Repo.FullName()
+	return strings.Join(fixes, " ")
+}
+
+// requirementsSource says where apply requirements come from, for refusals:
+// the last repos.yaml entry matching the repo that sets them, and the repo
+// config when the server lets it override them.
+func (r *prRun) requirementsSource() string {
+	entry, overridable := "", false
+	for _, sr := range r.s.cfg.RepoCfg.Repos {
+		if !sr.Matches(r.w.Repo.ID(), r.pull.BaseBranch) {
+			continue
+		}
+		if sr.ApplyRequirements != nil {
+			entry = sr.ID
+		}
+		if sr.AllowedOverrides != nil {
+			overridable = contains(sr.AllowedOverrides, "apply_requirements")
+		}
+	}
+	file := r.resolved.ConfigFile
+	switch {
+	case file != "" && overridable && entry == "":
+		return "`" + file + "`"
+	case file != "" && overridable:
+		return "the server's repos.yaml for `" + entry + "`, or `" + file + "`"
+	case entry != "":
+		return "the server's repos.yaml for `" + entry + "`"
+	}
+	return "the server's repos.yaml"
 }
 
 // approvals counts users whose latest review approves (the author cannot approve).

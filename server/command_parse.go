@@ -17,6 +17,8 @@ const (
 	CmdApply  = "apply"
 	CmdUnlock = "unlock"
 	CmdHelp   = "help"
+	// CmdApprovePolicies lets a policy owner approve failing policy checks.
+	CmdApprovePolicies = "approve_policies"
 )
 
 // Command is a parsed `atoll ...` PR comment.
@@ -110,7 +112,7 @@ func ParseCommand(body string, executables []string) (Command, error) {
 	case CmdHelp, "--help", "-h":
 		cmd.Name = CmdHelp
 		return cmd, nil
-	case CmdPlan, CmdApply, CmdUnlock:
+	case CmdPlan, CmdApply, CmdUnlock, CmdApprovePolicies:
 	default:
 		return Command{}, &CommandError{Msg: fmt.Sprintf("unknown command %q", cmd.Name)}
 	}
@@ -118,8 +120,10 @@ func ParseCommand(body string, executables []string) (Command, error) {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&cmd.Dir, "d", "", "")
 	fs.StringVar(&cmd.Workspace, "w", "", "")
-	if cmd.Name != CmdUnlock {
+	if cmd.Name == CmdPlan || cmd.Name == CmdApply || cmd.Name == CmdApprovePolicies {
 		fs.StringVar(&cmd.Project, "p", "", "")
+	}
+	if cmd.Name == CmdPlan || cmd.Name == CmdApply {
 		fs.BoolVar(&cmd.Verbose, "verbose", false, "")
 	}
 	if err := fs.Parse(args); err != nil {

@@ -115,6 +115,8 @@ func (r *prRun) command(ctx context.Context) bool {
 		return r.apply(ctx)
 	case CmdUnlock:
 		return r.unlock(ctx)
+	case CmdApprovePolicies:
+		return r.approvePolicies(ctx)
 	}
 	return false
 }

@@ -176,6 +176,7 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 		finish(i, res)
 	})
 
+	r.setPolicyStatus(ctx, results)
 	planned, failed := 0, 0
 	for _, res := range results {
 		switch res.Status {
@@ -254,7 +255,7 @@ func (r *prRun) planProject(ctx context.Context, p config.Project) templates.Pro
 		return res
 	}
 	result, err := s.cfg.Runner.Run(ctx, runner.Job{
-		Dir: r.dir, ProjectDir: p.Dir, Workspace: p.Workspace, Steps: p.Workflow.Plan, Terraform: tf,
+		Dir: r.dir, ProjectDir: p.Dir, Workspace: p.Workspace, Steps: s.planSteps(p), Terraform: tf,
 		ExtraArgs: r.w.Command.ExtraArgs, PlanFile: planFile, Env: r.runEnv(p, planFile), Log: r.job, Logger: log,
 	})
 	if err != nil {
@@ -284,8 +285,13 @@ func (r *prRun) planProject(ctx context.Context, p config.Project) templates.Pro
 		res.Status, res.Step, res.Output = templates.StatusError, "plan", "the plan file could not be read back"
 		return res
 	}
+	var pc *locking.PolicyCheck
+	if s.policyOn(p) {
+		pc = r.checkPolicies(ctx, planFile)
+		res.Policies = tmplPolicies(pc)
+	}
 	sum := sha256.Sum256(data)
-	rec := locking.Plan{Key: projectKey(r.w.Repo, p), Pull: r.pull.Num, Project: p.Name, HeadSHA: r.pull.HeadSHA, Path: planFile,
+	rec := locking.Plan{Policy: pc, Key: projectKey(r.w.Repo, p), Pull: r.pull.Num, Project: p.Name, HeadSHA: r.pull.HeadSHA, Path: planFile,
 		Data: data, SHA256: hex.EncodeToString(sum[:]), Summary: summary(res.Counts), HasChanges: result.Plan.HasChanges, Time: s.cfg.Now()}
 	if err := s.cfg.Store.SavePlan(ctx, rec); err != nil {
 		log.Error("save plan record", "error", err)

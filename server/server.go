@@ -76,6 +76,11 @@ type Config struct {
 	Runner    Runner
 	RepoCfg   *config.ServerConfig
 	TeamAllow *config.TeamAllowlist // optional --gh-team-allowlist
+	// Policy checks plans when repos.yaml has policy sets; nil when it has none.
+	Policy PolicyChecker
+	// EnablePolicyChecks checks every repo's plans (--enable-policy-checks);
+	// otherwise only projects with policy_check: true are checked.
+	EnablePolicyChecks bool
 
 	// Dispatcher and PullMutex default to in-process implementations.
 	Dispatcher Dispatcher

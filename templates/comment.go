@@ -112,6 +112,32 @@ type Project struct {
 	// PlanCommand is the comment that re-plans this project, for example
 	// "atoll plan -d network". Derived from Name, Dir and Workspace when empty.
 	PlanCommand string
+	// Policies are the policy check results of a plan, one per policy set;
+	// empty when no policy checks ran.
+	Policies []PolicyResult
+}
+
+// PolicyResult is the result of one policy set for one plan.
+type PolicyResult struct {
+	// Set is the policy set's name.
+	Set string
+	// Passed is true when no policy of the set failed.
+	Passed bool
+	// Approved is true when a policy owner approved the failures.
+	Approved bool
+	// Failures and Warnings are the policies' messages.
+	Failures []string
+	Warnings []string
+}
+
+// PolicyFailed reports whether any policy set failed without approval.
+func (p Project) PolicyFailed() bool {
+	for _, r := range p.Policies {
+		if !r.Passed && !r.Approved {
+			return true
+		}
+	}
+	return false
 }
 
 // Label is how the project is named in comments: its name, else its directory.

@@ -128,6 +128,23 @@ func TestPlanGolden(t *testing.T) {
 			want: []string{"<details><summary>Plan output</summary>\n\n```diff\n", "\n+ resource \"terraform_data\" \"web\" {\n+     id     = (known after apply)\n"},
 		},
 		{
+			name: "plan_policies",
+			c: Comment{Projects: []Project{func() Project {
+				p := network
+				p.Policies = []PolicyResult{
+					{Set: "naming", Passed: true, Warnings: []string{"terraform_data.web: name should start with acme-"}},
+					{Set: "tags", Failures: []string{"terraform_data.web: missing tag owner", "terraform_data.web: missing tag team"}},
+				}
+				return p
+			}()}, JobURL: jobURL},
+			wantVisible: []string{
+				"**Policies:** ✅ `naming` · ❌ `tags` (2 failures)",
+				"- ❌ `tags`: terraform_data.web: missing tag owner",
+				"- ⚠️ `naming`: terraform_data.web: name should start with acme-",
+				"ask a policy owner to comment `atoll approve_policies`",
+			},
+		},
+		{
 			name: "plan_destroy",
 			c: Comment{Projects: []Project{{
 				Name: "network", Dir: "network", Workspace: "default", Status: StatusPlanned,

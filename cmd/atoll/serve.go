@@ -23,6 +23,7 @@ import (
 	"github.com/atollhq/atoll/locking"
 	"github.com/atollhq/atoll/locking/bolt"
 	lockredis "github.com/atollhq/atoll/locking/redis"
+	"github.com/atollhq/atoll/policy"
 	"github.com/atollhq/atoll/runner"
 	"github.com/atollhq/atoll/server"
 	ghvcs "github.com/atollhq/atoll/vcs/github"
@@ -64,6 +65,7 @@ type serverOptions struct {
 	MaxParallelJobs  int
 	ReconcileEvery   time.Duration
 	ClusterLease     time.Duration
+	EnablePolicies   bool
 }
 
 func (o *serverOptions) register(fs *flag.FlagSet) {
@@ -101,6 +103,7 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.APISecret, "api-secret", "", "secret scripts send as X-Atoll-Token to the JSON API")
 	fs.IntVar(&o.MaxParallelJobs, "max-parallel-jobs", 4, "jobs run at once by this process")
 	fs.DurationVar(&o.ReconcileEvery, "lock-reconcile-interval", 10*time.Minute, "how often locks of merged or closed pull requests are released")
+	fs.BoolVar(&o.EnablePolicies, "enable-policy-checks", false, "check every repo's plans against the policy sets in --repo-config (otherwise only repos with policy_check: true)")
 	fs.DurationVar(&o.ClusterLease, "cluster-lease", cluster.DefaultLease, "with redis: how long a replica's job may go without a heartbeat before another replica takes it over")
 }
 
@@ -259,6 +262,11 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 			return nil, err
 		}
 	}
+	checker, err := loadPolicies(ctx, repoCfg, o.RepoConfig)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	var teams *config.TeamAllowlist
 	if o.GHTeamAllowlist != "" {
 		if teams, err = config.ParseTeamAllowlist(o.GHTeamAllowlist); err != nil {
@@ -270,7 +278,10 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		AtollURL: o.AtollURL, RepoAllowlist: splitList(o.RepoAllowlist), MaxParallelJobs: o.MaxParallelJobs,
 		Parser: &ghvcs.WebhookParser{Secret: []byte(o.GHWebhookSecret), Hostname: o.GHHostname, BotUser: o.GHUser},
 		VCS:    gh, Teams: gh, GitToken: gh.GitToken, Store: a.store, Runner: run, RepoCfg: repoCfg, TeamAllow: teams,
-		APISecret: o.APISecret, Logger: logger, PullMutex: pullMutex,
+		APISecret: o.APISecret, Logger: logger, PullMutex: pullMutex, EnablePolicyChecks: o.EnablePolicies,
+	}
+	if checker != nil {
+		scfg.Policy = checker
 	}
 	if a.queue != nil {
 		scfg.Dispatcher = server.QueueDispatcher(a.queue)
@@ -283,6 +294,27 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		return nil, err
 	}
 	return a, nil
+}
+
+// loadPolicies compiles repos.yaml's policy sets; relative paths are relative
+// to the repos.yaml file. It returns nil when there are none.
+func loadPolicies(ctx context.Context, cfg *config.ServerConfig, reposYAML string) (*policy.Checker, error) {
+	if cfg.Policies == nil || len(cfg.Policies.PolicySets) == 0 {
+		return nil, nil
+	}
+	var sets []policy.Set
+	for _, ps := range cfg.Policies.PolicySets {
+		path := ps.Path
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(filepath.Dir(reposYAML), path)
+		}
+		sets = append(sets, policy.Set{Name: ps.Name, Path: path})
+	}
+	c, err := policy.Load(ctx, sets)
+	if err != nil {
+		return nil, fmt.Errorf("--repo-config policies: %w", err)
+	}
+	return c, nil
 }
 
 // Serve runs until ctx ends, then drains jobs for up to a minute.

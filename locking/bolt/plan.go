@@ -28,6 +28,8 @@ type planRecord struct {
 	HasChanges bool      `json:"has_changes"`
 	Applied    bool      `json:"applied"`
 	Time       time.Time `json:"time"`
+	// Policy is the plan's policy check, if one ran.
+	Policy *locking.PolicyCheck `json:"policy,omitempty"`
 }
 
 // planPrefix is the key prefix of every plan of pull in repo: "repo|pull|".
@@ -59,7 +61,7 @@ func (s *Store) SavePlan(ctx context.Context, p locking.Plan) error {
 		Repo: p.Key.Repo, Dir: p.Key.Dir, Workspace: p.Key.Workspace,
 		Pull: p.Pull, Project: p.Project, HeadSHA: p.HeadSHA, Path: p.Path,
 		Data: p.Data, SHA256: p.SHA256, Summary: p.Summary,
-		HasChanges: p.HasChanges, Applied: p.Applied, Time: p.Time.UTC(),
+		HasChanges: p.HasChanges, Applied: p.Applied, Time: p.Time.UTC(), Policy: p.Policy,
 	})
 	if err != nil {
 		return fmt.Errorf("save plan %s: encode: %w", p.Key, err)
@@ -89,7 +91,7 @@ func (s *Store) Plans(ctx context.Context, repo string, pull int) ([]locking.Pla
 				Key:  locking.Key{Repo: r.Repo, Dir: r.Dir, Workspace: r.Workspace},
 				Pull: r.Pull, Project: r.Project, HeadSHA: r.HeadSHA, Path: r.Path,
 				Data: r.Data, SHA256: r.SHA256, Summary: r.Summary,
-				HasChanges: r.HasChanges, Applied: r.Applied, Time: r.Time,
+				HasChanges: r.HasChanges, Applied: r.Applied, Time: r.Time, Policy: r.Policy,
 			})
 			return nil
 		})

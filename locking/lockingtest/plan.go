@@ -63,6 +63,8 @@ func testPlans(t *testing.T, s locking.Store, c *clock) {
 	replaced := plan(key(a, "z"), 1, "s2")
 	replaced.Data = []byte("second plan")
 	replaced.Applied = true
+	replaced.Policy = &locking.PolicyCheck{ApprovedBy: "carol", Results: []locking.PolicyResult{
+		{Set: "tags", Failures: []string{"missing tag owner"}, Warnings: []string{"name"}}, {Set: "cost"}}}
 	pz2 := save(replaced)
 	wantPlans(t, s, a, 1, []locking.Plan{pa, pm, pz2})
 

@@ -177,6 +177,7 @@ func (r *prRun) apply(ctx context.Context) bool {
 		return false
 	}
 	r.setStatus(ctx, statusApply, vcs.StatusSuccess, countProjects(applied)+" applied")
+	r.automerge(ctx)
 	return true
 }
 

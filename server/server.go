@@ -71,6 +71,7 @@ type Config struct {
 	Parser    WebhookParser
 	VCS       vcs.Client
 	Teams     TeamLister // optional; needed only with a team allowlist
+	Merger    vcs.Merger // optional; needed only for automerge
 	GitToken  func(ctx context.Context) (string, error)
 	Store     locking.Store
 	Runner    Runner

@@ -277,7 +277,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	scfg := server.Config{
 		AtollURL: o.AtollURL, RepoAllowlist: splitList(o.RepoAllowlist), MaxParallelJobs: o.MaxParallelJobs,
 		Parser: &ghvcs.WebhookParser{Secret: []byte(o.GHWebhookSecret), Hostname: o.GHHostname, BotUser: o.GHUser},
-		VCS:    gh, Teams: gh, GitToken: gh.GitToken, Store: a.store, Runner: run, RepoCfg: repoCfg, TeamAllow: teams,
+		VCS:    gh, Teams: gh, Merger: gh, GitToken: gh.GitToken, Store: a.store, Runner: run, RepoCfg: repoCfg, TeamAllow: teams,
 		APISecret: o.APISecret, Logger: logger, PullMutex: pullMutex, EnablePolicyChecks: o.EnablePolicies,
 	}
 	if checker != nil {

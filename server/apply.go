@@ -332,6 +332,8 @@ func requirementsFix(checks []templates.Requirement, baseBranch string) string {
 			fixes = append(fixes, "Resolve what stops GitHub from merging it: conflicts, failing required checks or missing required reviews.")
 		case config.ReqUndiverged:
 			fixes = append(fixes, "Merge or rebase the latest `"+baseBranch+"` into the branch; Atoll plans again on the push.")
+		case config.ReqPoliciesPassed:
+			fixes = append(fixes, "Fix the failing policies and push, or ask a policy owner to comment `atoll approve_policies`.")
 		}
 	}
 	return strings.Join(fixes, " ")

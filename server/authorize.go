@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"strings"
 
 	"github.com/atollhq/atoll/config"
 	"github.com/atollhq/atoll/templates"
@@ -41,10 +42,21 @@ func (r *prRun) authorized(ctx context.Context, command string) bool {
 	if command == CmdApply {
 		statusCtx = statusApply
 	}
+	source := "the server's `--gh-team-allowlist`"
+	if allow != r.s.cfg.TeamAllow {
+		source = "`team_allowlist` in the server's repos.yaml"
+	}
+	who := allow.Describe(command)
+	rule := "Only " + who + " may run it"
+	fix := "Ask one of them to comment `atoll " + command + "`, or ask an admin to change " + source + "."
+	if nobody, ok := strings.CutPrefix(who, "nobody: "); ok {
+		rule = "Nobody may run it here: " + nobody
+		fix = "Ask an admin to change " + source + "."
+	}
 	body, err := templates.Refused(templates.RefusedData{
 		Command: "atoll " + command,
-		Reason:  "@" + r.w.User + " may not run `atoll " + command + "` on " + r.w.Repo.FullName() + ".",
-		Fix:     allow.Describe(command) + ". An admin can change this with --gh-team-allowlist or team_allowlist in repos.yaml.",
+		Reason:  "@" + r.w.User + " may not run `atoll " + command + "` on " + r.w.Repo.FullName() + ". " + rule + " (set by " + source + ").",
+		Fix:     fix,
 	})
 	if err == nil {
 		r.comment(ctx, body)

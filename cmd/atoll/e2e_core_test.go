@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/atollhq/atoll/testdrive"
 	"github.com/atollhq/atoll/vcs"
@@ -229,9 +230,14 @@ func TestE2EErrors(t *testing.T) {
 	if _, err := gh.Comment(ctx, repo, pr, "dave", "atoll help"); err != nil {
 		t.Fatal(err)
 	}
-	waitComment(t, gh, repo, pr, "atoll unlock")
+	// Two comments of ours and one answer (to `atoll help`): the chat gets none.
+	waitFor(t, func() bool { return len(gh.Comments(repo, pr)) >= before+3 }, "the answer to atoll help")
+	time.Sleep(500 * time.Millisecond) // room for a wrong second answer to show up
 	if got := len(gh.Comments(repo, pr)); got != before+3 {
 		t.Errorf("comments after chat + help = %d, want %d (the chat must get no reply)", got, before+3)
+	}
+	if last := gh.Comments(repo, pr)[before+2]; !strings.Contains(last.Body, "atoll unlock") || last.User != gh.BotUser() {
+		t.Errorf("last comment is not Atoll's help:\n%s", last.Body)
 	}
 	if strings.Contains(atoll.log.String(), "panic") {
 		t.Errorf("server log mentions a panic:\n%s", atoll.log.String())

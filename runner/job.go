@@ -138,6 +138,7 @@ func (r *Runner) Run(ctx context.Context, job Job) (Result, error) {
 		job:        job,
 		projectDir: projectDir,
 		tfBin:      tfBin,
+		shim:       r.cfg.Shim,
 		stepEnv:    map[string]string{},
 	}
 	if job.Logger != nil {
@@ -194,6 +195,7 @@ type execution struct {
 	job        Job
 	projectDir string
 	tfBin      string
+	shim       string            // Config.Shim
 	stepEnv    map[string]string // set by env and multienv steps
 	log        *slog.Logger
 	tf         *tfRun // created by the first terraform step

@@ -198,10 +198,38 @@ func TestRunTerraformEnv(t *testing.T) {
 		t.Errorf("plan used TF_VAR_size from the environment, which tfexec refuses:\n%s", res.Output)
 	}
 	// Run steps get the full environment, TF_VAR_* included.
-	job.Steps = []config.Step{{Kind: config.StepRun, Run: "echo $TF_VAR_size $TF_IN_AUTOMATION"}}
-	res, err = r.Run(context.Background(), job)
+	runJob := job
+	runJob.Steps = []config.Step{{Kind: config.StepRun, Run: "echo $TF_VAR_size $TF_IN_AUTOMATION"}}
+	res, err = r.Run(context.Background(), runJob)
 	if err != nil || res.Output != "from-server-env 1\n" {
 		t.Errorf("run step env: output %q, err %v", res.Output, err)
+	}
+
+	// With the shim (this test binary, see TestMain), TF_VAR_* reach terraform:
+	// from the server's environment, and from an env step, which wins.
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cfg.Shim = exe
+	res, err = r.Run(context.Background(), job)
+	if err != nil {
+		t.Fatalf("Run with shim: %v", err)
+	}
+	if !strings.Contains(res.Output, `"from-server-env"`) {
+		t.Errorf("plan through the shim did not use TF_VAR_size from the server environment:\n%s", res.Output)
+	}
+	job.Steps = append([]config.Step{{Kind: config.StepEnv, EnvName: "TF_VAR_size", EnvValue: "from-env-step"}}, planSteps()...)
+	res, err = r.Run(context.Background(), job)
+	if err != nil {
+		t.Fatalf("Run with env step: %v", err)
+	}
+	if !strings.Contains(res.Output, `"from-env-step"`) {
+		t.Errorf("plan did not use TF_VAR_size from the env step:\n%s", res.Output)
+	}
+	// terraform-exec's own variables stay its own, shim or not.
+	if strings.Contains(res.Output, "-bogus") {
+		t.Errorf("TF_CLI_ARGS_plan reached terraform:\n%s", res.Output)
 	}
 }
 

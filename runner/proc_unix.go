@@ -15,3 +15,9 @@ func setProcessGroup(cmd *exec.Cmd) {
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 }
+
+// execProcess replaces this process with bin, keeping its pid, signals and
+// exit code, as the terraform shim needs.
+func execProcess(bin string, argv, env []string) error {
+	return syscall.Exec(bin, argv, env)
+}

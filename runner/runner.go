@@ -53,6 +53,10 @@ type Config struct {
 	Env []string
 	// Logger receives the runner's own log lines; nil discards them.
 	Logger *slog.Logger
+	// Shim is an executable that runs ShimMain (the atoll binary), used in
+	// terraform's place to pass TF_VAR_* variables that terraform-exec refuses.
+	// Empty drops those variables with a warning.
+	Shim string
 }
 
 // Runner checks out pull requests and runs workflows. It is safe for concurrent

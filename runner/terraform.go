@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,23 +25,36 @@ type tfRun struct {
 	stderr     *switchWriter
 	wsSelected bool // the job's workspace is selected in the project directory
 	warned     bool // the filtered-variables warning was logged
+	shim       bool // terraform runs through the TF_VAR_ shim
 }
 
 // terraform returns the Run's terraform handle, its environment refreshed and
 // its output going to out.
 func (x *execution) terraform(ctx context.Context, out *stepOutput) (*tfexec.Terraform, error) {
-	if x.tf == nil {
-		tf, err := tfexec.NewTerraform(x.projectDir, x.tfBin)
+	env := envMap(x.baseEnv())
+	var vars map[string]string
+	if x.shim != "" {
+		vars = tfVars(env)
+	}
+	useShim := len(vars) > 0
+	if x.tf == nil || x.tf.shim != useShim {
+		bin := x.tfBin
+		if useShim {
+			bin = x.shim
+		}
+		tf, err := tfexec.NewTerraform(x.projectDir, bin)
 		if err != nil {
 			return nil, fmt.Errorf("set up terraform: %w", err)
 		}
-		t := &tfRun{tf: tf, stdout: &switchWriter{}, stderr: &switchWriter{}}
+		t := &tfRun{tf: tf, stdout: &switchWriter{}, stderr: &switchWriter{}, shim: useShim}
+		if x.tf != nil {
+			t.warned = x.tf.warned
+		}
 		tf.SetStdout(t.stdout)
 		tf.SetStderr(t.stderr)
 		x.tf = t
 	}
 	t := x.tf
-	env := envMap(x.baseEnv())
 	if dropped := tfexec.ProhibitedEnv(env); len(dropped) > 0 {
 		for _, k := range dropped {
 			delete(env, k)
@@ -52,6 +66,13 @@ func (x *execution) terraform(ctx context.Context, out *stepOutput) (*tfexec.Ter
 			// Names only: values may be secrets.
 			x.log.WarnContext(ctx, "terraform-exec manages these variables itself; not passing them to terraform", "names", dropped)
 		}
+	}
+	if useShim {
+		b, err := json.Marshal(vars)
+		if err != nil {
+			return nil, fmt.Errorf("encode TF_VAR_ variables: %w", err)
+		}
+		env[shimBinaryEnv], env[shimVarsEnv] = x.tfBin, string(b)
 	}
 	if err := t.tf.SetEnv(env); err != nil {
 		return nil, fmt.Errorf("set terraform environment: %w", err)

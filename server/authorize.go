@@ -22,16 +22,9 @@ func (r *prRun) authorized(ctx context.Context, command string) bool {
 		return true
 	}
 	var member []string
-	if r.s.cfg.Teams != nil {
-		for _, t := range teams {
-			ok, err := r.s.cfg.Teams.TeamMember(ctx, r.w.Repo.Owner, t, r.w.User)
-			if err != nil {
-				r.log.Error("check team membership", "team", t, "error", err)
-				continue
-			}
-			if ok {
-				member = append(member, t)
-			}
+	for _, t := range teams {
+		if r.inTeam(ctx, t) {
+			member = append(member, t)
 		}
 	}
 	if allow.Allowed(member, r.w.User, command) {
@@ -73,4 +66,22 @@ func (s *Server) teamAllowlist(repo vcs.Repo, baseBranch string) *config.TeamAll
 		return res.TeamAllowlist
 	}
 	return s.cfg.TeamAllow
+}
+
+// inTeam reports whether the commenter is in team, written "slug" (a team of
+// the repository's owner) or "org/slug". Errors count as not a member.
+func (r *prRun) inTeam(ctx context.Context, team string) bool {
+	if r.s.cfg.Teams == nil {
+		return false
+	}
+	org, slug := r.w.Repo.Owner, team
+	if o, s, ok := strings.Cut(team, "/"); ok {
+		org, slug = o, s
+	}
+	ok, err := r.s.cfg.Teams.TeamMember(ctx, org, slug, r.w.User)
+	if err != nil {
+		r.log.Error("check team membership", "team", team, "error", err)
+		return false
+	}
+	return ok
 }

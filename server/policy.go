@@ -158,20 +158,7 @@ func (r *prRun) isOwner(ctx context.Context, owners config.PolicyOwners) bool {
 	if slices.Contains(owners.Users, r.w.User) {
 		return true
 	}
-	if r.s.cfg.Teams == nil {
-		return false
-	}
-	for _, t := range owners.Teams {
-		ok, err := r.s.cfg.Teams.TeamMember(ctx, r.w.Repo.Owner, t, r.w.User)
-		if err != nil {
-			r.log.Error("check team membership", "team", t, "error", err)
-			continue
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(owners.Teams, func(t string) bool { return r.inTeam(ctx, t) })
 }
 
 func joinOwners(o config.PolicyOwners) string {

@@ -249,3 +249,21 @@ func TestLocalPullMutexSerialises(t *testing.T) {
 	}
 	unlock()
 }
+
+// fakeTeams answers membership from a set of "org/slug/user".
+type fakeTeams map[string]bool
+
+func (f fakeTeams) TeamMember(_ context.Context, org, team, user string) (bool, error) {
+	return f[org+"/"+team+"/"+user], nil
+}
+
+func TestInTeamResolvesOrg(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestServer(t, Config{Teams: fakeTeams{"acme/ops/bob": true, "platform-org/sre/bob": true}})
+	r := &prRun{s: s, w: Work{Repo: vcs.Repo{Host: "github.com", Owner: "acme", Name: "infra"}, User: "bob"}, log: s.log}
+	for team, want := range map[string]bool{"ops": true, "acme/ops": true, "sre": false, "platform-org/sre": true, "other/ops": false} {
+		if got := r.inTeam(context.Background(), team); got != want {
+			t.Errorf("inTeam(%q) = %v, want %v", team, got, want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/atollhq/atoll/testdrive"
 	"github.com/atollhq/atoll/vcs"
 	"github.com/atollhq/atoll/vcs/vcstest"
 )
@@ -439,4 +440,47 @@ func TestE2EConfigTeamAllowlist(t *testing.T) {
 	comment(t, gh, repo, pr, "bob", "atoll apply")
 	waitComment(t, gh, repo, pr, "Apply complete! Resources: 2 added")
 	waitStatus(t, gh, repo, sha, "atoll/apply", vcs.StatusSuccess)
+}
+
+// TestE2EConfigTFVarFromEnvStep: TF_VAR_ variables from a workflow env step and
+// from the server's environment reach terraform, as in Atlantis (terraform-exec
+// refuses them; the atoll binary passes them through as a shim).
+func TestE2EConfigTFVarFromEnvStep(t *testing.T) {
+	t.Parallel()
+	gh := fakeGitHub(t)
+	ctx := waitCtx(t)
+	reposYAML := filepath.Join(t.TempDir(), "repos.yaml")
+	if err := os.WriteFile(reposYAML, []byte(`repos:
+- id: /.*/
+  workflow: vars
+workflows:
+  vars:
+    plan:
+      steps:
+      - env:
+          name: TF_VAR_size
+          value: from-env-step
+      - init
+      - plan
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startAtoll(t, gh, t.TempDir(), "--repo-config", reposYAML)
+	files := testdrive.SampleFiles(t.TempDir())
+	files["network/vars.tf"] = "variable \"size\" {\n  type = string\n}\n\nvariable \"region\" {\n  type    = string\n  default = \"unset\"\n}\n"
+	repo, err := gh.CreateRepo(ctx, "acme", "vars", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha, err := gh.Push(ctx, repo, "sized", map[string]string{"network/main.tf": files["network/main.tf"] +
+		"\nresource \"terraform_data\" \"sized\" {\n  input = \"${var.size}/${var.region}\"\n}\n"}, "sized")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := gh.OpenPull(ctx, repo, "sized", "main", "Sized", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusSuccess)
+	waitComment(t, gh, repo, pr, `"from-env-step/unset"`)
 }

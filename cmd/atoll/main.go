@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+
+	"github.com/atollhq/atoll/runner"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -25,6 +27,11 @@ Usage:
 `
 
 func main() {
+	// The runner starts this binary in terraform's place to pass TF_VAR_*
+	// variables through terraform-exec (see runner.ShimMain).
+	if runner.IsShim(os.Environ()) {
+		os.Exit(runner.ShimMain(os.Args, os.Environ(), os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -244,8 +244,13 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		a.store = st
 	}
 	a.closers = append(a.closers, a.store.Close)
+	shim, err := os.Executable()
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("find the atoll binary: %w", err)
+	}
 	run, err := runner.New(runner.Config{DataDir: o.DataDir, Terraform: o.TFBinary, BinDir: o.TFBinDir,
-		DefaultVersion: o.DefaultTFVersion, Env: env, Logger: logger})
+		DefaultVersion: o.DefaultTFVersion, Env: env, Logger: logger, Shim: shim})
 	if err != nil {
 		a.Close()
 		return nil, err

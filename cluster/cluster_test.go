@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -249,4 +250,28 @@ func TestMutex(t *testing.T) {
 		t.Fatalf("mutex of a dead holder was not freed by expiry: %v", err)
 	}
 	unlock3()
+}
+
+func TestJobArchive(t *testing.T) {
+	t.Parallel()
+	rdb := newRedis(t)
+	a := NewJobArchive(rdb, "t:", 300*time.Millisecond)
+	ctx := context.Background()
+	if _, _, err := a.GetJob(ctx, "nope"); !errors.Is(err, ErrJobNotFound) {
+		t.Fatalf("GetJob(unknown) = %v, want ErrJobNotFound", err)
+	}
+	if err := a.SaveJob(ctx, "j1", []byte(`{"id":"j1"}`), []byte("line 1\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SaveJob(ctx, "j1", []byte(`{"id":"j1","state":"succeeded"}`), []byte("line 1\nline 2\n")); err != nil {
+		t.Fatal(err)
+	}
+	info, log, err := a.GetJob(ctx, "j1")
+	if err != nil || string(info) != `{"id":"j1","state":"succeeded"}` || string(log) != "line 1\nline 2\n" {
+		t.Errorf("GetJob = %q, %q, %v", info, log, err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if _, _, err := a.GetJob(ctx, "j1"); !errors.Is(err, ErrJobNotFound) {
+		t.Errorf("GetJob after ttl = %v, want ErrJobNotFound", err)
+	}
 }

@@ -47,6 +47,8 @@ func (s *Server) Execute(ctx context.Context, w Work) {
 	log := s.log.With("repo", w.Repo.FullName(), "pull", w.Pull.Num, "job", w.ID, "kind", label)
 	r := &prRun{s: s, w: w, job: job, log: log}
 	ok := false
+	stopArchive := s.archiveWhileRunning(ctx, job)
+	defer stopArchive() // runs after the deferred state change below
 	defer func() {
 		if p := recover(); p != nil {
 			log.Error("job panicked", "panic", p, "stack", string(debug.Stack()))

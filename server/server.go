@@ -86,6 +86,8 @@ type Config struct {
 	// Dispatcher and PullMutex default to in-process implementations.
 	Dispatcher Dispatcher
 	PullMutex  PullMutex
+	// Jobs, when set, shares job pages between replicas.
+	Jobs JobArchive
 
 	// WebBasicAuth protects the web UI when User is set; APISecret protects the API.
 	WebUser, WebPassword string

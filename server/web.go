@@ -140,12 +140,17 @@ func (s *Server) apiJobs(c echo.Context) error {
 }
 
 func (s *Server) pageJob(c echo.Context) error {
-	j, ok := s.jobs.get(c.Param("id"))
-	if !ok {
-		return echo.NewHTTPError(http.StatusNotFound, "no such job on this server (jobs are kept for the last 500 runs)")
+	var (
+		info    JobInfo
+		log     []byte
+		dropped int
+	)
+	if j, ok := s.jobs.get(c.Param("id")); ok {
+		log, dropped = j.Log()
+		info = j.Snapshot()
+	} else if info, log, ok = s.archivedJob(c.Request().Context(), c.Param("id")); !ok {
+		return echo.NewHTTPError(http.StatusNotFound, "no such job (jobs are kept for the last 500 runs)")
 	}
-	log, dropped := j.Log()
-	info := j.Snapshot()
 	return s.render(c, "job.html", map[string]any{"Title": "Job " + info.ID, "Job": info, "Log": string(log), "Dropped": dropped,
 		"Running": info.State == JobRunning || info.State == JobQueued})
 }
@@ -155,6 +160,10 @@ func (s *Server) pageJob(c echo.Context) error {
 func (s *Server) jobLogText(c echo.Context) error {
 	j, ok := s.jobs.get(c.Param("id"))
 	if !ok {
+		// Another replica ran it: what the archive has, at once.
+		if _, log, ok := s.archivedJob(c.Request().Context(), c.Param("id")); ok {
+			return c.Blob(http.StatusOK, "text/plain; charset=utf-8", log)
+		}
 		return echo.NewHTTPError(http.StatusNotFound, "no such job")
 	}
 	w := c.Response()

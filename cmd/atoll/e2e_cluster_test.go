@@ -73,7 +73,7 @@ func TestE2ETwoReplicasShareRedis(t *testing.T) {
 
 	// 2. Replica B takes the job over once A's lease expires and completes it.
 	b := startAtoll(t, gh, dirB, flags...)
-	waitStatus(t, gh, repo, sha1, "atoll/plan", vcs.StatusSuccess)
+	planned := waitStatus(t, gh, repo, sha1, "atoll/plan", vcs.StatusSuccess)
 	waitComment(t, gh, repo, pr1, "Plan: 2 to add", "starting slow plan")
 	if len(logLines(b.log.String(), "took over a job")) == 0 {
 		t.Errorf("replica B's log does not say it took over the job:\n%s", b.log.String())
@@ -83,6 +83,14 @@ func TestE2ETwoReplicasShareRedis(t *testing.T) {
 	// restored from Redis and checked by hash.
 	b.Stop()
 	a = startAtoll(t, gh, dirA, flags...)
+	// The status links to the job page; any replica serves it from the archive.
+	jobPath := strings.TrimPrefix(planned.TargetURL, b.URL)
+	if !strings.HasPrefix(jobPath, "/jobs/") {
+		t.Fatalf("plan status links to %q, want a job page", planned.TargetURL)
+	}
+	if code, page := httpDo(t, http.MethodGet, a.URL+jobPath, nil, nil); code != http.StatusOK || !strings.Contains(page, "starting slow plan") || !strings.Contains(page, "succeeded") {
+		t.Errorf("replica A's page for the job B ran: %d\n%s", code, page)
+	}
 	if _, err := gh.Comment(ctx, repo, pr1, "bob", "atoll apply"); err != nil {
 		t.Fatal(err)
 	}

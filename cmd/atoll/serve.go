@@ -218,6 +218,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	}
 	a := &app{opts: o, log: logger}
 	var pullMutex server.PullMutex
+	var jobArchive *cluster.JobArchive
 	switch o.LockingDBType {
 	case "redis":
 		var tlsCfg *tls.Config
@@ -236,6 +237,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 			return nil, err
 		}
 		pullMutex = cluster.NewMutex(st.Client(), st.Prefix(), o.ClusterLease, logger)
+		jobArchive = cluster.NewJobArchive(st.Client(), st.Prefix(), 7*24*time.Hour)
 	default:
 		st, err := bolt.New(filepath.Join(o.DataDir, "atoll.db"), bolt.Options{})
 		if err != nil {
@@ -290,6 +292,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	}
 	if a.queue != nil {
 		scfg.Dispatcher = server.QueueDispatcher(a.queue)
+		scfg.Jobs = jobArchive
 	}
 	if o.WebBasicAuth {
 		scfg.WebUser, scfg.WebPassword = o.WebUsername, o.WebPassword

@@ -1,0 +1,80 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// JobArchive keeps job records and logs where every replica can read them.
+type JobArchive interface {
+	SaveJob(ctx context.Context, id string, info, log []byte) error
+	GetJob(ctx context.Context, id string) (info, log []byte, err error)
+}
+
+// archiveEvery is how often a running job's log is copied to the archive, so a
+// replica that did not run it shows it nearly live.
+const archiveEvery = 2 * time.Second
+
+// archiveJob saves the job's record and log now.
+func (s *Server) archiveJob(ctx context.Context, j *Job) {
+	if s.cfg.Jobs == nil {
+		return
+	}
+	info, err := json.Marshal(j.Snapshot())
+	if err != nil {
+		return
+	}
+	log, _ := j.Log()
+	if err := s.cfg.Jobs.SaveJob(ctx, j.ID, info, log); err != nil {
+		s.log.Warn("archive job", "job", j.ID, "error", err)
+	}
+}
+
+// archiveWhileRunning copies the job to the archive every archiveEvery until
+// the returned stop is called, which waits for the copier and saves once more.
+func (s *Server) archiveWhileRunning(ctx context.Context, j *Job) (stop func()) {
+	if s.cfg.Jobs == nil {
+		return func() {}
+	}
+	s.archiveJob(ctx, j)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(archiveEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				s.archiveJob(ctx, j)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		// The final copy must land even if the job's context was cancelled.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		s.archiveJob(fctx, j)
+	}
+}
+
+// archivedJob returns a job this replica did not run, from the archive.
+func (s *Server) archivedJob(ctx context.Context, id string) (JobInfo, []byte, bool) {
+	if s.cfg.Jobs == nil {
+		return JobInfo{}, nil, false
+	}
+	infoJSON, log, err := s.cfg.Jobs.GetJob(ctx, id)
+	if err != nil {
+		return JobInfo{}, nil, false
+	}
+	var info JobInfo
+	if err := json.Unmarshal(infoJSON, &info); err != nil {
+		return JobInfo{}, nil, false
+	}
+	return info, log, true
+}

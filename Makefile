@@ -30,7 +30,7 @@ $(TERRAFORM):
 	GOBIN=$(BIN)/.gobin-tf$(TF_VERSION) $(GO) install github.com/hashicorp/terraform@v$(TF_VERSION)
 	mv $(BIN)/.gobin-tf$(TF_VERSION)/terraform $@ && rmdir $(BIN)/.gobin-tf$(TF_VERSION)
 	ln -sfn terraform$(TF_VERSION) $(BIN)/terraform
-	@$@ version | head -1
+	@TF_CLI_CONFIG_FILE=/dev/null $@ version | head -1
 
 apt-tools:
 	@missing=""; for pair in $(APT_PACKAGES); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \

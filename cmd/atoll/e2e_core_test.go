@@ -247,7 +247,16 @@ func TestE2EErrors(t *testing.T) {
 // TestE2ETestdrive runs `atoll testdrive --exit`, the README's demo.
 func TestE2ETestdrive(t *testing.T) {
 	t.Parallel()
-	cmd := execCommand(t, atollBinary(t), "testdrive", "--exit", "--terraform", terraformPath(t), "--dir", t.TempDir())
+	// A relative --terraform path must work: terraform runs in other directories.
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(wd, terraformPath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := execCommand(t, atollBinary(t), "testdrive", "--exit", "--terraform", rel, "--dir", t.TempDir())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("atoll testdrive: %v\n%s", err, out)

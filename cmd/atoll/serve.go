@@ -246,6 +246,12 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		a.store = st
 	}
 	a.closers = append(a.closers, a.store.Close)
+	// terraform runs in each project's directory: a relative path must not be
+	// taken relative to that.
+	if err := absPaths(&o.TFBinary, &o.TFBinDir); err != nil {
+		a.Close()
+		return nil, err
+	}
 	shim, err := os.Executable()
 	if err != nil {
 		a.Close()
@@ -302,6 +308,22 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		return nil, err
 	}
 	return a, nil
+}
+
+// absPaths makes each non-empty path that names a directory or file (it has a
+// separator) absolute; a bare name such as "terraform" stays a PATH lookup.
+func absPaths(paths ...*string) error {
+	for _, p := range paths {
+		if *p == "" || !strings.ContainsRune(*p, filepath.Separator) {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return fmt.Errorf("resolve %q: %w", *p, err)
+		}
+		*p = abs
+	}
+	return nil
 }
 
 // loadPolicies compiles repos.yaml's policy sets; relative paths are relative

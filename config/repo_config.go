@@ -124,14 +124,7 @@ func ParseRepoConfig(file string, data []byte) (*RepoConfig, error) {
 	} else if isNull(f.val) {
 		d.fail(resolve(f.val), "version", "must be 3")
 	}
-	optBool := func(key string) *bool {
-		if f, set := fields[key]; set {
-			if b, ok := d.boolean(f.val, key); ok {
-				return &b
-			}
-		}
-		return nil
-	}
+	optBool := func(key string) *bool { return d.optBool(fields, "", key) }
 	rc.Automerge = optBool("automerge")
 	rc.DeleteSourceBranchOnMerge = optBool("delete_source_branch_on_merge")
 	rc.ParallelPlan = optBool("parallel_plan")
@@ -210,14 +203,7 @@ func (d *decoder) project(v *yaml.Node, p string) (RepoProject, bool) {
 	if !ok {
 		return rp, false
 	}
-	optBool := func(key string) *bool {
-		if f, set := fields[key]; set {
-			if b, ok := d.boolean(f.val, child(p, key)); ok {
-				return &b
-			}
-		}
-		return nil
-	}
+	optBool := func(key string) *bool { return d.optBool(fields, p, key) }
 	reqs := func(key string) []string {
 		if f, set := fields[key]; set {
 			list, _ := d.enumList(f.val, child(p, key), requirementNames)

@@ -76,50 +76,24 @@ func (s *ServerConfig) fold(repoID, baseBranch string) merged {
 		if !r.Matches(repoID, baseBranch) {
 			continue
 		}
-		if r.RepoConfigFile != "" {
-			m.repoConfigFile = r.RepoConfigFile
-		}
-		if r.PlanRequirements != nil {
-			m.planReqs = r.PlanRequirements
-		}
-		if r.ApplyRequirements != nil {
-			m.applyReqs = r.ApplyRequirements
-		}
-		if r.ImportRequirements != nil {
-			m.importReqs = r.ImportRequirements
-		}
-		if r.Workflow != "" {
-			m.workflow = r.Workflow
-		}
-		if r.AllowedOverrides != nil {
-			m.allowedOverrides = r.AllowedOverrides
-		}
-		if r.AllowedWorkflows != nil {
-			m.allowedWorkflows = r.AllowedWorkflows
-		}
+		setValue(&m.repoConfigFile, r.RepoConfigFile)
+		setSlice(&m.planReqs, r.PlanRequirements)
+		setSlice(&m.applyReqs, r.ApplyRequirements)
+		setSlice(&m.importReqs, r.ImportRequirements)
+		setValue(&m.workflow, r.Workflow)
+		setSlice(&m.allowedOverrides, r.AllowedOverrides)
+		setSlice(&m.allowedWorkflows, r.AllowedWorkflows)
 		setBool(&m.allowCustomWorkflows, r.AllowCustomWorkflows)
 		setBool(&m.deleteSource, r.DeleteSourceBranchOnMerge)
 		setBool(&m.policyCheck, r.PolicyCheck)
 		setBool(&m.customPolicyCheck, r.CustomPolicyCheck)
 		setBool(&m.autoplanModules, r.AutoplanModules)
-		if r.RepoLocking != "" {
-			m.repoLocking = r.RepoLocking
-		}
-		if r.Autodiscover != nil {
-			m.autodiscover = r.Autodiscover
-		}
-		if r.SilencePRComments != nil {
-			m.silence = r.SilencePRComments
-		}
-		if r.PreWorkflowHooks != nil {
-			m.preHooks = r.PreWorkflowHooks
-		}
-		if r.PostWorkflowHooks != nil {
-			m.postHooks = r.PostWorkflowHooks
-		}
-		if r.TeamAllowlist != nil {
-			m.teamAllowlist = r.TeamAllowlist
-		}
+		setValue(&m.repoLocking, r.RepoLocking)
+		setValue(&m.autodiscover, r.Autodiscover)
+		setSlice(&m.silence, r.SilencePRComments)
+		setSlice(&m.preHooks, r.PreWorkflowHooks)
+		setSlice(&m.postHooks, r.PostWorkflowHooks)
+		setValue(&m.teamAllowlist, r.TeamAllowlist)
 	}
 	return m
 }
@@ -127,6 +101,22 @@ func (s *ServerConfig) fold(repoID, baseBranch string) merged {
 func setBool(dst *bool, v *bool) {
 	if v != nil {
 		*dst = *v
+	}
+}
+
+// setValue sets *dst to v when the entry set it: v is not "" or nil.
+func setValue[T comparable](dst *T, v T) {
+	var unset T
+	if v != unset {
+		*dst = v
+	}
+}
+
+// setSlice sets *dst to v when the entry set it: v is not nil (an empty list
+// that was written down still overrides).
+func setSlice[T any](dst *[]T, v []T) {
+	if v != nil {
+		*dst = v
 	}
 }
 

@@ -225,14 +225,7 @@ func (d *decoder) serverRepo(v *yaml.Node, p string, workflows map[string]Workfl
 	if !ok {
 		return r
 	}
-	optBool := func(key string) *bool {
-		if f, set := fields[key]; set {
-			if b, ok := d.boolean(f.val, child(p, key)); ok {
-				return &b
-			}
-		}
-		return nil
-	}
+	optBool := func(key string) *bool { return d.optBool(fields, p, key) }
 	reqs := func(key string) []string {
 		if f, set := fields[key]; set {
 			list, _ := d.enumList(f.val, child(p, key), requirementNames)

@@ -205,7 +205,18 @@ func (d *decoder) shellFields(fields map[string]field, path string, st *Step) bo
 var shellKeys = []string{"shell", "shell_args", "shellArgs"}
 
 func (d *decoder) runStep(v *yaml.Node, path string) (Step, bool) {
-	st := Step{Kind: StepRun, Output: defaultOutput, Shell: defaultShell, ShellArgs: defaultShellArgs()}
+	return d.commandStep(v, path, StepRun, func(o *yaml.Node, path string, st *Step) bool {
+		mode, filters, ok := d.runOutput(o, path)
+		st.Output, st.FilterRegex = mode, filters
+		return ok
+	})
+}
+
+// commandStep decodes a step that runs a command (run, multienv): a command
+// string, or a mapping of command, output and the shell keys. output decodes
+// the mapping's output value into st when the key is set.
+func (d *decoder) commandStep(v *yaml.Node, path, kind string, output func(o *yaml.Node, path string, st *Step) bool) (Step, bool) {
+	st := Step{Kind: kind, Output: defaultOutput, Shell: defaultShell, ShellArgs: defaultShellArgs()}
 	rv := resolve(v)
 	if rv != nil && rv.Kind == yaml.ScalarNode && !isNull(rv) {
 		cmd, ok := d.str(rv, path)
@@ -235,9 +246,7 @@ func (d *decoder) runStep(v *yaml.Node, path string) (Step, bool) {
 	}
 	st.Run = cmd
 	if o, set := fields["output"]; set {
-		mode, filters, ook := d.runOutput(o.val, child(path, "output"))
-		good = good && ook
-		st.Output, st.FilterRegex = mode, filters
+		good = output(o.val, child(path, "output"), &st) && good
 	}
 	return st, good
 }
@@ -348,43 +357,16 @@ func (d *decoder) envStep(v *yaml.Node, path string) (Step, bool) {
 }
 
 func (d *decoder) multienvStep(v *yaml.Node, path string) (Step, bool) {
-	st := Step{Kind: StepMultiEnv, Output: defaultOutput, Shell: defaultShell, ShellArgs: defaultShellArgs()}
-	rv := resolve(v)
-	if rv != nil && rv.Kind == yaml.ScalarNode && !isNull(rv) {
-		cmd, ok := d.str(rv, path)
-		if !ok {
-			return Step{}, false
+	return d.commandStep(v, path, StepMultiEnv, func(o *yaml.Node, path string, st *Step) bool {
+		if isNull(o) {
+			return true
 		}
-		st.Run = cmd
-		return st, d.nonEmpty(rv, path, cmd)
-	}
-	if isNull(rv) {
-		d.fail(rv, path, "needs a command")
-		return Step{}, false
-	}
-	fields, _, ok := d.mapping(rv, path, append([]string{"command", "output"}, shellKeys...))
-	if !ok {
-		return Step{}, false
-	}
-	good := d.shellFields(fields, path, &st)
-	f, set := fields["command"]
-	if !set {
-		d.fail(rv, child(path, "command"), "required key is missing")
-		return Step{}, false
-	}
-	cmd, cok := d.str(f.val, child(path, "command"))
-	if !cok || !d.nonEmpty(resolve(f.val), child(path, "command"), cmd) {
-		return Step{}, false
-	}
-	st.Run = cmd
-	if o, set := fields["output"]; set && !isNull(o.val) {
-		if m, ok := d.enum(o.val, child(path, "output"), multienvOutputs); ok {
+		m, ok := d.enum(o, path, multienvOutputs)
+		if ok {
 			st.Output = m
-		} else {
-			good = false
 		}
-	}
-	return st, good
+		return ok
+	})
 }
 
 // nonEmpty reports an empty string.

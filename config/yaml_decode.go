@@ -197,6 +197,17 @@ func (d *decoder) str(v *yaml.Node, path string) (string, bool) {
 	return "", false
 }
 
+// optBool decodes the boolean at key among the fields of the mapping at path:
+// nil when the key is not set, or is null or not a boolean (reported).
+func (d *decoder) optBool(fields map[string]field, path, key string) *bool {
+	if f, set := fields[key]; set {
+		if b, ok := d.boolean(f.val, child(path, key)); ok {
+			return &b
+		}
+	}
+	return nil
+}
+
 // boolean decodes true/false (and the YAML 1.1 yes/no/on/off Atlantis accepted).
 func (d *decoder) boolean(v *yaml.Node, path string) (bool, bool) {
 	v = resolve(v)

@@ -3,8 +3,10 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +69,61 @@ func TestParseTFArgs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCommandOptionsTakeEveryAllowedFlag gives each command every flag it
+// accepts and checks each becomes the matching tfexec option, in order: the
+// flag lists and the flag-to-option table must agree.
+func TestCommandOptionsTakeEveryAllowedFlag(t *testing.T) {
+	t.Parallel()
+	value := map[flagKind]string{flagBool: "", flagString: "=5s", flagList: "=x", flagInt: "=2"}
+	tests := []struct {
+		command string
+		allowed []string
+		want    []string // option types, in order
+	}{
+		{"init", initFlags, []string{"*tfexec.BackendOption", "*tfexec.BackendConfigOption", "*tfexec.UpgradeOption", "*tfexec.ReconfigureOption", "*tfexec.ForceCopyOption", "*tfexec.GetOption", "*tfexec.PluginDirOption"}},
+		{"plan", planFlags, []string{"*tfexec.VarOption", "*tfexec.VarFileOption", "*tfexec.TargetOption", "*tfexec.ReplaceOption", "*tfexec.DestroyFlagOption", "*tfexec.RefreshOption", "*tfexec.RefreshOnlyOption", "*tfexec.LockOption", "*tfexec.LockTimeoutOption", "*tfexec.ParallelismOption"}},
+		{"apply", applyFlags, []string{"*tfexec.LockOption", "*tfexec.LockTimeoutOption", "*tfexec.ParallelismOption"}},
+		{"import", importFlags, []string{"*tfexec.VarOption", "*tfexec.VarFileOption", "*tfexec.LockOption", "*tfexec.LockTimeoutOption"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.command, func(t *testing.T) {
+			var args []string
+			for _, name := range slices.Backward(tt.allowed) {
+				args = append(args, "-"+name+value[tfFlags[name]])
+			}
+			a, err := parseTFArgs(args)
+			if err != nil {
+				t.Fatalf("parse %q: %v", args, err)
+			}
+			var got []string
+			switch tt.command {
+			case "init":
+				got, err = optionTypes(a.initOptions())
+			case "plan":
+				got, err = optionTypes(a.planOptions())
+			case "apply":
+				got, err = optionTypes(a.applyOptions())
+			case "import":
+				got, err = optionTypes(a.importOptions())
+			}
+			if err != nil {
+				t.Fatalf("%s options: %v", tt.command, err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("%s option types (-want +got):\n%s", tt.command, diff)
+			}
+		})
+	}
+}
+
+func optionTypes[O any](opts []O, err error) ([]string, error) {
+	types := make([]string, len(opts))
+	for i, o := range opts {
+		types[i] = fmt.Sprintf("%T", o)
+	}
+	return types, err
 }
 
 func TestParseMultiEnv(t *testing.T) {

@@ -133,6 +133,19 @@ func (x *execution) ensureWorkspace(ctx context.Context, tf *tfexec.Terraform, o
 	return nil
 }
 
+// workspaceTerraform is terraform as x.terraform returns it, with the job's
+// workspace selected.
+func (x *execution) workspaceTerraform(ctx context.Context, out *stepOutput) (*tfexec.Terraform, error) {
+	tf, err := x.terraform(ctx, out)
+	if err != nil {
+		return nil, err
+	}
+	if err := x.ensureWorkspace(ctx, tf, out); err != nil {
+		return nil, err
+	}
+	return tf, nil
+}
+
 // hasEnvironmentFile reports whether terraform recorded a selected workspace in
 // the project directory's data dir.
 func (x *execution) hasEnvironmentFile() bool {
@@ -150,11 +163,7 @@ func (x *execution) hasEnvironmentFile() bool {
 func (x *execution) initStep(ctx context.Context, step config.Step) (*stepOut, error) {
 	out := newStepOutput(x.job.Log)
 	res := func() *stepOut { return &stepOut{text: out.String()} }
-	args, err := parseTFArgs(step.ExtraArgs)
-	if err != nil {
-		return res(), err
-	}
-	opts, err := args.initOptions()
+	opts, err := stepArgs(step.ExtraArgs, tfArgs.initOptions)
 	if err != nil {
 		return res(), err
 	}
@@ -171,19 +180,12 @@ func (x *execution) initStep(ctx context.Context, step config.Step) (*stepOut, e
 func (x *execution) planStep(ctx context.Context, step config.Step, result *Result) (*stepOut, error) {
 	out := newStepOutput(x.job.Log)
 	res := func() *stepOut { return &stepOut{text: out.String()} }
-	args, err := parseTFArgs(slices.Concat(step.ExtraArgs, x.job.ExtraArgs))
+	opts, err := stepArgs(slices.Concat(step.ExtraArgs, x.job.ExtraArgs), tfArgs.planOptions)
 	if err != nil {
 		return res(), err
 	}
-	opts, err := args.planOptions()
+	tf, err := x.workspaceTerraform(ctx, out)
 	if err != nil {
-		return res(), err
-	}
-	tf, err := x.terraform(ctx, out)
-	if err != nil {
-		return res(), err
-	}
-	if err := x.ensureWorkspace(ctx, tf, out); err != nil {
 		return res(), err
 	}
 	// A failed plan must not leave an older plan behind for apply to find.
@@ -224,11 +226,8 @@ func (x *execution) showStep(ctx context.Context, step config.Step, result *Resu
 	if err := planExists(x.job.PlanFile); err != nil {
 		return res(), err
 	}
-	tf, err := x.terraform(ctx, out)
+	tf, err := x.workspaceTerraform(ctx, out)
 	if err != nil {
-		return res(), err
-	}
-	if err := x.ensureWorkspace(ctx, tf, out); err != nil {
 		return res(), err
 	}
 	f, err := os.OpenFile(showFile(x.job.PlanFile), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -253,22 +252,15 @@ func (x *execution) showStep(ctx context.Context, step config.Step, result *Resu
 func (x *execution) applyStep(ctx context.Context, step config.Step) (*stepOut, error) {
 	out := newStepOutput(x.job.Log)
 	res := func() *stepOut { return &stepOut{text: out.String()} }
-	args, err := parseTFArgs(slices.Concat(step.ExtraArgs, x.job.ExtraArgs))
-	if err != nil {
-		return res(), err
-	}
-	opts, err := args.applyOptions()
+	opts, err := stepArgs(slices.Concat(step.ExtraArgs, x.job.ExtraArgs), tfArgs.applyOptions)
 	if err != nil {
 		return res(), err
 	}
 	if err := planExists(x.job.PlanFile); err != nil {
 		return res(), err
 	}
-	tf, err := x.terraform(ctx, out)
+	tf, err := x.workspaceTerraform(ctx, out)
 	if err != nil {
-		return res(), err
-	}
-	if err := x.ensureWorkspace(ctx, tf, out); err != nil {
 		return res(), err
 	}
 	if err := tf.Apply(ctx, append(opts, tfexec.DirOrPlan(x.job.PlanFile))...); err != nil {
@@ -291,19 +283,12 @@ func (x *execution) importStep(ctx context.Context, step config.Step) (*stepOut,
 	if strings.HasPrefix(x.job.ImportAddress, "-") {
 		return res(), fmt.Errorf("import address %q is not a resource address", x.job.ImportAddress)
 	}
-	args, err := parseTFArgs(slices.Concat(step.ExtraArgs, x.job.ExtraArgs))
+	opts, err := stepArgs(slices.Concat(step.ExtraArgs, x.job.ExtraArgs), tfArgs.importOptions)
 	if err != nil {
 		return res(), err
 	}
-	opts, err := args.importOptions()
+	tf, err := x.workspaceTerraform(ctx, out)
 	if err != nil {
-		return res(), err
-	}
-	tf, err := x.terraform(ctx, out)
-	if err != nil {
-		return res(), err
-	}
-	if err := x.ensureWorkspace(ctx, tf, out); err != nil {
 		return res(), err
 	}
 	if err := tf.Import(ctx, x.job.ImportAddress, x.job.ImportID, opts...); err != nil {

@@ -123,105 +123,90 @@ func (a tfArgs) check(command string, allowed []string) error {
 func (a tfArgs) has(name string) bool { _, ok := a.rawArg[name]; return ok }
 
 func (a tfArgs) initOptions() ([]tfexec.InitOption, error) {
-	if err := a.check("init", initFlags); err != nil {
-		return nil, err
-	}
-	var opts []tfexec.InitOption
-	if a.has("backend") {
-		opts = append(opts, tfexec.Backend(a.bools["backend"]))
-	}
-	for _, v := range a.lists["backend-config"] {
-		opts = append(opts, tfexec.BackendConfig(v))
-	}
-	if a.has("upgrade") {
-		opts = append(opts, tfexec.Upgrade(a.bools["upgrade"]))
-	}
-	if a.has("reconfigure") {
-		opts = append(opts, tfexec.Reconfigure(a.bools["reconfigure"]))
-	}
-	if a.has("force-copy") {
-		opts = append(opts, tfexec.ForceCopy(a.bools["force-copy"]))
-	}
-	if a.has("get") {
-		opts = append(opts, tfexec.Get(a.bools["get"]))
-	}
-	for _, v := range a.lists["plugin-dir"] {
-		opts = append(opts, tfexec.PluginDir(v))
-	}
-	return opts, nil
+	return commandOptions[tfexec.InitOption](a, "init", initFlags)
 }
 
 func (a tfArgs) planOptions() ([]tfexec.PlanOption, error) {
-	if err := a.check("plan", planFlags); err != nil {
-		return nil, err
-	}
-	var opts []tfexec.PlanOption
-	for _, v := range a.lists["var"] {
-		opts = append(opts, tfexec.Var(v))
-	}
-	for _, v := range a.lists["var-file"] {
-		opts = append(opts, tfexec.VarFile(v))
-	}
-	for _, v := range a.lists["target"] {
-		opts = append(opts, tfexec.Target(v))
-	}
-	for _, v := range a.lists["replace"] {
-		opts = append(opts, tfexec.Replace(v))
-	}
-	if a.has("destroy") {
-		opts = append(opts, tfexec.Destroy(a.bools["destroy"]))
-	}
-	if a.has("refresh") {
-		opts = append(opts, tfexec.Refresh(a.bools["refresh"]))
-	}
-	if a.has("refresh-only") {
-		opts = append(opts, tfexec.RefreshOnly(a.bools["refresh-only"]))
-	}
-	if a.has("lock") {
-		opts = append(opts, tfexec.Lock(a.bools["lock"]))
-	}
-	if a.has("lock-timeout") {
-		opts = append(opts, tfexec.LockTimeout(a.strs["lock-timeout"]))
-	}
-	if a.has("parallelism") {
-		opts = append(opts, tfexec.Parallelism(a.ints["parallelism"]))
-	}
-	return opts, nil
+	return commandOptions[tfexec.PlanOption](a, "plan", planFlags)
 }
 
 func (a tfArgs) applyOptions() ([]tfexec.ApplyOption, error) {
-	if err := a.check("apply", applyFlags); err != nil {
+	return commandOptions[tfexec.ApplyOption](a, "apply", applyFlags)
+}
+
+func (a tfArgs) importOptions() ([]tfexec.ImportOption, error) {
+	return commandOptions[tfexec.ImportOption](a, "import", importFlags)
+}
+
+// commandOptions checks a against the flags command accepts and turns the
+// flags given into that command's tfexec options, in the order of allowed.
+// O is the command's option interface (tfexec.PlanOption, ...).
+func commandOptions[O any](a tfArgs, command string, allowed []string) ([]O, error) {
+	if err := a.check(command, allowed); err != nil {
 		return nil, err
 	}
-	var opts []tfexec.ApplyOption
-	if a.has("lock") {
-		opts = append(opts, tfexec.Lock(a.bools["lock"]))
-	}
-	if a.has("lock-timeout") {
-		opts = append(opts, tfexec.LockTimeout(a.strs["lock-timeout"]))
-	}
-	if a.has("parallelism") {
-		opts = append(opts, tfexec.Parallelism(a.ints["parallelism"]))
+	var opts []O
+	for _, name := range allowed {
+		if !a.has(name) {
+			continue
+		}
+		for _, o := range flagOptions[name](a, name) {
+			opt, ok := o.(O)
+			if !ok {
+				// A flag listed for a command whose options tfexec does not
+				// offer it: a mistake in the lists above.
+				return nil, fmt.Errorf("terraform %s cannot pass %q", command, a.rawArg[name])
+			}
+			opts = append(opts, opt)
+		}
 	}
 	return opts, nil
 }
 
-func (a tfArgs) importOptions() ([]tfexec.ImportOption, error) {
-	if err := a.check("import", importFlags); err != nil {
+// flagOptions turns a flag given into its tfexec options: one per value of a
+// list flag, one for any other flag.
+var flagOptions = map[string]func(a tfArgs, name string) []any{
+	"var":            listOption(tfexec.Var),
+	"var-file":       listOption(tfexec.VarFile),
+	"target":         listOption(tfexec.Target),
+	"replace":        listOption(tfexec.Replace),
+	"backend-config": listOption(tfexec.BackendConfig),
+	"plugin-dir":     listOption(tfexec.PluginDir),
+	"destroy":        boolOption(tfexec.Destroy),
+	"refresh":        boolOption(tfexec.Refresh),
+	"refresh-only":   boolOption(tfexec.RefreshOnly),
+	"lock":           boolOption(tfexec.Lock),
+	"backend":        boolOption(tfexec.Backend),
+	"upgrade":        boolOption(tfexec.Upgrade),
+	"reconfigure":    boolOption(tfexec.Reconfigure),
+	"force-copy":     boolOption(tfexec.ForceCopy),
+	"get":            boolOption(tfexec.Get),
+	"lock-timeout":   func(a tfArgs, name string) []any { return []any{tfexec.LockTimeout(a.strs[name])} },
+	"parallelism":    func(a tfArgs, name string) []any { return []any{tfexec.Parallelism(a.ints[name])} },
+}
+
+// listOption builds one option with newOpt for each value of a list flag.
+func listOption[T any](newOpt func(string) T) func(tfArgs, string) []any {
+	return func(a tfArgs, name string) []any {
+		opts := make([]any, len(a.lists[name]))
+		for i, v := range a.lists[name] {
+			opts[i] = newOpt(v)
+		}
+		return opts
+	}
+}
+
+// boolOption builds the option of a boolean flag with newOpt.
+func boolOption[T any](newOpt func(bool) T) func(tfArgs, string) []any {
+	return func(a tfArgs, name string) []any { return []any{newOpt(a.bools[name])} }
+}
+
+// stepArgs parses a terraform step's extra arguments and builds its command's
+// options from them with build (tfArgs.planOptions, ...).
+func stepArgs[O any](args []string, build func(tfArgs) ([]O, error)) ([]O, error) {
+	a, err := parseTFArgs(args)
+	if err != nil {
 		return nil, err
 	}
-	var opts []tfexec.ImportOption
-	for _, v := range a.lists["var"] {
-		opts = append(opts, tfexec.Var(v))
-	}
-	for _, v := range a.lists["var-file"] {
-		opts = append(opts, tfexec.VarFile(v))
-	}
-	if a.has("lock") {
-		opts = append(opts, tfexec.Lock(a.bools["lock"]))
-	}
-	if a.has("lock-timeout") {
-		opts = append(opts, tfexec.LockTimeout(a.strs["lock-timeout"]))
-	}
-	return opts, nil
+	return build(a)
 }

@@ -18,7 +18,7 @@ func (s *Store) Acquire(ctx context.Context, locks []locking.Lock) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("acquire locks: %w", err)
 	}
-	if err := validLocks(locks); err != nil {
+	if err := locking.ValidateLocks(locks); err != nil {
 		return fmt.Errorf("acquire locks: %w", err)
 	}
 	if len(locks) == 0 {

@@ -48,11 +48,8 @@ func (s *Store) SavePlan(ctx context.Context, p locking.Plan) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("save plan %s: %w", p.Key, err)
 	}
-	if err := validKey(p.Key); err != nil {
+	if err := locking.ValidatePlan(p); err != nil {
 		return fmt.Errorf("save plan %s: %w", p.Key, err)
-	}
-	if p.Pull <= 0 {
-		return fmt.Errorf("save plan %s: pull %d is not a pull request number", p.Key, p.Pull)
 	}
 	if p.Time.IsZero() {
 		p.Time = s.now()

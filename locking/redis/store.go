@@ -142,35 +142,3 @@ func globEscape(s string) string {
 	}
 	return b.String()
 }
-
-// validKey reports a key's first missing part.
-func validKey(k locking.Key) error {
-	switch {
-	case k.Repo == "":
-		return errors.New("key has no repo")
-	case k.Dir == "":
-		return errors.New("key has no dir")
-	case k.Workspace == "":
-		return errors.New("key has no workspace")
-	}
-	return nil
-}
-
-// validLocks checks the locks of one Acquire call.
-func validLocks(locks []locking.Lock) error {
-	pulls := make(map[string]int, len(locks))
-	for _, l := range locks {
-		if err := validKey(l.Key); err != nil {
-			return fmt.Errorf("lock %s: %w", l.Key, err)
-		}
-		if l.Pull <= 0 {
-			return fmt.Errorf("lock %s: pull %d is not a pull request number", l.Key, l.Pull)
-		}
-		id := l.Key.String()
-		if p, ok := pulls[id]; ok && p != l.Pull {
-			return fmt.Errorf("lock %s: requested for both pull %d and pull %d", l.Key, p, l.Pull)
-		}
-		pulls[id] = l.Pull
-	}
-	return nil
-}

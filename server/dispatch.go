@@ -73,10 +73,11 @@ func (d *localDispatcher) Dispatch(_ context.Context, w Work) error {
 		defer d.wg.Done()
 		select {
 		case d.sem <- struct{}{}:
+			defer func() { <-d.sem }()
 		case <-d.ctx.Done():
-			return
+			// Shut down before a slot freed: run sees the cancelled context and
+			// only reports on the PR that the work was dropped.
 		}
-		defer func() { <-d.sem }()
 		d.run(d.ctx, w)
 	}()
 	return nil
@@ -94,6 +95,21 @@ func (d *localDispatcher) Drain(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("drain jobs: %w", ctx.Err())
+	}
+}
+
+// Wait waits for every dispatched goroutine to return, or for timeout. Shutdown
+// calls it after cancelling work, so cancelled jobs can report on their PRs.
+func (d *localDispatcher) Wait(timeout time.Duration) bool {
+	finished := make(chan struct{})
+	go func() { d.wg.Wait(); close(finished) }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-finished:
+		return true
+	case <-t.C:
+		return false
 	}
 }
 

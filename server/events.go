@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -54,7 +55,12 @@ func (s *Server) handleEvents(c echo.Context) error {
 	default:
 		return s.eventReply(c, "ignored", http.StatusOK, "ignored")
 	}
+	if !s.deliveries.add(ev.DeliveryID) {
+		log.Warn("webhook delivery already handled; replay ignored")
+		return s.eventReply(c, ev.Kind.String(), http.StatusOK, "ignored: delivery "+ev.DeliveryID+" was already handled")
+	}
 	if err := s.cfg.Dispatcher.Dispatch(c.Request().Context(), w); err != nil {
+		s.deliveries.remove(ev.DeliveryID) // GitHub may redeliver it
 		log.Error("dispatch work", "error", err)
 		return s.eventReply(c, ev.Kind.String(), http.StatusServiceUnavailable, "cannot queue work: server is shutting down")
 	}
@@ -65,4 +71,46 @@ func (s *Server) handleEvents(c echo.Context) error {
 func (s *Server) eventReply(c echo.Context, event string, code int, msg string) error {
 	s.metrics.webhooks.WithLabelValues(event, strconv.Itoa(code)).Inc()
 	return c.String(code, msg+"\n")
+}
+
+// maxDeliveries is how many webhook delivery IDs are remembered to refuse
+// replays: a few days of a busy installation's PR events.
+const maxDeliveries = 10000
+
+// deliverySet remembers the most recent webhook delivery IDs this process
+// acted on. A signed webhook stays valid forever, so without it a captured
+// delivery (`atoll apply` on a PR, say) could be sent again to run again.
+type deliverySet struct {
+	mu    sync.Mutex // guards seen and order
+	seen  map[string]bool
+	order []string // oldest first, at most maxDeliveries
+}
+
+func newDeliverySet() *deliverySet { return &deliverySet{seen: map[string]bool{}} }
+
+// add records id and reports whether it is new. An empty id (no
+// X-GitHub-Delivery header) is always new.
+func (d *deliverySet) add(id string) bool {
+	if id == "" {
+		return true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.seen[id] {
+		return false
+	}
+	d.seen[id] = true
+	d.order = append(d.order, id)
+	if len(d.order) > maxDeliveries {
+		delete(d.seen, d.order[0])
+		d.order = d.order[1:]
+	}
+	return true
+}
+
+// remove forgets id, for a delivery that was not acted on after all.
+func (d *deliverySet) remove(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.seen, id) // its entry in order ages out harmlessly
 }

@@ -31,6 +31,12 @@ type prRun struct {
 	// dir is the checkout of pull's head; resolved is its merged config.
 	dir      string
 	resolved *config.Resolved
+
+	statusMu sync.Mutex // guards unsettled
+	// unsettled holds, by status context, the last status this job set or
+	// tried to set that is pending or did not reach the VCS. Execute settles
+	// each one before the job ends, so no commit status stays pending forever.
+	unsettled map[string]vcs.Status
 }
 
 // Execute runs one unit of work to completion. It never panics: a panic is logged,
@@ -50,11 +56,14 @@ func (s *Server) Execute(ctx context.Context, w Work) {
 	stopArchive := s.archiveWhileRunning(ctx, job)
 	defer stopArchive() // runs after the deferred state change below
 	defer func() {
+		panicked := false
 		if p := recover(); p != nil {
+			panicked = true
 			log.Error("job panicked", "panic", p, "stack", string(debug.Stack()))
-			r.comment(ctx, "**Atoll hit an internal error** running this job and stopped. Nothing was applied. The server log has the details (job `"+w.ID+"`).")
+			r.comment(ctx, "**Atoll hit an internal error** running this job and stopped. The server log has the details (job `"+w.ID+"`).")
 			ok = false
 		}
+		r.settle(ctx, ok, panicked)
 		state := JobSucceeded
 		if !ok {
 			state = JobFailed
@@ -64,6 +73,9 @@ func (s *Server) Execute(ctx context.Context, w Work) {
 		snap := job.Snapshot()
 		s.metrics.jobSeconds.WithLabelValues(label).Observe(snap.Finished.Sub(snap.Started).Seconds())
 	}()
+	if ctx.Err() != nil {
+		return // stopped before it started; settle reports it
+	}
 	unlock, err := s.cfg.PullMutex.LockPull(ctx, w.PullKey())
 	if err != nil {
 		log.Error("wait for pull request mutex", "error", err)
@@ -105,6 +117,24 @@ func (r *prRun) command(ctx context.Context) bool {
 	}
 	if r.pull.State != vcs.PullOpen {
 		r.comment(ctx, fmt.Sprintf("`atoll %s` was not run: pull request #%d is %s.", cmd.Name, r.pull.Num, r.pull.State))
+		return false
+	}
+	if reason := r.forkRefusal(); reason != "" {
+		r.log.Info("command on a fork pull request refused", "head_repo", r.pull.HeadRepo.FullName(), "user", r.w.User)
+		statusCtx := ""
+		switch cmd.Name {
+		case CmdPlan:
+			statusCtx = statusPlan
+		case CmdApply:
+			statusCtx = statusApply
+		}
+		if statusCtx != "" {
+			r.setStatus(ctx, statusCtx, vcs.StatusFailure, forkStatus(r.pull))
+		}
+		body, err := templates.Refused(templates.RefusedData{Command: commandLabel(r.w), Reason: reason, Fix: forkFix(r.pull, r.w.Repo)})
+		if err == nil {
+			r.comment(ctx, body)
+		}
 		return false
 	}
 	if !r.authorized(ctx, cmd.Name) {
@@ -247,9 +277,20 @@ func (r *prRun) setStatus(ctx context.Context, statusCtx string, state vcs.Statu
 	if sha == "" {
 		return
 	}
-	if err := r.s.cfg.VCS.SetStatus(ctx, r.w.Repo, vcs.Status{SHA: sha, Context: statusCtx, State: state,
-		Description: desc, TargetURL: r.jobURL()}); err != nil {
+	st := vcs.Status{SHA: sha, Context: statusCtx, State: state, Description: desc, TargetURL: r.jobURL()}
+	err := r.s.cfg.VCS.SetStatus(ctx, r.w.Repo, st)
+	if err != nil {
 		r.log.Error("set commit status", "context", statusCtx, "error", err)
+	}
+	r.statusMu.Lock()
+	defer r.statusMu.Unlock()
+	if r.unsettled == nil {
+		r.unsettled = map[string]vcs.Status{}
+	}
+	if err != nil || state == vcs.StatusPending {
+		r.unsettled[statusCtx] = st
+	} else {
+		delete(r.unsettled, statusCtx)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -33,6 +34,12 @@ func (r *prRun) autoplan(ctx context.Context) bool {
 	if r.pull.State != vcs.PullOpen {
 		r.log.Info("pull request not open; autoplan skipped")
 		return true
+	}
+	if reason := r.forkRefusal(); reason != "" {
+		r.log.Info("fork pull request not planned", "head_repo", r.pull.HeadRepo.FullName())
+		r.logf("not planned: %s\n", reason)
+		r.setStatus(ctx, statusPlan, vcs.StatusFailure, forkStatus(r.pull))
+		return false
 	}
 	// Earlier plans of this PR are kept: apply compares each plan's commit with
 	// the PR's head and refuses a stale one with a message saying to re-plan.
@@ -210,6 +217,14 @@ func (r *prRun) runGroups(ctx context.Context, projects []config.Project, parall
 	}
 	sort.Ints(order)
 	failed := false
+	// A panic in a project's goroutine would end the whole process; it is
+	// caught there and raised again here, where Execute recovers it.
+	var panicked any
+	defer func() {
+		if panicked != nil {
+			panic(panicked)
+		}
+	}()
 	for _, g := range order {
 		if failed && r.resolved.AbortOnExecutionOrderFail {
 			for _, i := range groups[g] {
@@ -223,9 +238,20 @@ func (r *prRun) runGroups(ctx context.Context, projects []config.Project, parall
 		} else {
 			eg.SetLimit(1)
 		}
-		var mu sync.Mutex // guards failed
+		var mu sync.Mutex // guards failed and panicked
 		for _, i := range groups[g] {
 			eg.Go(func() error {
+				defer func() {
+					if p := recover(); p != nil {
+						r.log.Error("project panicked", "panic", p, "stack", string(debug.Stack()))
+						mu.Lock()
+						failed = true
+						if panicked == nil {
+							panicked = p
+						}
+						mu.Unlock()
+					}
+				}()
 				if !run(i) {
 					mu.Lock()
 					failed = true
@@ -235,6 +261,9 @@ func (r *prRun) runGroups(ctx context.Context, projects []config.Project, parall
 			})
 		}
 		_ = eg.Wait()
+		if panicked != nil {
+			return
+		}
 	}
 }
 

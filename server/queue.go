@@ -61,8 +61,31 @@ func (s *Server) GiveUpQueued(ctx context.Context, payload []byte, attempts int)
 	if _, err := s.cfg.VCS.CreateComment(ctx, w.Repo, w.Pull.Num, body); err != nil {
 		s.log.Error("comment given-up work", "error", err)
 	}
-	if w.Pull.HeadSHA != "" {
-		_ = s.cfg.VCS.SetStatus(ctx, w.Repo, vcs.Status{SHA: w.Pull.HeadSHA, Context: statusPlan, State: vcs.StatusError,
-			Description: "Atoll replicas stopped before finishing"})
+	// The job may have left its check pending: plan jobs on atoll/plan, apply on
+	// atoll/apply. A comment's work does not carry the head commit, so it is
+	// read from GitHub.
+	statusCtx := statusPlan
+	if w.Kind == WorkCommand {
+		switch {
+		case w.CommandErr != "":
+			return
+		case w.Command.Name == CmdApply:
+			statusCtx = statusApply
+		case w.Command.Name != CmdPlan:
+			return // unlock, approve_policies and help set no pending status
+		}
+	}
+	sha := w.Pull.HeadSHA
+	if sha == "" {
+		pull, err := s.cfg.VCS.GetPullRequest(ctx, w.Repo, w.Pull.Num)
+		if err != nil {
+			s.log.Error("get pull request of given-up work", "error", err)
+			return
+		}
+		sha = pull.HeadSHA
+	}
+	if err := s.cfg.VCS.SetStatus(ctx, w.Repo, vcs.Status{SHA: sha, Context: statusCtx, State: vcs.StatusError,
+		Description: "Atoll replicas stopped before finishing"}); err != nil {
+		s.log.Error("set status of given-up work", "error", err)
 	}
 }

@@ -67,6 +67,11 @@ type Config struct {
 	Executables []string
 	// MaxParallelJobs bounds jobs running at once in this process.
 	MaxParallelJobs int
+	// AllowForkPRs lets Atoll plan and apply pull requests whose head is in
+	// another repository (a fork). Off by default: terraform runs the PR's
+	// code with the server's credentials, and a fork's author may be anyone
+	// who can read the repository.
+	AllowForkPRs bool
 
 	Parser    WebhookParser
 	VCS       vcs.Client
@@ -107,6 +112,8 @@ type Server struct {
 	jobs    *jobRegistry
 	metrics *metrics
 	local   *localDispatcher // nil when a shared dispatcher is configured
+	// deliveries are the webhook deliveries already acted on, to refuse replays.
+	deliveries *deliverySet
 
 	// baseCtx is cancelled on Shutdown; background work derives from it.
 	baseCtx context.Context
@@ -143,11 +150,12 @@ func New(cfg Config) (*Server, error) {
 	cfg.AtollURL = strings.TrimRight(cfg.AtollURL, "/")
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		jobs:    newJobRegistry(500, cfg.Now),
-		baseCtx: ctx,
-		cancel:  cancel,
+		cfg:        cfg,
+		log:        cfg.Logger,
+		jobs:       newJobRegistry(500, cfg.Now),
+		deliveries: newDeliverySet(),
+		baseCtx:    ctx,
+		cancel:     cancel,
 	}
 	var err error
 	if s.metrics, err = newMetrics(cfg.Registry); err != nil {
@@ -179,7 +187,9 @@ func (s *Server) Start(ln net.Listener) error {
 }
 
 // Shutdown stops accepting requests, then waits for running jobs to finish or for
-// ctx to end, whichever is first; jobs still running then are cancelled.
+// ctx to end, whichever is first; jobs still running or queued then are
+// cancelled, and Shutdown waits a few more seconds for them to report on their
+// pull requests that they were stopped.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
 	if s.httpSrv != nil {
@@ -193,6 +203,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.cancel()
+	if s.local != nil && !s.local.Wait(settleTimeout+time.Second) {
+		s.log.Error("jobs still running after shutdown; their pull requests may not hear how they ended")
+	}
 	return errors.Join(errs...)
 }
 

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -84,12 +85,50 @@ func (s *Server) pageLocks(c echo.Context) error {
 // formUnlock releases a lock from the web page's button (POST, so no link
 // prefetcher can unlock by accident), then redirects back.
 func (s *Server) formUnlock(c echo.Context) error {
+	if !s.sameOrigin(c.Request()) {
+		s.log.Warn("cross-site unlock refused", "origin", c.Request().Header.Get("Origin"), "referer", c.Request().Header.Get("Referer"))
+		return echo.NewHTTPError(http.StatusForbidden, "cross-site request refused: unlock from Atoll's own Locks page")
+	}
 	id := c.FormValue("id")
 	l, err := s.unlockByID(c, id)
 	if err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/?unlocked="+url.QueryEscape(l.Key.Dir+" ("+l.Key.Workspace+")"))
+}
+
+// sameOrigin reports whether a browser form post comes from Atoll's own pages,
+// so another site cannot make a logged-in browser (basic auth credentials go
+// along with any request) release locks: cross-site request forgery. The
+// browser's Sec-Fetch-Site, else Origin, else Referer must name this server,
+// by the request's Host or by --atoll-url's. A request with none of them is not
+// from a browser form and is let through, as the API is.
+func (s *Server) sameOrigin(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return true
+	case "":
+	default:
+		return false
+	}
+	from := r.Header.Get("Origin")
+	if from == "" {
+		from = r.Header.Get("Referer")
+		if from == "" {
+			return true
+		}
+	}
+	u, err := url.Parse(from)
+	if err != nil || u.Host == "" {
+		return false // includes Origin: null
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	if own, err := url.Parse(s.cfg.AtollURL); err == nil && own.Host != "" && strings.EqualFold(u.Host, own.Host) {
+		return true
+	}
+	return false
 }
 
 func (s *Server) unlockByID(c echo.Context, id string) (locking.Lock, error) {

@@ -67,14 +67,15 @@ func TestFlagPrecedence(t *testing.T) {
 	if err := fs.Parse([]string{"--log-level", "debug"}); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"ATOLL_GH_USER": "from-env", "ATOLL_CLUSTER_LEASE": "5s"}
+	env := map[string]string{"ATOLL_GH_USER": "from-env", "ATOLL_CLUSTER_LEASE": "5s", "ATOLL_ALLOW_FORK_PRS": "true"}
 	if err := applyEnvAndFile(fs, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, cfgFile); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]any{"port": o.Port, "gh-user": o.GHUser, "allowlist": splitList(o.RepoAllowlist), "log": o.LogLevel,
-		"jobs": o.MaxParallelJobs, "basic": o.WebBasicAuth, "lease": o.ClusterLease, "hostname": o.GHHostname}
+		"jobs": o.MaxParallelJobs, "basic": o.WebBasicAuth, "lease": o.ClusterLease, "hostname": o.GHHostname,
+		"forks": o.AllowForkPRs}
 	want := map[string]any{"port": 5000, "gh-user": "from-env", "allowlist": []string{"github.com/a/*", "github.com/b/*"}, "log": "debug",
-		"jobs": 8, "basic": true, "lease": 5 * time.Second, "hostname": "github.com"}
+		"jobs": 8, "basic": true, "lease": 5 * time.Second, "hostname": "github.com", "forks": true}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("options (-want +got):\n%s", d)
 	}

@@ -66,6 +66,7 @@ type serverOptions struct {
 	ReconcileEvery   time.Duration
 	ClusterLease     time.Duration
 	EnablePolicies   bool
+	AllowForkPRs     bool
 }
 
 func (o *serverOptions) register(fs *flag.FlagSet) {
@@ -104,6 +105,7 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.MaxParallelJobs, "max-parallel-jobs", 4, "jobs run at once by this process")
 	fs.DurationVar(&o.ReconcileEvery, "lock-reconcile-interval", 10*time.Minute, "how often locks of merged or closed pull requests are released")
 	fs.BoolVar(&o.EnablePolicies, "enable-policy-checks", false, "check every repo's plans against the policy sets in --repo-config (otherwise only repos with policy_check: true)")
+	fs.BoolVar(&o.AllowForkPRs, "allow-fork-prs", false, "plan and apply pull requests from forks; off by default because terraform runs a fork's code with this server's credentials")
 	fs.DurationVar(&o.ClusterLease, "cluster-lease", cluster.DefaultLease, "with redis: how long a replica's job may go without a heartbeat before another replica takes it over")
 }
 
@@ -292,6 +294,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		Parser: &ghvcs.WebhookParser{Secret: []byte(o.GHWebhookSecret), Hostname: o.GHHostname, BotUser: o.GHUser},
 		VCS:    gh, Teams: gh, Merger: gh, GitToken: gh.GitToken, Store: a.store, Runner: run, RepoCfg: repoCfg, TeamAllow: teams,
 		APISecret: o.APISecret, Logger: logger, PullMutex: pullMutex, EnablePolicyChecks: o.EnablePolicies,
+		AllowForkPRs: o.AllowForkPRs,
 	}
 	if checker != nil {
 		scfg.Policy = checker

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -55,12 +56,20 @@ func (s *Server) handleEvents(c echo.Context) error {
 	default:
 		return s.eventReply(c, "ignored", http.StatusOK, "ignored")
 	}
-	if !s.deliveries.add(ev.DeliveryID) {
+	ctx := c.Request().Context()
+	fresh, err := s.cfg.Deliveries.Add(ctx, ev.DeliveryID)
+	if err != nil {
+		// The replay guard is down (Redis unreachable): refuse rather than risk
+		// running a replayed command; GitHub redelivers on 5xx.
+		log.Error("record webhook delivery", "error", err)
+		return s.eventReply(c, ev.Kind.String(), http.StatusServiceUnavailable, "cannot record the delivery; try again")
+	}
+	if !fresh {
 		log.Warn("webhook delivery already handled; replay ignored")
 		return s.eventReply(c, ev.Kind.String(), http.StatusOK, "ignored: delivery "+ev.DeliveryID+" was already handled")
 	}
-	if err := s.cfg.Dispatcher.Dispatch(c.Request().Context(), w); err != nil {
-		s.deliveries.remove(ev.DeliveryID) // GitHub may redeliver it
+	if err := s.cfg.Dispatcher.Dispatch(ctx, w); err != nil {
+		s.cfg.Deliveries.Remove(ctx, ev.DeliveryID) // GitHub may redeliver it
 		log.Error("dispatch work", "error", err)
 		return s.eventReply(c, ev.Kind.String(), http.StatusServiceUnavailable, "cannot queue work: server is shutting down")
 	}
@@ -88,8 +97,26 @@ type deliverySet struct {
 
 func newDeliverySet() *deliverySet { return &deliverySet{seen: map[string]bool{}} }
 
-// add records id and reports whether it is new. An empty id (no
+// DeliveryLog records the webhook deliveries already acted on.
+type DeliveryLog interface {
+	// Add records id and reports whether it is new.
+	Add(ctx context.Context, id string) (bool, error)
+	// Remove forgets id, for a delivery that was not acted on after all.
+	Remove(ctx context.Context, id string)
+}
+
+var _ DeliveryLog = (*deliverySet)(nil)
+
+// Add records id and reports whether it is new. An empty id (no
 // X-GitHub-Delivery header) is always new.
+func (d *deliverySet) Add(_ context.Context, id string) (bool, error) {
+	return d.add(id), nil
+}
+
+// Remove forgets id.
+func (d *deliverySet) Remove(_ context.Context, id string) { d.remove(id) }
+
+// add records id and reports whether it is new.
 func (d *deliverySet) add(id string) bool {
 	if id == "" {
 		return true

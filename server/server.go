@@ -93,6 +93,9 @@ type Config struct {
 	PullMutex  PullMutex
 	// Jobs, when set, shares job pages between replicas.
 	Jobs JobArchive
+	// Deliveries records handled webhook deliveries to refuse replays; an
+	// in-memory log of this process by default.
+	Deliveries DeliveryLog
 
 	// WebBasicAuth protects the web UI when User is set; APISecret protects the API.
 	WebUser, WebPassword string
@@ -112,8 +115,6 @@ type Server struct {
 	jobs    *jobRegistry
 	metrics *metrics
 	local   *localDispatcher // nil when a shared dispatcher is configured
-	// deliveries are the webhook deliveries already acted on, to refuse replays.
-	deliveries *deliverySet
 
 	// baseCtx is cancelled on Shutdown; background work derives from it.
 	baseCtx context.Context
@@ -150,17 +151,19 @@ func New(cfg Config) (*Server, error) {
 	cfg.AtollURL = strings.TrimRight(cfg.AtollURL, "/")
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:        cfg,
-		log:        cfg.Logger,
-		jobs:       newJobRegistry(500, cfg.Now),
-		deliveries: newDeliverySet(),
-		baseCtx:    ctx,
-		cancel:     cancel,
+		cfg:     cfg,
+		log:     cfg.Logger,
+		jobs:    newJobRegistry(500, cfg.Now),
+		baseCtx: ctx,
+		cancel:  cancel,
 	}
 	var err error
 	if s.metrics, err = newMetrics(cfg.Registry); err != nil {
 		cancel()
 		return nil, err
+	}
+	if s.cfg.Deliveries == nil {
+		s.cfg.Deliveries = newDeliverySet()
 	}
 	if s.cfg.PullMutex == nil {
 		s.cfg.PullMutex = newLocalPullMutex()

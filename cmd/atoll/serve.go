@@ -221,6 +221,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	a := &app{opts: o, log: logger}
 	var pullMutex server.PullMutex
 	var jobArchive *cluster.JobArchive
+	var deliveries *cluster.Deliveries
 	switch o.LockingDBType {
 	case "redis":
 		var tlsCfg *tls.Config
@@ -240,6 +241,8 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		}
 		pullMutex = cluster.NewMutex(st.Client(), st.Prefix(), o.ClusterLease, logger)
 		jobArchive = cluster.NewJobArchive(st.Client(), st.Prefix(), 7*24*time.Hour)
+		// GitHub redelivers for a few days at most.
+		deliveries = cluster.NewDeliveries(st.Client(), st.Prefix(), 72*time.Hour, logger)
 	default:
 		st, err := bolt.New(filepath.Join(o.DataDir, "atoll.db"), bolt.Options{})
 		if err != nil {
@@ -302,6 +305,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	if a.queue != nil {
 		scfg.Dispatcher = server.QueueDispatcher(a.queue)
 		scfg.Jobs = jobArchive
+		scfg.Deliveries = deliveries
 	}
 	if o.WebBasicAuth {
 		scfg.WebUser, scfg.WebPassword = o.WebUsername, o.WebPassword
@@ -311,6 +315,12 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		return nil, err
 	}
 	return a, nil
+}
+
+// isLoopback reports whether addr only listens on the loopback interface.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // absPaths makes each non-empty path that names a directory or file (it has a
@@ -353,6 +363,9 @@ func loadPolicies(ctx context.Context, cfg *config.ServerConfig, reposYAML strin
 // Serve runs until ctx ends, then drains jobs for up to a minute.
 func (a *app) Serve(ctx context.Context, ln net.Listener, stdout io.Writer) error {
 	a.log.Info("atoll server listening", "addr", ln.Addr().String(), "url", a.opts.AtollURL, "locking", a.opts.LockingDBType)
+	if !a.opts.WebBasicAuth && a.opts.APISecret == "" && !isLoopback(ln.Addr()) {
+		a.log.Warn("the web UI and API are open: anyone who can reach this port can release locks and read job logs (terraform output); set --web-basic-auth with --web-password, and --api-secret")
+	}
 	fmt.Fprintf(stdout, "atoll server listening on %s (%s)\n", ln.Addr(), a.opts.AtollURL)
 	reconDone := make(chan struct{})
 	go func() { defer close(reconDone); a.srv.RunReconciler(ctx, a.opts.ReconcileEvery) }()

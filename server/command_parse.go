@@ -244,6 +244,9 @@ func CleanDir(p string) (string, error) {
 			return "", fmt.Errorf("path %q has a control character", p)
 		}
 	}
+	if strings.ContainsAny(p, "`<>") {
+		return "", fmt.Errorf("path %q has a character Atoll does not accept (` < >)", p)
+	}
 	if strings.Contains(p, `\`) {
 		return "", fmt.Errorf("path %q: use / as the separator", p)
 	}

@@ -98,6 +98,8 @@ func TestCleanDir(t *testing.T) {
 		{"", "", false},
 		{"a\x00b", "", false},
 		{`a\..\..\x`, "", false},
+		{"a`b", "", false},
+		{"<script>", "", false},
 	}
 	for _, tt := range tests {
 		got, err := CleanDir(tt.in)

@@ -50,7 +50,8 @@ func (r *prRun) autoplan(ctx context.Context) bool {
 	changed, err := r.s.cfg.VCS.ListChangedFiles(ctx, r.w.Repo, r.pull.Num)
 	if err != nil {
 		r.log.Error("list changed files", "error", err)
-		r.fail(ctx, statusPlan, "could not list the pull request's changed files", err.Error())
+		// GitHub's error text may name internal hosts: it goes to the log only.
+		r.fail(ctx, statusPlan, "could not list the pull request's changed files from GitHub", "")
 		return false
 	}
 	projects, err := r.resolved.Projects(r.dir, changed)
@@ -98,7 +99,8 @@ func (r *prRun) selectProjects(ctx context.Context) ([]config.Project, error) {
 	}
 	changed, err := r.s.cfg.VCS.ListChangedFiles(ctx, r.w.Repo, r.pull.Num)
 	if err != nil {
-		return nil, fmt.Errorf("could not list the pull request's changed files: %w", err)
+		r.log.Error("list changed files", "error", err)
+		return nil, errors.New("Atoll could not list the pull request's changed files from GitHub; try again in a minute")
 	}
 	candidates, err := r.resolved.Projects(r.dir, changed)
 	if err != nil {

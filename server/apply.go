@@ -55,9 +55,7 @@ func (r *prRun) apply(ctx context.Context) bool {
 		r.refuse(ctx, statusApply, err.Error(), "")
 		return false
 	}
-	var behind *bool // computed once, only if a project requires undiverged
-	var reviews []vcs.Review
-	reviewsLoaded := false
+	live := &liveReqs{r: r}
 
 	results := make([]templates.Project, len(selected))
 	projects := make([]config.Project, len(selected))
@@ -97,25 +95,9 @@ func (r *prRun) apply(ctx context.Context) bool {
 			continue
 		}
 		if len(p.ApplyRequirements) > 0 {
-			if !reviewsLoaded && contains(p.ApplyRequirements, config.ReqApproved) {
-				reviews, err = s.cfg.VCS.ListReviews(ctx, r.w.Repo, r.pull.Num)
-				if err != nil {
-					r.log.Error("list reviews", "error", err)
-				}
-				reviewsLoaded = true
-			}
-			if behind == nil && contains(p.ApplyRequirements, config.ReqUndiverged) {
-				token, _ := s.cfg.GitToken(ctx)
-				b, err := s.cfg.Runner.BehindBase(ctx, r.checkoutSpec(token), r.pull.BaseBranch)
-				if err != nil {
-					r.log.Error("check divergence", "error", err)
-					b = true
-				}
-				behind = &b
-			}
-			checks, ok := r.requirements(p, pl, p.ApplyRequirements, reviews, behind)
+			checks, ok := live.check(ctx, p, pl, p.ApplyRequirements)
 			if !ok {
-				src := r.requirementsSource()
+				src := r.requirementsSource("apply_requirements")
 				for k := range checks {
 					checks[k].Source = src
 				}
@@ -339,20 +321,25 @@ func requirementsFix(checks []templates.Requirement, baseBranch string) string {
 	return strings.Join(fixes, " ")
 }
 
-// requirementsSource says where apply requirements come from, for refusals:
-// the last repos.yaml entry matching the repo that sets them, and the repo
-// config when the server lets it override them.
-func (r *prRun) requirementsSource() string {
+// requirementsSource says where requirements (key: "plan_requirements" or
+// "apply_requirements") come from, for refusals: the last repos.yaml entry
+// matching the repo that sets them, and the repo config when the server lets it
+// override them.
+func (r *prRun) requirementsSource(key string) string {
 	entry, overridable := "", false
 	for _, sr := range r.s.cfg.RepoCfg.Repos {
 		if !sr.Matches(r.w.Repo.ID(), r.pull.BaseBranch) {
 			continue
 		}
-		if sr.ApplyRequirements != nil {
+		reqs := sr.ApplyRequirements
+		if key == "plan_requirements" {
+			reqs = sr.PlanRequirements
+		}
+		if reqs != nil {
 			entry = sr.ID
 		}
 		if sr.AllowedOverrides != nil {
-			overridable = contains(sr.AllowedOverrides, "apply_requirements")
+			overridable = contains(sr.AllowedOverrides, key)
 		}
 	}
 	file := r.resolved.ConfigFile

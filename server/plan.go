@@ -117,6 +117,13 @@ func (r *prRun) selectProjects(ctx context.Context) ([]config.Project, error) {
 func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 	s := r.s
 	pr := r.pull
+	// plan_requirements come first: a refused project takes no lock.
+	projects, refused := r.planBlocked(ctx, projects)
+	if len(projects) == 0 {
+		r.setStatus(ctx, statusPlan, vcs.StatusFailure, "plan_requirements are not met")
+		r.postPlanComment(ctx, &liveComment{s: s, repo: r.w.Repo, num: pr.Num, log: r.log}, refused, nil)
+		return false
+	}
 	var locks []locking.Lock
 	for _, p := range projects {
 		if p.RepoLocking == "disabled" || p.RepoLocking == "on_apply" {
@@ -146,7 +153,7 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 			}
 		}
 		r.setStatus(ctx, statusPlan, vcs.StatusFailure, fmt.Sprintf("%s is locked by #%d", held.Held.Key.Dir, held.Held.Pull))
-		r.postPlanComment(ctx, &liveComment{s: s, repo: r.w.Repo, num: pr.Num, log: r.log}, results, nil)
+		r.postPlanComment(ctx, &liveComment{s: s, repo: r.w.Repo, num: pr.Num, log: r.log}, append(results, refused...), nil)
 		return false
 	}
 
@@ -156,6 +163,9 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 		results[i] = tmplProject(p) // Status "" until the project finishes
 		running[i] = projectLabel(p)
 	}
+	// Projects refused by plan_requirements follow the planned ones; their
+	// indices are past len(projects), so runGroups never touches them.
+	results = append(results, refused...)
 	lc := &liveComment{s: s, repo: r.w.Repo, num: pr.Num, log: r.log}
 	silenced := allSilenced(projects, "plan")
 	if !silenced {

@@ -484,3 +484,42 @@ workflows:
 	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusSuccess)
 	waitComment(t, gh, repo, pr, `"from-env-step/unset"`)
 }
+
+// TestE2EConfigPlanRequirements: plan_requirements are checked before a plan and
+// take no lock; once met, the plan runs.
+func TestE2EConfigPlanRequirements(t *testing.T) {
+	t.Parallel()
+	gh := fakeGitHub(t)
+	ctx := waitCtx(t)
+	reposYAML := filepath.Join(t.TempDir(), "repos.yaml")
+	if err := os.WriteFile(reposYAML, []byte("repos:\n- id: /.*/\n  plan_requirements: [approved]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	atoll := startAtoll(t, gh, t.TempDir(), "--repo-config", reposYAML)
+	files := testdrive.SampleFiles(t.TempDir())
+	repo, err := gh.CreateRepo(ctx, "acme", "planreq", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha, err := gh.Push(ctx, repo, "web", map[string]string{"network/main.tf": files["network/main.tf"] + "\nresource \"terraform_data\" \"web\" {\n  input = \"v1\"\n}\n"}, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := gh.OpenPull(ctx, repo, "web", "main", "Web", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusFailure)
+	waitComment(t, gh, repo, pr, "Plan blocked for `network`: requirement `approved` is not met", "Ask a reviewer other than the author")
+	if _, body := httpDo(t, "GET", atoll.URL+"/api/locks", nil, nil); strings.Contains(body, `"dir":"network"`) {
+		t.Errorf("a plan refused by plan_requirements took a lock: %s", body)
+	}
+	if err := gh.Review(repo, pr, "bob", "APPROVED"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gh.Comment(ctx, repo, pr, "alice", "atoll plan"); err != nil {
+		t.Fatal(err)
+	}
+	waitComment(t, gh, repo, pr, "Plan: 2 to add, 0 to change, 0 to destroy.")
+	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusSuccess)
+}

@@ -177,7 +177,7 @@ func (r *prRun) applyProject(ctx context.Context, p config.Project, pl locking.P
 		res.Status, res.Step, res.Output = templates.StatusError, "apply", err.Error()
 		return res
 	}
-	result, err := s.cfg.Runner.Run(ctx, runner.Job{Dir: r.dir, ProjectDir: p.Dir, Workspace: p.Workspace, Steps: applySteps(p.Workflow),
+	result, err := s.cfg.Runner.Run(ctx, runner.Job{Dir: r.dir, ProjectDir: p.Dir, Workspace: p.Workspace, Steps: p.Workflow.ApplySteps(),
 		Terraform: tf, PlanFile: pl.Path, Env: r.runEnv(p, pl.Path), Log: r.job,
 		Logger: r.log.With("project", projectLabel(p), "workspace", p.Workspace)})
 	if err != nil {
@@ -194,42 +194,6 @@ func (r *prRun) applyProject(ctx context.Context, p config.Project, pl locking.P
 	s.metrics.projects.WithLabelValues("apply", "ok").Inc()
 	res.Status, res.Output = templates.StatusApplied, result.Output
 	return res
-}
-
-// applySteps returns the steps that apply a saved plan: the workflow's apply
-// stage, preceded, when that stage has no init of its own, by the env, multienv
-// and init steps its plan stage runs before planning. Every checkout cleans the
-// worktree, and the apply may run on another replica than the plan, so the
-// project's .terraform is gone: without a new init terraform can neither select
-// a non-default workspace nor find its providers. init, env and multienv steps
-// add nothing to the comment.
-func applySteps(w config.Workflow) []config.Step {
-	if len(w.Apply) == 0 {
-		return w.Apply
-	}
-	for _, st := range w.Apply {
-		if st.Kind == config.StepInit {
-			return w.Apply
-		}
-	}
-	var pre []config.Step
-	inits := false
-	for _, st := range w.Plan {
-		if st.Kind == config.StepPlan {
-			break
-		}
-		switch st.Kind {
-		case config.StepInit:
-			inits = true
-			pre = append(pre, st)
-		case config.StepEnv, config.StepMultiEnv:
-			pre = append(pre, st)
-		}
-	}
-	if !inits {
-		return w.Apply
-	}
-	return append(pre, w.Apply...)
 }
 
 // ensurePlanFile writes the stored plan back to its path when this replica does not

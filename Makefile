@@ -21,6 +21,9 @@ build: $(BIN)/atoll
 $(BIN)/atoll: $(shell find . -name '*.go' -not -path './bin/*') go.mod go.sum
 	$(GO) build -o $@ ./cmd/atoll
 
+$(BIN)/terraform-provider-sandbox: $(shell find ./cmd/terraform-provider-sandbox ./testdrive/sandbox -name '*.go' -not -name '*_test.go') go.mod go.sum
+	$(GO) build -o $@ ./cmd/terraform-provider-sandbox
+
 ## tools: terraform $(TF_VERSION) in bin/ plus the Debian packages the tests use.
 tools: $(TERRAFORM) apt-tools
 
@@ -50,7 +53,7 @@ lint:
 	$(GO) vet ./...
 
 ## test: every test, against real terraform, git, redis-server and chromium.
-test: tools lint
+test: tools lint $(BIN)/terraform-provider-sandbox
 	$(GO) test -count=1 -timeout 20m ./...
 
 ## bench: speed and memory figures (see docs/benchmarks.md).
@@ -58,7 +61,7 @@ bench: tools
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
 
 ## testdrive: the whole product on this machine, no GitHub account, no cloud.
-testdrive: tools build
+testdrive: tools build $(BIN)/terraform-provider-sandbox
 	$(BIN)/atoll testdrive --terraform $(TERRAFORM) $(if $(CI),--exit,) $(TESTDRIVE_FLAGS)
 
 docker:

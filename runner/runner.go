@@ -7,8 +7,10 @@
 // Working copies: one bare mirror per base repository
 // (DataDir/repos/HOST/OWNER/NAME.git) and one git worktree per pull request
 // (DataDir/worktrees/HOST/OWNER/NAME/PULL), moved to the PR's head commit on every
-// push. Plan files live outside the worktree, under DataDir/plans, so cleaning the
-// worktree never loses a reviewed plan.
+// push. Drift detection checks a branch out into a worktree of its own beside
+// them (DataDir/worktrees/HOST/OWNER/NAME/branch-<escaped branch>, see
+// CheckoutBranch). Plan files live outside the worktree, under DataDir/plans, so
+// cleaning the worktree never loses a reviewed plan.
 //
 // Credentials reach git only through its environment (GIT_CONFIG_COUNT and
 // friends), never on the command line, in .git/config or in a remote URL, and are

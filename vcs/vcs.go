@@ -116,6 +116,10 @@ const (
 	EventPullClosed
 	// EventComment is a new comment on a pull request.
 	EventComment
+	// EventIssueComment is a new comment on an issue that is not a pull
+	// request (for example a drift report). Pull.Num is the issue number,
+	// Comment and Repo are set.
+	EventIssueComment
 )
 
 func (k EventKind) String() string {
@@ -130,6 +134,8 @@ func (k EventKind) String() string {
 		return "pull_closed"
 	case EventComment:
 		return "comment"
+	case EventIssueComment:
+		return "issue_comment"
 	default:
 		return "ignored"
 	}
@@ -144,7 +150,7 @@ type Event struct {
 	// Pull is set for pull request events. For comment events only Pull.Num and
 	// Pull.BaseRepo are known; fetch the rest with PullGetter.
 	Pull PullRequest
-	// Comment is set for EventComment.
+	// Comment is set for EventComment and EventIssueComment.
 	Comment Comment
 	// Sender is the login of the user who caused the event.
 	Sender string
@@ -205,6 +211,36 @@ type Merger interface {
 	// with method "merge", "squash" or "rebase" ("" = "merge"), and deletes the head
 	// branch afterwards when deleteBranch is set (never for a fork's branch).
 	MergePull(ctx context.Context, repo Repo, pull PullRequest, method string, deleteBranch bool) error
+}
+
+// Issue is an issue (not a pull request).
+type Issue struct {
+	Num   int
+	Title string
+	Body  string
+	// State is "open" or "closed".
+	State string
+	// URL is the issue's web page.
+	URL    string
+	Labels []string
+}
+
+// Issue states, as UpdateIssue takes them.
+const (
+	IssueOpen   = "open"
+	IssueClosed = "closed"
+)
+
+// IssueTracker opens, edits and finds issues, for drift reports.
+type IssueTracker interface {
+	// CreateIssue opens an issue with title, body and labels.
+	CreateIssue(ctx context.Context, repo Repo, title, body string, labels []string) (Issue, error)
+	// UpdateIssue replaces the body (when body != "") and sets the state
+	// (IssueOpen or IssueClosed; "" leaves it).
+	UpdateIssue(ctx context.Context, repo Repo, num int, body, state string) error
+	// FindIssue returns the oldest issue (open or closed) with label and
+	// exactly title; ok is false when there is none.
+	FindIssue(ctx context.Context, repo Repo, label, title string) (issue Issue, ok bool, err error)
 }
 
 // ErrNotMergeable is wrapped when the VCS refuses a merge (conflicts, required checks, head moved).

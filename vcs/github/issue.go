@@ -9,28 +9,20 @@ import (
 	"github.com/atollhq/atoll/vcs"
 )
 
-// Issue is a GitHub issue as drift reports need it.
-type Issue struct {
-	Num    int
-	Title  string
-	Body   string
-	State  string // "open" or "closed"
-	URL    string
-	Labels []string
-}
-
-// Issue states accepted by UpdateIssue.
+// Issue states accepted by UpdateIssue (the same as vcs.IssueOpen and vcs.IssueClosed).
 const (
-	IssueOpen   = "open"
-	IssueClosed = "closed"
+	IssueOpen   = vcs.IssueOpen
+	IssueClosed = vcs.IssueClosed
 )
+
+var _ vcs.IssueTracker = (*Client)(nil)
 
 // CreateIssue opens an issue with title, body and labels (labels GitHub does
 // not know yet are created by GitHub). The body is subject to the same limit
 // as comments.
-func (c *Client) CreateIssue(ctx context.Context, repo vcs.Repo, title, body string, labels []string) (Issue, error) {
+func (c *Client) CreateIssue(ctx context.Context, repo vcs.Repo, title, body string, labels []string) (vcs.Issue, error) {
 	if err := checkCommentLen(body); err != nil {
-		return Issue{}, fmt.Errorf("create issue in %s: %w", repo.FullName(), err)
+		return vcs.Issue{}, fmt.Errorf("create issue in %s: %w", repo.FullName(), err)
 	}
 	req := &gh.IssueRequest{Title: gh.String(title), Body: gh.String(body)}
 	if len(labels) > 0 {
@@ -38,7 +30,7 @@ func (c *Client) CreateIssue(ctx context.Context, repo vcs.Repo, title, body str
 	}
 	is, _, err := c.gh.Issues.Create(ctx, repo.Owner, repo.Name, req)
 	if err != nil {
-		return Issue{}, wrapErr(fmt.Sprintf("create issue in %s", repo.FullName()), err)
+		return vcs.Issue{}, wrapErr(fmt.Sprintf("create issue in %s", repo.FullName()), err)
 	}
 	return issueFromGitHub(is), nil
 }
@@ -74,19 +66,25 @@ func (c *Client) UpdateIssue(ctx context.Context, repo vcs.Repo, num int, body, 
 
 // ListOpenIssues lists every open issue in repo that carries label, oldest
 // first. Pull requests, which GitHub's issue list also returns, are left out.
-func (c *Client) ListOpenIssues(ctx context.Context, repo vcs.Repo, label string) ([]Issue, error) {
+func (c *Client) ListOpenIssues(ctx context.Context, repo vcs.Repo, label string) ([]vcs.Issue, error) {
+	return c.listIssues(ctx, repo, IssueOpen, label)
+}
+
+// listIssues lists the issues in state ("open", "closed" or "all") that carry
+// label, oldest first, leaving pull requests out.
+func (c *Client) listIssues(ctx context.Context, repo vcs.Repo, state, label string) ([]vcs.Issue, error) {
 	opts := &gh.IssueListByRepoOptions{
-		State:       IssueOpen,
+		State:       state,
 		Labels:      []string{label},
 		Sort:        "created",
 		Direction:   "asc",
 		ListOptions: gh.ListOptions{PerPage: perPage},
 	}
-	var out []Issue
+	var out []vcs.Issue
 	for {
 		page, resp, err := c.gh.Issues.ListByRepo(ctx, repo.Owner, repo.Name, opts)
 		if err != nil {
-			return nil, wrapErr(fmt.Sprintf("list issues labelled %q in %s", label, repo.FullName()), err)
+			return nil, wrapErr(fmt.Sprintf("list %s issues labelled %q in %s", state, label, repo.FullName()), err)
 		}
 		for _, is := range page {
 			if is.IsPullRequest() {
@@ -101,23 +99,24 @@ func (c *Client) ListOpenIssues(ctx context.Context, repo vcs.Repo, label string
 	}
 }
 
-// FindIssue returns the oldest open issue in repo that carries label and has
-// exactly title. ok is false when there is none.
-func (c *Client) FindIssue(ctx context.Context, repo vcs.Repo, label, title string) (issue Issue, ok bool, err error) {
-	issues, err := c.ListOpenIssues(ctx, repo, label)
+// FindIssue returns the oldest issue in repo, open or closed, that carries
+// label and has exactly title, so a closed report can be reopened rather than
+// duplicated. ok is false when there is none.
+func (c *Client) FindIssue(ctx context.Context, repo vcs.Repo, label, title string) (issue vcs.Issue, ok bool, err error) {
+	issues, err := c.listIssues(ctx, repo, "all", label)
 	if err != nil {
-		return Issue{}, false, err
+		return vcs.Issue{}, false, err
 	}
 	for _, is := range issues {
 		if is.Title == title {
 			return is, true, nil
 		}
 	}
-	return Issue{}, false, nil
+	return vcs.Issue{}, false, nil
 }
 
-func issueFromGitHub(is *gh.Issue) Issue {
-	out := Issue{
+func issueFromGitHub(is *gh.Issue) vcs.Issue {
+	out := vcs.Issue{
 		Num:   is.GetNumber(),
 		Title: is.GetTitle(),
 		Body:  is.GetBody(),

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/atollhq/atoll/vcs"
 )
 
 // errorsIs is errors.Is, named for test readability.
@@ -28,7 +30,7 @@ func TestCreateIssue(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateIssue: %v", err)
 	}
-	want := Issue{Num: 31, Title: "Drift: acme/infra network (default)", Body: "Drift detected", State: "open",
+	want := vcs.Issue{Num: 31, Title: "Drift: acme/infra network (default)", Body: "Drift detected", State: "open",
 		URL: "https://ghe.example.com/acme/infra/issues/31", Labels: []string{"atoll-drift"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("CreateIssue (-want +got):\n%s", diff)
@@ -70,26 +72,51 @@ func TestUpdateIssue(t *testing.T) {
 	}
 }
 
-func TestFindIssue(t *testing.T) {
-	t.Parallel()
-	f := setup(t, Config{})
-	f.mux.HandleFunc("/repos/acme/infra/issues", func(w http.ResponseWriter, r *http.Request) {
+// issueListHandler serves a two-page issue list filtered by the state query
+// parameter, with a pull request among the issues as GitHub lists them.
+func issueListHandler(t *testing.T) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		testMethod(t, r, "GET")
 		q := r.URL.Query()
-		if q.Get("labels") != "atoll-drift" || q.Get("state") != "open" {
-			t.Errorf("query = %v, want labels=atoll-drift state=open", q)
+		if q.Get("labels") != "atoll-drift" || q.Get("sort") != "created" || q.Get("direction") != "asc" {
+			t.Errorf("query = %v, want labels=atoll-drift sort=created direction=asc", q)
+		}
+		state := q.Get("state")
+		pages := map[string][]string{
+			"open": {
+				`[{"number":3,"title":"Drift: acme/infra network (default)","state":"open"},
+				  {"number":4,"title":"Drift: acme/infra db (default)","state":"open","pull_request":{"url":"x"}}]`,
+				`[{"number":5,"title":"Drift: acme/infra db (default)","state":"open"},
+				  {"number":6,"title":"Drift: acme/infra db (default)","state":"open"}]`,
+			},
+			"all": {
+				`[{"number":2,"title":"Drift: acme/infra dns (default)","state":"closed","labels":[{"name":"atoll-drift"}]},
+				  {"number":3,"title":"Drift: acme/infra network (default)","state":"open"},
+				  {"number":4,"title":"Drift: acme/infra db (default)","state":"open","pull_request":{"url":"x"}}]`,
+				`[{"number":5,"title":"Drift: acme/infra db (default)","state":"open"},
+				  {"number":6,"title":"Drift: acme/infra db (default)","state":"open"}]`,
+			},
+		}
+		list, ok := pages[state]
+		if !ok {
+			t.Errorf("state = %q, want open or all", state)
+			fmt.Fprint(w, `[]`)
+			return
 		}
 		if q.Get("page") == "2" {
-			fmt.Fprint(w, `[{"number":5,"title":"Drift: acme/infra db (default)","state":"open"},
-				{"number":6,"title":"Drift: acme/infra db (default)","state":"open"}]`)
+			fmt.Fprint(w, list[1])
 			return
 		}
 		linkNext(w, r, 2, 2)
-		fmt.Fprint(w, `[{"number":3,"title":"Drift: acme/infra network (default)","state":"open"},
-			{"number":4,"title":"Drift: acme/infra db (default)","state":"open","pull_request":{"url":"x"}}]`)
-	})
-	ctx := context.Background()
-	all, err := f.client.ListOpenIssues(ctx, testRepo, "atoll-drift")
+		fmt.Fprint(w, list[0])
+	}
+}
+
+func TestListOpenIssues(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Config{})
+	f.mux.HandleFunc("/repos/acme/infra/issues", issueListHandler(t))
+	all, err := f.client.ListOpenIssues(context.Background(), testRepo, "atoll-drift")
 	if err != nil {
 		t.Fatalf("ListOpenIssues: %v", err)
 	}
@@ -100,12 +127,39 @@ func TestFindIssue(t *testing.T) {
 	if diff := cmp.Diff([]int{3, 5, 6}, nums); diff != "" {
 		t.Errorf("ListOpenIssues numbers (-want +got), pull requests must be left out:\n%s", diff)
 	}
-	got, ok, err := f.client.FindIssue(ctx, testRepo, "atoll-drift", "Drift: acme/infra db (default)")
-	if err != nil || !ok || got.Num != 5 {
-		t.Errorf("FindIssue(db) = %d, %v, %v; want the oldest, #5", got.Num, ok, err)
+}
+
+func TestFindIssue(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Config{})
+	f.mux.HandleFunc("/repos/acme/infra/issues", issueListHandler(t))
+	tests := []struct {
+		name   string
+		title  string
+		want   vcs.Issue
+		wantOK bool
+	}{
+		{name: "oldest of several", title: "Drift: acme/infra db (default)",
+			want: vcs.Issue{Num: 5, Title: "Drift: acme/infra db (default)", State: "open"}, wantOK: true},
+		{name: "closed issue is found", title: "Drift: acme/infra dns (default)",
+			want: vcs.Issue{Num: 2, Title: "Drift: acme/infra dns (default)", State: "closed", Labels: []string{"atoll-drift"}}, wantOK: true},
+		{name: "first page", title: "Drift: acme/infra network (default)",
+			want: vcs.Issue{Num: 3, Title: "Drift: acme/infra network (default)", State: "open"}, wantOK: true},
+		{name: "missing", title: "Drift: acme/infra iam (default)"},
+		{name: "title must match exactly", title: "Drift: acme/infra db"},
 	}
-	_, ok, err = f.client.FindIssue(ctx, testRepo, "atoll-drift", "Drift: acme/infra dns (default)")
-	if err != nil || ok {
-		t.Errorf("FindIssue(missing) = %v, %v; want not found, no error", ok, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok, err := f.client.FindIssue(context.Background(), testRepo, "atoll-drift", tt.title)
+			if err != nil {
+				t.Fatalf("FindIssue: %v", err)
+			}
+			if ok != tt.wantOK {
+				t.Errorf("FindIssue ok = %v, want %v", ok, tt.wantOK)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("FindIssue (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

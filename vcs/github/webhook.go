@@ -175,6 +175,8 @@ func (p *WebhookParser) parsePayload(kind string, payload []byte, ev *vcs.Event)
 		isPull := e.GetIssue().GetPullRequestLinks() != nil // IsPullRequest panics on a nil issue
 		if isPull {
 			ev.Pull.URL = e.GetIssue().GetPullRequestLinks().GetHTMLURL()
+		} else {
+			ev.Pull.URL = e.GetIssue().GetHTMLURL()
 		}
 		switch action := e.GetAction(); {
 		case action != "created":
@@ -184,7 +186,7 @@ func (p *WebhookParser) parsePayload(kind string, payload []byte, ev *vcs.Event)
 		case p.BotUser != "" && strings.EqualFold(ev.Comment.User, p.BotUser):
 			ev.Reason = "comment by the bot user itself"
 		case !isPull:
-			ev.Reason = "comment on an issue"
+			ev.Kind = vcs.EventIssueComment
 		default:
 			ev.Kind = vcs.EventComment
 		}

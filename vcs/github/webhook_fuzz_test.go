@@ -21,6 +21,7 @@ func FuzzParseWebhook(f *testing.F) {
 		{"pull_request", "application/json", `{"action":"opened","pull_request":{"head":{"repo":null},"base":{}}}`},
 		{"issue_comment", "application/json", commentPayload("created", true, "bob")},
 		{"issue_comment", "application/json", commentPayload("created", false, "atoll-bot")},
+		{"issue_comment", "application/json", commentPayload("created", false, "bob")},
 		{"issue_comment", "application/json", `{"action":"created","issue":null,"comment":null}`},
 		{"issue_comment", "application/json", `null`},
 		{"push", "application/json", `[]`},
@@ -47,7 +48,7 @@ func FuzzParseWebhook(f *testing.F) {
 		if ev.Kind == vcs.EventIgnored && ev.Reason == "" {
 			t.Errorf("ignored event without a reason: %+v", ev)
 		}
-		if ev.Kind == vcs.EventComment && strings.EqualFold(ev.Comment.User, p.BotUser) {
+		if (ev.Kind == vcs.EventComment || ev.Kind == vcs.EventIssueComment) && strings.EqualFold(ev.Comment.User, p.BotUser) {
 			t.Errorf("the bot's own comment was not ignored: %+v", ev)
 		}
 	})

@@ -43,9 +43,13 @@ func commentPayload(action string, onPull bool, user string) string {
 	if onPull {
 		pull = `,"pull_request":{"url":"https://api.github.com/repos/acme/infra/pulls/7","html_url":"https://github.com/acme/infra/pull/7"}`
 	}
-	return fmt.Sprintf(`{"action":%q,"issue":{"number":7,"title":"Add web","user":{"login":"alice"},"state":"open"%s},
+	html := "https://github.com/acme/infra/issues/7"
+	if onPull {
+		html = "https://github.com/acme/infra/pull/7"
+	}
+	return fmt.Sprintf(`{"action":%q,"issue":{"number":7,"title":"Add web","user":{"login":"alice"},"state":"open","html_url":%q%s},
 		"comment":{"id":555,"body":"atoll plan -d network","user":{"login":%q}},
-		"repository":%s,"sender":{"login":%q}}`, action, pull, user, repoJSON, user)
+		"repository":%s,"sender":{"login":%q}}`, action, html, pull, user, repoJSON, user)
 }
 
 func sign(secret []byte, body string) string {
@@ -74,7 +78,7 @@ func TestParseEvents(t *testing.T) {
 	withState := func(p vcs.PullRequest, s vcs.PullState) vcs.PullRequest { p.State = s; return p }
 	commentPull := vcs.PullRequest{BaseRepo: hookRepo, Num: 7, Title: "Add web", Author: "alice", URL: "https://github.com/acme/infra/pull/7"}
 	issuePull := commentPull
-	issuePull.URL = ""
+	issuePull.URL = "https://github.com/acme/infra/issues/7"
 	comment := vcs.Comment{ID: 555, Body: "atoll plan -d network", User: "bob"}
 
 	tests := []struct {
@@ -123,7 +127,16 @@ func TestParseEvents(t *testing.T) {
 		},
 		{
 			name: "comment on an issue", event: "issue_comment", body: commentPayload("created", false, "bob"),
-			want: vcs.Event{Repo: hookRepo, Pull: issuePull, Comment: comment, Sender: "bob", Reason: "comment on an issue"},
+			want: vcs.Event{Kind: vcs.EventIssueComment, Repo: hookRepo, Pull: issuePull, Comment: comment, Sender: "bob"},
+		},
+		{
+			name: "edited comment on an issue", event: "issue_comment", body: commentPayload("edited", false, "bob"),
+			want: vcs.Event{Repo: hookRepo, Pull: issuePull, Comment: comment, Sender: "bob", Reason: `issue_comment action "edited" is not handled`},
+		},
+		{
+			name: "bot's own comment on an issue", event: "issue_comment", body: commentPayload("created", false, "atoll-bot"),
+			want: vcs.Event{Repo: hookRepo, Pull: issuePull, Comment: vcs.Comment{ID: 555, Body: "atoll plan -d network", User: "atoll-bot"},
+				Sender: "atoll-bot", Reason: "comment by the bot user itself"},
 		},
 		{
 			name: "edited comment", event: "issue_comment", body: commentPayload("edited", true, "bob"),

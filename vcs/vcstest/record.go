@@ -3,6 +3,9 @@ package vcstest
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
+	"time"
 
 	"github.com/atollhq/atoll/vcs"
 )
@@ -24,6 +27,50 @@ func (s *Server) commentsLocked(repo vcs.Repo, num int) []RecordedComment {
 	for _, c := range s.commentsOf(rs, num) {
 		out = append(out, s.recorded(rs, c))
 	}
+	return out
+}
+
+// RecordedIssue is an issue (not a pull request) as the fake GitHub holds it.
+type RecordedIssue struct {
+	// Repo is the repository the issue is in.
+	Repo vcs.Repo
+	// Num is the issue number.
+	Num   int
+	Title string
+	Body  string
+	// State is "open" or "closed"; StateReason is GitHub's state_reason
+	// ("completed", "reopened", ...; "" for an issue never closed).
+	State, StateReason string
+	// User is the author's login (the bot user for issues created through the API).
+	User   string
+	Labels []string
+	// Comments are the issue's live comments, oldest first.
+	Comments []RecordedComment
+	// CreatedAt and UpdatedAt are the times of creation and last change.
+	CreatedAt, UpdatedAt time.Time
+}
+
+// Issues returns the issues of repo that are not pull requests, by number.
+func (s *Server) Issues(repo vcs.Repo) []RecordedIssue {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rs, err := s.lookupRepo(repo.Owner, repo.Name)
+	if err != nil {
+		return nil
+	}
+	var out []RecordedIssue
+	for _, is := range rs.issues {
+		if is.pull != nil {
+			continue
+		}
+		out = append(out, RecordedIssue{
+			Repo: s.vcsRepo(rs), Num: is.num, Title: is.title, Body: is.body,
+			State: is.state, StateReason: is.stateReason, User: is.user,
+			Labels: slices.Clone(is.labels), Comments: s.commentsLocked(repo, is.num),
+			CreatedAt: is.created, UpdatedAt: is.updated,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Num < out[j].Num })
 	return out
 }
 

@@ -258,20 +258,45 @@ func (s *Server) ReopenPull(ctx context.Context, repo vcs.Repo, num int) error {
 // delivers an issue_comment "created" webhook. It returns the comment ID.
 // Bodies over vcs.MaxCommentLen characters are refused, as GitHub refuses them.
 func (s *Server) Comment(ctx context.Context, repo vcs.Repo, num int, user, body string) (int64, error) {
+	id, err := s.comment(ctx, repo, num, user, body, false)
+	if err != nil {
+		return id, fmt.Errorf("comment on %s#%d: %w", repo.FullName(), num, err)
+	}
+	return id, nil
+}
+
+// CommentOnIssue is Comment for an issue that is not a pull request (a drift
+// report, say): it records the comment by user and delivers the
+// issue_comment "created" webhook, whose issue has no "pull_request" field.
+// It fails when num is a pull request.
+func (s *Server) CommentOnIssue(ctx context.Context, repo vcs.Repo, num int, user, body string) (int64, error) {
+	id, err := s.comment(ctx, repo, num, user, body, true)
+	if err != nil {
+		return id, fmt.Errorf("comment on issue %s#%d: %w", repo.FullName(), num, err)
+	}
+	return id, nil
+}
+
+// comment records a comment and delivers its webhook; with issueOnly it
+// refuses pull requests.
+func (s *Server) comment(ctx context.Context, repo vcs.Repo, num int, user, body string, issueOnly bool) (int64, error) {
 	if fe := checkBody("IssueComment", body, true); fe != nil {
-		return 0, fmt.Errorf("comment on %s#%d: %s %s", repo.FullName(), num, fe.Field, fe.Code)
+		return 0, fmt.Errorf("%s %s", fe.Field, fe.Code)
 	}
 	s.mu.Lock()
 	rs, is, err := s.lookupIssue(repo, num)
+	if err == nil && issueOnly && is.pull != nil {
+		err = fmt.Errorf("#%d is a pull request: %w", num, ErrUnknown)
+	}
 	if err != nil {
 		s.mu.Unlock()
-		return 0, fmt.Errorf("comment on %s#%d: %w", repo.FullName(), num, err)
+		return 0, err
 	}
 	c := s.addCommentLocked(rs, is, user, body)
 	event := s.commentEventLocked(rs, is, c)
 	s.mu.Unlock()
 	if err := s.deliverEvent(ctx, "issue_comment", event); err != nil {
-		return c.id, fmt.Errorf("comment on %s#%d: %w", repo.FullName(), num, err)
+		return c.id, err
 	}
 	return c.id, nil
 }

@@ -11,8 +11,9 @@
 // Server.APIURL().
 //
 // A test drives a scenario with the Server's methods (CreateRepo, Push,
-// OpenPull, Comment, Review, ClosePull, ...) and checks the outcome with
-// Comments, Statuses, WaitComment, WaitStatus and BranchExists.
+// OpenPull, Comment, CommentOnIssue, Review, ClosePull, ...) and checks the
+// outcome with Comments, Issues, Statuses, WaitComment, WaitStatus and
+// BranchExists.
 //
 // REST routes (all under /api/v3):
 //
@@ -26,7 +27,7 @@
 //	GET    /repos/{o}/{r}/issues                      paginated; state, labels, creator, sort, direction
 //	POST   /repos/{o}/{r}/issues                      201
 //	GET    /repos/{o}/{r}/issues/{n}
-//	PATCH  /repos/{o}/{r}/issues/{n}
+//	PATCH  /repos/{o}/{r}/issues/{n}                  title, body, labels, state (closing and reopening)
 //	GET    /repos/{o}/{r}/issues/{n}/comments         paginated
 //	POST   /repos/{o}/{r}/issues/{n}/comments         201; 422 over 65536 characters
 //	GET    /repos/{o}/{r}/issues/comments/{id}

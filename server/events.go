@@ -41,6 +41,22 @@ func (s *Server) handleEvents(c echo.Context) error {
 		w.Kind = WorkAutoplan
 	case vcs.EventPullClosed:
 		w.Kind = WorkClose
+	case vcs.EventIssueComment:
+		// Only drift issues take commands (`atoll apply` restores Git's state).
+		if s.cfg.Drift == nil {
+			return s.eventReply(c, "issue_comment", http.StatusOK, "ignored: comment on an issue")
+		}
+		cmd, err := ParseCommand(ev.Comment.Body, s.cfg.Executables)
+		var ce *CommandError
+		switch {
+		case errors.Is(err, errNotCommand):
+			return s.eventReply(c, "issue_comment", http.StatusOK, "ignored: not a command")
+		case errors.As(err, &ce):
+			w.CommandErr = ce.Msg
+		case err != nil:
+			return s.eventReply(c, "issue_comment", http.StatusBadRequest, "bad command")
+		}
+		w.Kind, w.Command, w.User = WorkDriftApply, cmd, ev.Comment.User
 	case vcs.EventComment:
 		cmd, err := ParseCommand(ev.Comment.Body, s.cfg.Executables)
 		var ce *CommandError

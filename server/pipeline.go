@@ -88,6 +88,10 @@ func (s *Server) Execute(ctx context.Context, w Work) {
 		ok = r.closed(ctx)
 	case w.Kind == WorkAutoplan:
 		ok = r.autoplan(ctx)
+	case w.Kind == WorkDriftCheck && s.cfg.Drift != nil:
+		ok = r.driftCheck(ctx)
+	case w.Kind == WorkDriftApply && s.cfg.Drift != nil:
+		ok = r.driftApply(ctx)
 	case w.CommandErr != "":
 		body, err := templates.Help(templates.HelpData{Error: w.CommandErr, AllowedFlags: AllowedExtraFlagNames()})
 		if err == nil {

@@ -27,6 +27,7 @@ func (s *Server) routes() *echo.Echo {
 	web.GET("/", s.pageLocks)
 	web.POST("/locks/unlock", s.formUnlock)
 	web.GET("/jobs", s.pageJobs)
+	web.GET("/drift", s.pageDrift)
 	web.GET("/jobs/:id", s.pageJob)
 	web.GET("/jobs/:id/log", s.jobLogText)
 
@@ -34,6 +35,8 @@ func (s *Server) routes() *echo.Echo {
 	api.GET("/locks", s.apiLocks)
 	api.DELETE("/locks/:id", s.apiUnlock)
 	api.GET("/jobs", s.apiJobs)
+	api.GET("/drift", s.apiDrift)
+	api.POST("/drift/run", s.apiDriftRun)
 	// DELETE /locks/{id} for scripts, as documented.
 	e.DELETE("/locks/:id", s.apiUnlock, s.apiAuth)
 	return e

@@ -96,6 +96,9 @@ type Config struct {
 	// Deliveries records handled webhook deliveries to refuse replays; an
 	// in-memory log of this process by default.
 	Deliveries DeliveryLog
+	// Drift, when set, reports drift of DriftRepos' default branches.
+	Drift      DriftDetector
+	DriftRepos []vcs.Repo
 
 	// WebBasicAuth protects the web UI when User is set; APISecret protects the API.
 	WebUser, WebPassword string

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"text/template"
+	"time"
 )
 
 // tailLines is how many lines of a failed step's output are quoted in the comment.
@@ -29,6 +30,7 @@ var funcs = template.FuncMap{
 	"unmet":        unmet,
 	"sameSource":   sameSource,
 	"plural":       plural,
+	"utc":          func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	"tally":        tally,
 	"isRun":        isRunStep,
 	"view":         func(c Comment, p Project) projectView { return projectView{C: c, P: p} },

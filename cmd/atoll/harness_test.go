@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/atollhq/atoll/internal/testenv"
+	"github.com/atollhq/atoll/testdrive/sandbox"
 	"github.com/atollhq/atoll/vcs"
 	"github.com/atollhq/atoll/vcs/vcstest"
 )
@@ -108,6 +109,13 @@ func freePort(t testing.TB) int {
 // extra flags, and waits for /healthz.
 func startAtoll(t testing.TB, gh *vcstest.Server, dataDir string, extra ...string) *atollProc {
 	t.Helper()
+	return startAtollEnv(t, gh, dataDir, nil, extra...)
+}
+
+// startAtollEnv is startAtoll with env added to the server's environment
+// (later entries win, as in os/exec).
+func startAtollEnv(t testing.TB, gh *vcstest.Server, dataDir string, env []string, extra ...string) *atollProc {
+	t.Helper()
 	port := freePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	args := append([]string{"server",
@@ -117,7 +125,7 @@ func startAtoll(t testing.TB, gh *vcstest.Server, dataDir string, extra ...strin
 	}, extra...)
 	cmd := exec.Command(atollBinary(t), args...)
 	// The token comes through the environment, as in production.
-	cmd.Env = append(testenv.TerraformEnv(t), "ATOLL_GH_TOKEN="+e2eToken)
+	cmd.Env = append(append(testenv.TerraformEnv(t), "ATOLL_GH_TOKEN="+e2eToken), env...)
 	p := &atollProc{t: t, cmd: cmd, URL: url, log: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {
@@ -307,4 +315,40 @@ func execCommand(t *testing.T, name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(name, args...)
 	cmd.Env = testenv.TerraformEnv(t)
 	return cmd
+}
+
+var (
+	providerOnce sync.Once
+	providerBin  string
+	providerErr  error
+)
+
+// sandboxEnv builds the sandbox provider once, installs it in a filesystem
+// mirror and returns the environment that makes terraform use it offline.
+func sandboxEnv(t testing.TB) []string {
+	t.Helper()
+	providerOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "atoll-e2e-provider-")
+		if err != nil {
+			providerErr = err
+			return
+		}
+		providerBin = filepath.Join(dir, "terraform-provider-sandbox")
+		out, err := exec.Command("go", "build", "-o", providerBin, "../terraform-provider-sandbox").CombinedOutput()
+		if err != nil {
+			providerErr = fmt.Errorf("go build the sandbox provider: %v\n%s", err, out)
+		}
+	})
+	if providerErr != nil {
+		t.Fatal(providerErr)
+	}
+	mirror := filepath.Join(t.TempDir(), "mirror")
+	if err := sandbox.InstallMirror(providerBin, mirror); err != nil {
+		t.Fatal(err)
+	}
+	rc := filepath.Join(t.TempDir(), "terraformrc")
+	if err := os.WriteFile(rc, []byte(sandbox.CLIConfig(mirror)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"TF_CLI_CONFIG_FILE=" + rc}
 }

@@ -22,6 +22,7 @@ const usage = `Atoll brings GitOps to Terraform: plan and apply from pull reques
 Usage:
   atoll server    [flags]   serve GitHub webhooks (see atoll server -h)
   atoll testdrive [flags]   run the whole product locally against a fake GitHub
+  atoll drift     [flags]   check --drift-repos for drift once (exit 2 on drift)
   atoll validate  [--repo-config repos.yaml] [atoll.yaml ...]   check config files
   atoll version             print the version
 `
@@ -46,6 +47,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runServer(args[1:], stdout, stderr, os.LookupEnv)
 	case "testdrive":
 		err = runTestdrive(args[1:], stdout, stderr)
+	case "drift":
+		err = runDrift(args[1:], stdout, stderr, os.LookupEnv)
+		if errors.Is(err, errDrifted) {
+			return 2
+		}
 	case "validate":
 		return runValidate(args[1:], stdout, stderr)
 	case "version", "--version", "-v":

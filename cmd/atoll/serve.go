@@ -20,13 +20,17 @@ import (
 
 	"github.com/atollhq/atoll/cluster"
 	"github.com/atollhq/atoll/config"
+	"github.com/atollhq/atoll/drift"
 	"github.com/atollhq/atoll/locking"
 	"github.com/atollhq/atoll/locking/bolt"
 	lockredis "github.com/atollhq/atoll/locking/redis"
 	"github.com/atollhq/atoll/policy"
 	"github.com/atollhq/atoll/runner"
 	"github.com/atollhq/atoll/server"
+	"github.com/atollhq/atoll/vcs"
 	ghvcs "github.com/atollhq/atoll/vcs/github"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/robfig/cron/v3"
 )
 
 // serverOptions are the `atoll server` flags.
@@ -67,6 +71,9 @@ type serverOptions struct {
 	ClusterLease     time.Duration
 	EnablePolicies   bool
 	AllowForkPRs     bool
+	DriftRepos       string
+	DriftSchedule    string
+	DriftLabel       string
 }
 
 func (o *serverOptions) register(fs *flag.FlagSet) {
@@ -106,6 +113,9 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.ReconcileEvery, "lock-reconcile-interval", 10*time.Minute, "how often locks of merged or closed pull requests are released")
 	fs.BoolVar(&o.EnablePolicies, "enable-policy-checks", false, "check every repo's plans against the policy sets in --repo-config (otherwise only repos with policy_check: true)")
 	fs.BoolVar(&o.AllowForkPRs, "allow-fork-prs", false, "plan and apply pull requests from forks; off by default because terraform runs a fork's code with this server's credentials")
+	fs.StringVar(&o.DriftRepos, "drift-repos", "", "comma-separated repos (owner/name) whose default branch is re-planned to detect drift")
+	fs.StringVar(&o.DriftSchedule, "drift-schedule", "@every 1h", "when to check --drift-repos: a cron expression (\"0 * * * *\") or @every DURATION")
+	fs.StringVar(&o.DriftLabel, "drift-label", "atoll-drift", "label of drift issues")
 	fs.DurationVar(&o.ClusterLease, "cluster-lease", cluster.DefaultLease, "with redis: how long a replica's job may go without a heartbeat before another replica takes it over")
 }
 
@@ -134,6 +144,16 @@ func (o *serverOptions) validate() error {
 	}
 	if _, err := parseLevel(o.LogLevel); err != nil {
 		errs = append(errs, err)
+	}
+	if o.DriftRepos != "" {
+		if _, err := cron.ParseStandard(o.DriftSchedule); err != nil {
+			errs = append(errs, fmt.Errorf("--drift-schedule %q: %w", o.DriftSchedule, err))
+		}
+		for _, r := range splitList(o.DriftRepos) {
+			if owner, name, ok := strings.Cut(r, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+				errs = append(errs, fmt.Errorf("--drift-repos: %q is not owner/name", r))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -185,6 +205,9 @@ type app struct {
 	opts    serverOptions
 	log     *slog.Logger
 	closers []func() error
+	// drift is the drift detector; nil without --drift-repos.
+	drift      *drift.Detector
+	driftRepos []vcs.Repo
 	// queue is the shared job queue (redis only); nil runs jobs in this process.
 	queue *cluster.Queue
 }
@@ -292,7 +315,19 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 			return nil, fmt.Errorf("--gh-team-allowlist: %w", err)
 		}
 	}
-	scfg := server.Config{
+	registry := prometheus.NewRegistry()
+	if o.DriftRepos != "" {
+		if a.driftRepos, err = resolveRepos(ctx, gh, splitList(o.DriftRepos)); err != nil {
+			a.Close()
+			return nil, err
+		}
+		if a.drift, err = drift.New(drift.Config{Runner: run, Issues: gh, Locks: a.store, RepoCfg: repoCfg, GitToken: gh.GitToken,
+			Label: o.DriftLabel, PageURL: o.AtollURL + "/drift", Registry: registry, Logger: logger}); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	scfg := server.Config{Registry: registry, DriftRepos: a.driftRepos,
 		AtollURL: o.AtollURL, RepoAllowlist: splitList(o.RepoAllowlist), MaxParallelJobs: o.MaxParallelJobs,
 		Parser: &ghvcs.WebhookParser{Secret: []byte(o.GHWebhookSecret), Hostname: o.GHHostname, BotUser: o.GHUser},
 		VCS:    gh, Teams: gh, Merger: gh, GitToken: gh.GitToken, Store: a.store, Runner: run, RepoCfg: repoCfg, TeamAllow: teams,
@@ -301,6 +336,9 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	}
 	if checker != nil {
 		scfg.Policy = checker
+	}
+	if a.drift != nil {
+		scfg.Drift = a.drift
 	}
 	if a.queue != nil {
 		scfg.Dispatcher = server.QueueDispatcher(a.queue)
@@ -315,6 +353,58 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		return nil, err
 	}
 	return a, nil
+}
+
+// resolveRepos looks up each "owner/name" (its clone URL and default branch),
+// retrying briefly: a misspelt repo is a configuration error at start-up.
+func resolveRepos(ctx context.Context, gh *ghvcs.Client, names []string) ([]vcs.Repo, error) {
+	var out []vcs.Repo
+	for _, n := range names {
+		owner, name, _ := strings.Cut(n, "/")
+		var repo vcs.Repo
+		var err error
+		for attempt := 0; attempt < 3; attempt++ {
+			if repo, err = gh.GetRepo(ctx, owner, name); err == nil || errors.Is(err, vcs.ErrNotFound) {
+				break
+			}
+			time.Sleep(time.Duration(attempt+1) * time.Second)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--drift-repos %s: %w", n, err)
+		}
+		out = append(out, repo)
+	}
+	return out, nil
+}
+
+// runDriftSchedule queues drift checks of the watched repos on the schedule
+// until ctx ends.
+func (a *app) runDriftSchedule(ctx context.Context) {
+	if a.drift == nil {
+		return
+	}
+	sched, err := cron.ParseStandard(a.opts.DriftSchedule)
+	if err != nil {
+		a.log.Error("drift schedule", "error", err)
+		return
+	}
+	next := sched.Next(time.Now())
+	a.log.Info("drift detection scheduled", "repos", len(a.driftRepos), "next", next.Format(time.RFC3339))
+	for {
+		t := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		for _, r := range a.driftRepos {
+			if err := a.srv.ScheduleDrift(ctx, r, next); err != nil {
+				a.log.Error("schedule drift check", "repo", r.FullName(), "error", err)
+			}
+		}
+		next = sched.Next(time.Now())
+	}
 }
 
 // isLoopback reports whether addr only listens on the loopback interface.
@@ -367,6 +457,11 @@ func (a *app) Serve(ctx context.Context, ln net.Listener, stdout io.Writer) erro
 		a.log.Warn("the web UI and API are open: anyone who can reach this port can release locks and read job logs (terraform output); set --web-basic-auth with --web-password, and --api-secret")
 	}
 	fmt.Fprintf(stdout, "atoll server listening on %s (%s)\n", ln.Addr(), a.opts.AtollURL)
+	driftDone := make(chan struct{})
+	driftCtx, stopDrift := context.WithCancel(ctx)
+	go func() { defer close(driftDone); a.runDriftSchedule(driftCtx) }()
+	defer func() { <-driftDone }()
+	defer stopDrift() // deferred last, so it runs before the wait above
 	reconDone := make(chan struct{})
 	go func() { defer close(reconDone); a.srv.RunReconciler(ctx, a.opts.ReconcileEvery) }()
 	// With a shared queue this replica consumes jobs until shutdown; running

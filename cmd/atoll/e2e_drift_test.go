@@ -1,0 +1,139 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/atollhq/atoll/testdrive/sandbox"
+	"github.com/atollhq/atoll/vcs"
+	"github.com/atollhq/atoll/vcs/vcstest"
+)
+
+// TestE2EDrift: a server changed outside Terraform is found on the default
+// branch, reported as an issue (with the attribute that changed), shown on the
+// drift page and in metrics; `atoll apply` on the issue restores Git's state
+// and the issue closes itself.
+func TestE2EDrift(t *testing.T) {
+	t.Parallel()
+	gh := fakeGitHub(t)
+	ctx := waitCtx(t)
+	dir := t.TempDir()
+	cloud := filepath.Join(dir, "cloud.json")
+	files := map[string]string{
+		"README.md": "# drift\n",
+		"infra/main.tf": fmt.Sprintf(`terraform {
+  backend "local" {
+    path = %q
+  }
+  required_providers {
+    sandbox = { source = "atoll/sandbox", version = "0.1.0" }
+  }
+}
+
+provider "sandbox" {
+  cloud = %q
+}
+`, filepath.Join(dir, "infra.tfstate"), cloud),
+	}
+	repo, err := gh.CreateRepo(ctx, "acme", "infra", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	atoll := startAtollEnv(t, gh, t.TempDir(), sandboxEnv(t), "--drift-repos", "acme/infra", "--drift-schedule", "@every 1h")
+
+	// The server is created the GitOps way: a PR, applied, merged.
+	web := files["infra/main.tf"] + "\nresource \"sandbox_server\" \"web\" {\n  name = \"web\"\n  size = \"small\"\n}\n"
+	sha, err := gh.Push(ctx, repo, "web", map[string]string{"infra/main.tf": web}, "add web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := gh.OpenPull(ctx, repo, "web", "main", "Web", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusSuccess)
+	if _, err := gh.Comment(ctx, repo, pr, "bob", "atoll apply"); err != nil {
+		t.Fatal(err)
+	}
+	waitComment(t, gh, repo, pr, "Apply complete! Resources: 1 added")
+	if err := gh.ClosePull(ctx, repo, pr, true); err != nil {
+		t.Fatal(err)
+	}
+
+	runCheck := func() {
+		t.Helper()
+		code, body := httpDo(t, http.MethodPost, atoll.URL+"/api/drift/run?repo=acme/infra", nil, nil)
+		if code != http.StatusAccepted {
+			t.Fatalf("POST /api/drift/run = %d %s", code, body)
+		}
+	}
+	driftIssue := func() (vcstest.RecordedIssue, bool) {
+		for _, is := range gh.Issues(repo) {
+			if is.Title == "Drift: acme/infra infra (default)" {
+				return is, true
+			}
+		}
+		return vcstest.RecordedIssue{}, false
+	}
+
+	// In sync: no issue.
+	runCheck()
+	waitFor(t, func() bool {
+		_, body := httpDo(t, http.MethodGet, atoll.URL+"/api/drift", nil, nil)
+		return strings.Contains(body, `"status":"in_sync"`)
+	}, "an in-sync drift result")
+	if _, ok := driftIssue(); ok {
+		t.Fatal("a drift issue was opened for a project in sync")
+	}
+
+	// Someone resizes the server in the console.
+	if err := sandbox.SetAttribute(cloud, "web", "size", "large"); err != nil {
+		t.Fatal(err)
+	}
+	runCheck()
+	var issue vcstest.RecordedIssue
+	waitFor(t, func() bool { var ok bool; issue, ok = driftIssue(); return ok && issue.State == "open" }, "the drift issue")
+	for _, want := range []string{"1 resource changed outside Terraform: `sandbox_server.web` (`size`: `\"small\"` in Git, `\"large\"` in reality)",
+		"comment `atoll apply` here", "of `main`"} {
+		if !strings.Contains(issue.Body, want) {
+			t.Errorf("drift issue lacks %q:\n%s", want, issue.Body)
+		}
+	}
+	if !strings.Contains(strings.Join(issue.Labels, ","), "atoll-drift") {
+		t.Errorf("drift issue labels = %v", issue.Labels)
+	}
+	_, metrics := httpDo(t, http.MethodGet, atoll.URL+"/metrics", nil, nil)
+	if !strings.Contains(metrics, `atoll_drift_detected{project="infra",repo="acme/infra",workspace="default"} 1`) {
+		t.Errorf("drift gauge not 1:\n%s", grep(metrics, "atoll_drift"))
+	}
+	if _, page := httpDo(t, http.MethodGet, atoll.URL+"/drift", nil, nil); !strings.Contains(page, "drifted") {
+		t.Errorf("drift page does not show the drift:\n%s", page)
+	}
+
+	// A second check updates the same issue instead of opening another.
+	runCheck()
+	waitFor(t, func() bool {
+		_, body := httpDo(t, http.MethodGet, atoll.URL+"/api/jobs", nil, nil)
+		return strings.Count(body, `"command":"drift_check","repo":"acme/infra"`) >= 3 && !strings.Contains(body, `"state":"running"`)
+	}, "the third drift check")
+	if n := len(gh.Issues(repo)); n != 1 {
+		t.Errorf("%d issues after two drifted checks, want 1", n)
+	}
+
+	// `atoll apply` on the issue restores Git's state; the issue closes itself.
+	if _, err := gh.CommentOnIssue(ctx, repo, issue.Num, "bob", "atoll apply"); err != nil {
+		t.Fatal(err)
+	}
+	waitComment(t, gh, repo, issue.Num, "Apply complete! Resources: 0 added, 1 changed, 0 destroyed.")
+	waitFor(t, func() bool { is, _ := driftIssue(); return is.State == "closed" }, "the drift issue to close")
+	servers, err := sandbox.Servers(cloud)
+	if err != nil || servers["web"].Size != "small" {
+		t.Errorf("after remediation the server is %+v (%v), want size small", servers["web"], err)
+	}
+	if is, _ := driftIssue(); !strings.Contains(is.Body, "Back in sync") {
+		t.Errorf("closed issue body:\n%s", is.Body)
+	}
+}

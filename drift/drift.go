@@ -1,0 +1,370 @@
+// Package drift finds infrastructure changed outside Terraform. On a schedule it
+// re-plans the default branch of each watched repository, project by project,
+// and reports what differs: resources changed outside Terraform (the plan's
+// resource_drift) and changes merged into Git but never applied. Each drifting
+// project gets a GitHub issue that opens, updates and closes itself, a line on
+// the drift page, and metrics. `atoll apply` on the issue restores Git's state.
+// Drift never takes the locks of pull requests: it plans in a working copy of
+// its own and applies only when no pull request holds the workspace.
+package drift
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/atollhq/atoll/config"
+	"github.com/atollhq/atoll/locking"
+	"github.com/atollhq/atoll/runner"
+	"github.com/atollhq/atoll/templates"
+	"github.com/atollhq/atoll/vcs"
+)
+
+// Runner checks out branches and runs workflows.
+type Runner interface {
+	CheckoutBranch(ctx context.Context, repo vcs.Repo, branch, token string) (dir, sha string, err error)
+	BranchPlanPath(repo vcs.Repo, branch, dir, workspace string) string
+	Run(ctx context.Context, job runner.Job) (runner.Result, error)
+	TerraformBinary(version string) (string, error)
+}
+
+// LockReader tells whether a pull request holds a workspace.
+type LockReader interface {
+	Get(ctx context.Context, key locking.Key) (locking.Lock, error)
+}
+
+// Config is what a Detector needs.
+type Config struct {
+	Runner   Runner
+	Issues   vcs.IssueTracker
+	Locks    LockReader
+	RepoCfg  *config.ServerConfig
+	GitToken func(ctx context.Context) (string, error)
+	// Label marks drift issues; "atoll-drift" when empty.
+	Label string
+	// PageURL links issues to the drift page. Optional.
+	PageURL  string
+	Registry prometheus.Registerer
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Status of a project.
+type Status string
+
+// Project statuses.
+const (
+	InSync  Status = "in_sync"
+	Drifted Status = "drifted"
+	Failed  Status = "error"
+)
+
+// Result is the latest check of one project of one repository.
+type Result struct {
+	Repo      vcs.Repo
+	Branch    string
+	SHA       string
+	Project   string // name, or the directory when the project has none
+	Dir       string
+	Workspace string
+	Status    Status
+	Drift     []templates.DriftResource
+	Pending   []templates.Resource
+	// Error is a failed check's output (Status Failed).
+	Error    string
+	Since    time.Time
+	Checked  time.Time
+	IssueNum int
+	IssueURL string
+	planFile string
+	project  config.Project
+	dir      string // checkout root
+}
+
+// Detector checks repositories for drift. It is safe for concurrent use; checks
+// of one repository are serialised.
+type Detector struct {
+	cfg     Config
+	log     *slog.Logger
+	drifted *prometheus.GaugeVec
+	runs    *prometheus.CounterVec
+
+	mu      sync.Mutex // guards results and repoMus
+	results map[string]Result
+	repoMus map[string]*sync.Mutex
+}
+
+// New returns a Detector and registers its metrics.
+func New(cfg Config) (*Detector, error) {
+	if cfg.Label == "" {
+		cfg.Label = "atoll-drift"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.RepoCfg == nil {
+		cfg.RepoCfg = config.DefaultServerConfig()
+	}
+	if cfg.GitToken == nil {
+		cfg.GitToken = func(context.Context) (string, error) { return "", nil }
+	}
+	d := &Detector{cfg: cfg, log: cfg.Logger, results: map[string]Result{}, repoMus: map[string]*sync.Mutex{},
+		drifted: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "atoll_drift_detected",
+			Help: "1 when a project of a default branch differs from reality (drift or unapplied changes), 0 when in sync."},
+			[]string{"repo", "project", "workspace"}),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "atoll_drift_checks_total",
+			Help: "Drift checks of a project, by result."}, []string{"result"}),
+	}
+	if cfg.Registry != nil {
+		for _, c := range []prometheus.Collector{d.drifted, d.runs} {
+			if err := cfg.Registry.Register(c); err != nil {
+				return nil, fmt.Errorf("register drift metrics: %w", err)
+			}
+		}
+	}
+	return d, nil
+}
+
+func resultKey(repo vcs.Repo, dir, workspace string) string {
+	return repo.ID() + "|" + dir + "|" + workspace
+}
+
+// Results returns the latest result of every project checked, sorted.
+func (d *Detector) Results() []Result {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]Result, 0, len(d.results))
+	for _, r := range d.results {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return resultKey(out[i].Repo, out[i].Dir, out[i].Workspace) < resultKey(out[j].Repo, out[j].Dir, out[j].Workspace)
+	})
+	return out
+}
+
+func (d *Detector) repoMutex(repo vcs.Repo) *sync.Mutex {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m, ok := d.repoMus[repo.ID()]
+	if !ok {
+		m = &sync.Mutex{}
+		d.repoMus[repo.ID()] = m
+	}
+	return m
+}
+
+// CheckRepo plans every project of repo's default branch, reports each result
+// on its issue, and returns the results.
+func (d *Detector) CheckRepo(ctx context.Context, repo vcs.Repo) ([]Result, error) {
+	m := d.repoMutex(repo)
+	m.Lock()
+	defer m.Unlock()
+	return d.checkRepo(ctx, repo)
+}
+
+func (d *Detector) checkRepo(ctx context.Context, repo vcs.Repo) ([]Result, error) {
+	branch := repo.DefaultBranch
+	if branch == "" {
+		branch = "main"
+	}
+	log := d.log.With("repo", repo.FullName(), "branch", branch)
+	token, err := d.cfg.GitToken(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("drift %s: get git token: %w", repo.FullName(), err)
+	}
+	dir, sha, err := d.cfg.Runner.CheckoutBranch(ctx, repo, branch, token)
+	if err != nil {
+		return nil, fmt.Errorf("drift %s: check out %s: %w", repo.FullName(), branch, err)
+	}
+	rc, _, err := config.LoadRepoConfig(dir, d.cfg.RepoCfg.RepoConfigFile(repo.ID(), branch))
+	if err != nil {
+		return nil, fmt.Errorf("drift %s: %w", repo.FullName(), err)
+	}
+	res, err := d.cfg.RepoCfg.Resolve(repo.ID(), branch, rc)
+	if err != nil {
+		return nil, fmt.Errorf("drift %s: %w", repo.FullName(), err)
+	}
+	projects, err := res.AllProjects(dir)
+	if err != nil {
+		return nil, fmt.Errorf("drift %s: find projects: %w", repo.FullName(), err)
+	}
+	var out []Result
+	for _, p := range projects {
+		r := d.checkProject(ctx, repo, branch, sha, dir, p)
+		log.Info("drift check", "project", r.Project, "workspace", r.Workspace, "status", r.Status,
+			"drifted_resources", len(r.Drift), "pending_changes", len(r.Pending))
+		r = d.report(ctx, r)
+		d.record(r)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// checkProject plans one project and reads its plan's JSON.
+func (d *Detector) checkProject(ctx context.Context, repo vcs.Repo, branch, sha, dir string, p config.Project) Result {
+	ws := p.Workspace
+	if ws == "" {
+		ws = "default"
+	}
+	label := p.Name
+	if label == "" {
+		label = p.Dir
+	}
+	r := Result{Repo: repo, Branch: branch, SHA: sha, Project: label, Dir: p.Dir, Workspace: ws, Checked: d.cfg.Now(), project: p, dir: dir}
+	r.planFile = d.cfg.Runner.BranchPlanPath(repo, branch, p.Dir, ws)
+	fail := func(msg string) Result {
+		r.Status, r.Error = Failed, msg
+		d.runs.WithLabelValues(string(Failed)).Inc()
+		return r
+	}
+	tf, err := d.cfg.Runner.TerraformBinary(p.TerraformVersion)
+	if err != nil {
+		return fail(err.Error())
+	}
+	steps := slices.Clone(p.Workflow.Plan)
+	if !slices.ContainsFunc(steps, func(s config.Step) bool { return s.Kind == config.StepShow }) {
+		steps = append(steps, config.Step{Kind: config.StepShow})
+	}
+	_, err = d.cfg.Runner.Run(ctx, runner.Job{Dir: dir, ProjectDir: p.Dir, Workspace: ws, Steps: steps, Terraform: tf,
+		PlanFile: r.planFile, Logger: d.log.With("repo", repo.FullName(), "project", label, "workspace", ws)})
+	if err != nil {
+		var se *runner.StepError
+		if errors.As(err, &se) {
+			return fail(fmt.Sprintf("%s failed (exit code %d):\n%s", se.Step, se.ExitCode, tailLines(se.Output, 20)))
+		}
+		return fail(err.Error())
+	}
+	data, err := os.ReadFile(runner.ShowFile(r.planFile))
+	if err != nil {
+		return fail("the plan's JSON could not be read")
+	}
+	if r.Drift, r.Pending, err = diffPlan(data); err != nil {
+		return fail(err.Error())
+	}
+	r.Status = InSync
+	if len(r.Drift) > 0 || len(r.Pending) > 0 {
+		r.Status = Drifted
+	}
+	d.runs.WithLabelValues(string(r.Status)).Inc()
+	return r
+}
+
+// record keeps r as the latest result and updates the gauge.
+func (d *Detector) record(r Result) {
+	d.mu.Lock()
+	d.results[resultKey(r.Repo, r.Dir, r.Workspace)] = r
+	d.mu.Unlock()
+	if r.Status == Failed {
+		return
+	}
+	v := 0.0
+	if r.Status == Drifted {
+		v = 1
+	}
+	d.drifted.WithLabelValues(r.Repo.FullName(), r.Project, r.Workspace).Set(v)
+}
+
+// marker is the hidden JSON line in an issue that identifies its project.
+type marker struct {
+	Repo      string    `json:"repo"`
+	Dir       string    `json:"dir"`
+	Workspace string    `json:"workspace"`
+	Since     time.Time `json:"since"`
+}
+
+const markerPrefix = "atoll-drift "
+
+func parseMarker(body string) (marker, bool) {
+	i := strings.Index(body, "<!-- "+markerPrefix)
+	if i < 0 {
+		return marker{}, false
+	}
+	rest := body[i+len("<!-- "+markerPrefix):]
+	j := strings.Index(rest, " -->")
+	if j < 0 {
+		return marker{}, false
+	}
+	var m marker
+	if err := json.Unmarshal([]byte(rest[:j]), &m); err != nil {
+		return marker{}, false
+	}
+	return m, true
+}
+
+// report opens, updates, reopens or closes the project's issue for r.
+func (d *Detector) report(ctx context.Context, r Result) Result {
+	if d.cfg.Issues == nil || r.Status == Failed {
+		return r
+	}
+	title := templates.DriftTitle(r.Repo.FullName(), r.Project, r.Workspace)
+	iss, found, err := d.cfg.Issues.FindIssue(ctx, r.Repo, d.cfg.Label, title)
+	if err != nil {
+		d.log.Error("find drift issue", "repo", r.Repo.FullName(), "error", err)
+		return r
+	}
+	r.Since = r.Checked
+	if found && iss.State == "open" {
+		if m, ok := parseMarker(iss.Body); ok && !m.Since.IsZero() {
+			r.Since = m.Since
+		}
+	}
+	if found {
+		r.IssueNum, r.IssueURL = iss.Num, iss.URL
+	}
+	if r.Status == InSync && (!found || iss.State != "open") {
+		return r
+	}
+	mk, _ := json.Marshal(marker{Repo: r.Repo.ID(), Dir: r.Dir, Workspace: r.Workspace, Since: r.Since})
+	body, err := templates.Drift(templates.DriftIssue{Repo: r.Repo.FullName(), Project: r.Project, Workspace: r.Workspace,
+		Branch: r.Branch, Commit: short(r.SHA), Since: r.Since, Checked: r.Checked, Drift: r.Drift, Pending: r.Pending,
+		InSync: r.Status == InSync, PageURL: d.cfg.PageURL, Marker: markerPrefix + string(mk)})
+	if err != nil {
+		d.log.Error("render drift issue", "error", err)
+		return r
+	}
+	switch {
+	case r.Status == InSync:
+		err = d.cfg.Issues.UpdateIssue(ctx, r.Repo, iss.Num, body, "closed")
+	case !found:
+		var created vcs.Issue
+		created, err = d.cfg.Issues.CreateIssue(ctx, r.Repo, title, body, []string{d.cfg.Label})
+		r.IssueNum, r.IssueURL = created.Num, created.URL
+	case iss.State != "open":
+		err = d.cfg.Issues.UpdateIssue(ctx, r.Repo, iss.Num, body, "open")
+	default:
+		err = d.cfg.Issues.UpdateIssue(ctx, r.Repo, iss.Num, body, "")
+	}
+	if err != nil {
+		d.log.Error("report drift issue", "repo", r.Repo.FullName(), "issue", iss.Num, "error", err)
+	}
+	return r
+}
+
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

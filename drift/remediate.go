@@ -1,0 +1,91 @@
+package drift
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/atollhq/atoll/locking"
+	"github.com/atollhq/atoll/runner"
+	"github.com/atollhq/atoll/vcs"
+)
+
+// ErrUnknownIssue is returned by Remediate for an issue that is not a current
+// drift issue of the repository.
+var ErrUnknownIssue = errors.New("not a drift issue of a drifting project")
+
+// Remediation is the outcome of restoring Git's state for one project.
+type Remediation struct {
+	// Before is the fresh check that was applied; After the check that followed.
+	Before, After Result
+	// Output is the apply's output; Err its failure, if any.
+	Output string
+	Err    error
+	// LockedBy is the lock a pull request holds on the workspace, when that
+	// stopped the apply.
+	LockedBy *locking.Lock
+}
+
+// Remediate restores Git's state for the project of drift issue issueNum: it
+// checks the repository again (so it never applies a stale plan), refuses if a
+// pull request holds the workspace's lock, applies the fresh plan, and checks
+// again so the issue closes itself once in sync.
+func (d *Detector) Remediate(ctx context.Context, repo vcs.Repo, issueNum int) (Remediation, error) {
+	m := d.repoMutex(repo)
+	m.Lock()
+	defer m.Unlock()
+	results, err := d.checkRepo(ctx, repo)
+	if err != nil {
+		return Remediation{}, err
+	}
+	var target *Result
+	for i := range results {
+		if results[i].IssueNum == issueNum {
+			target = &results[i]
+		}
+	}
+	if target == nil || target.Status != Drifted {
+		if target != nil {
+			return Remediation{Before: *target, After: *target}, nil // already in sync (or failed): nothing to apply
+		}
+		return Remediation{}, ErrUnknownIssue
+	}
+	rem := Remediation{Before: *target}
+	if d.cfg.Locks != nil {
+		key := locking.Key{Repo: repo.ID(), Dir: target.Dir, Workspace: target.Workspace}
+		if l, err := d.cfg.Locks.Get(ctx, key); err == nil {
+			rem.LockedBy = &l
+			rem.After = *target
+			return rem, nil
+		} else if !errors.Is(err, locking.ErrNotFound) {
+			return rem, fmt.Errorf("read lock of %s: %w", target.Dir, err)
+		}
+	}
+	tf, err := d.cfg.Runner.TerraformBinary(target.project.TerraformVersion)
+	if err != nil {
+		rem.Err = err
+		return rem, nil
+	}
+	res, err := d.cfg.Runner.Run(ctx, runner.Job{Dir: target.dir, ProjectDir: target.Dir, Workspace: target.Workspace,
+		Steps: target.project.Workflow.ApplySteps(), Terraform: tf, PlanFile: target.planFile,
+		Logger: d.log.With("repo", repo.FullName(), "project", target.Project, "workspace", target.Workspace)})
+	rem.Output, rem.Err = res.Output, err
+	if err != nil {
+		var se *runner.StepError
+		if errors.As(err, &se) {
+			rem.Output = se.Output
+		}
+	}
+	d.log.Info("drift remediation", "repo", repo.FullName(), "project", target.Project, "workspace", target.Workspace, "ok", err == nil)
+	after, err := d.checkRepo(ctx, repo)
+	if err != nil {
+		return rem, err
+	}
+	rem.After = rem.Before
+	for _, r := range after {
+		if r.Dir == target.Dir && r.Workspace == target.Workspace {
+			rem.After = r
+		}
+	}
+	return rem, nil
+}

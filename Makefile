@@ -62,7 +62,7 @@ bench: tools
 
 ## testdrive: the whole product on this machine, no GitHub account, no cloud.
 testdrive: tools build $(BIN)/terraform-provider-sandbox
-	$(BIN)/atoll testdrive --terraform $(TERRAFORM) $(if $(CI),--exit,) $(TESTDRIVE_FLAGS)
+	$(BIN)/atoll testdrive --terraform $(TERRAFORM) --sandbox-provider $(BIN)/terraform-provider-sandbox $(if $(CI),--exit,) $(TESTDRIVE_FLAGS)
 
 docker:
 	docker build -t atoll:dev .

@@ -99,7 +99,8 @@ func (r *prRun) driftApply(ctx context.Context) bool {
 	default:
 		res.Status, res.Output = templates.StatusApplied, rem.Output
 	}
-	body, err := templates.Apply(templates.Comment{Projects: []templates.Project{res}, JobURL: r.jobURL(), Now: r.s.cfg.Now()})
+	body, err := templates.Apply(templates.Comment{Projects: []templates.Project{res}, JobURL: r.jobURL(), Now: r.s.cfg.Now(),
+		Next: "Atoll checked again: this issue closes itself once the project is back in sync."})
 	if err == nil {
 		r.comment(ctx, body)
 	}

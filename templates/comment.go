@@ -207,6 +207,9 @@ type Comment struct {
 	// Running names the projects still running; while any are, the comment says so
 	// and holds back the "apply" next step.
 	Running []string
+	// Next replaces the next step after a successful apply (by default: merge
+	// the pull request), for example on a drift issue. Optional.
+	Next string
 }
 
 // HelpData is the data of the help comment.

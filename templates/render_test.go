@@ -309,6 +309,14 @@ func TestApplyGolden(t *testing.T) {
 			want: []string{"<details><summary>Apply output</summary>", "terraform_data.web: Creation complete after 0s"},
 		},
 		{
+			name: "apply_drift_issue",
+			c: Comment{Projects: []Project{{
+				Name: "network", Dir: "network", Workspace: "default", Status: StatusApplied,
+				Counts: Counts{Change: 1}, Output: tfOut(t, "apply_create.txt"),
+			}}, JobURL: jobURL, Next: "Atoll checked again: this issue closes itself once the project is back in sync."},
+			wantVisible: []string{"Atoll checked again: this issue closes itself once the project is back in sync. · [Live log](" + jobURL + ")"},
+		},
+		{
 			name: "apply_failure",
 			c: Comment{Projects: []Project{{
 				Name: "migrations", Dir: "db/migrations", Workspace: "prod", Status: StatusError,

@@ -7,14 +7,17 @@ package testdrive
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/atollhq/atoll/testdrive/sandbox"
 	"github.com/atollhq/atoll/vcs"
 	"github.com/atollhq/atoll/vcs/vcstest"
 )
@@ -33,6 +36,8 @@ type Target struct {
 	DataDir string
 	// Env is the environment terraform should run with.
 	Env []string
+	// DriftRepos are the repositories to watch for drift (--drift-repos).
+	DriftRepos string
 }
 
 // Options configure a test drive.
@@ -52,6 +57,9 @@ type Options struct {
 	// Terraform is the terraform binary, used to apply the sample repo's main
 	// branch before the walkthrough ("terraform" on PATH when empty).
 	Terraform string
+	// SandboxProvider is the terraform-provider-sandbox binary (built by `make
+	// testdrive`), installed offline for the app/ project so drift is real.
+	SandboxProvider string
 }
 
 const (
@@ -106,12 +114,18 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("start fake github: %w", err)
 	}
 	defer gh.Close()
-	env, err := terraformEnv(dir, o.Env)
+	env, err := terraformEnv(dir, o.Env, o.SandboxProvider)
 	if err != nil {
 		return err
 	}
+	cloud := filepath.Join(dir, "cloud.json")
+	files := DemoFiles(filepath.Join(dir, "state"), cloud)
+	repo, err := gh.CreateRepo(ctx, owner, repoName, files)
+	if err != nil {
+		return fmt.Errorf("create sample repo: %w", err)
+	}
 	url, stop, err := o.StartAtoll(ctx, Target{APIURL: gh.APIURL(), Token: token, WebhookSecret: secret, BotUser: gh.BotUser(),
-		DataDir: filepath.Join(dir, "atoll"), Env: env})
+		DataDir: filepath.Join(dir, "atoll"), Env: env, DriftRepos: repo.FullName()})
 	if err != nil {
 		return fmt.Errorf("start atoll: %w", err)
 	}
@@ -123,11 +137,6 @@ func Run(ctx context.Context, o Options) error {
 	say("  Atoll:        %s  (locks page; jobs at %s/jobs)", url+"/", url)
 	say("")
 
-	files := SampleFiles(filepath.Join(dir, "state"))
-	repo, err := gh.CreateRepo(ctx, owner, repoName, files)
-	if err != nil {
-		return fmt.Errorf("create sample repo: %w", err)
-	}
 	w := &walk{ctx: ctx, gh: gh, repo: repo, out: out, timeout: o.StepTimeout}
 
 	say("── Setup: acme/infra's main branch is live (terraform apply of network/ and app/) ──")
@@ -206,13 +215,113 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("step 5: %w", err)
 	}
 
-	say("Test drive complete: plan → lock conflict → apply → merge → lock released → plan.")
+	// Step 6: drift.
+	say("── Step 6: someone resizes the app server in the cloud console; Atoll's drift check finds it ──")
+	if err := sandbox.SetAttribute(cloud, "app", "size", "large"); err != nil {
+		return fmt.Errorf("step 6: %w", err)
+	}
+	if err := w.runDriftCheck(url); err != nil {
+		return fmt.Errorf("step 6: %w", err)
+	}
+	issue, err := w.waitIssue(func(is vcstest.RecordedIssue) bool { return is.State == "open" })
+	if err != nil {
+		return fmt.Errorf("step 6: %w", err)
+	}
+	w.printText(fmt.Sprintf("📋 Atoll opened issue #%d %q:", issue.Num, issue.Title), issue.Body)
+
+	// Step 7: remediation from the issue.
+	say("── Step 7: bob comments `atoll apply` on issue #%d; Atoll restores Git's state and the issue closes ──", issue.Num)
+	if _, err := gh.CommentOnIssue(ctx, repo, issue.Num, "bob", "atoll apply"); err != nil {
+		return fmt.Errorf("step 7: %w", err)
+	}
+	if err := w.showComment(issue.Num, "drift apply", func(b string) bool { return strings.Contains(b, "Apply complete!") }); err != nil {
+		return fmt.Errorf("step 7: %w", err)
+	}
+	closed, err := w.waitIssue(func(is vcstest.RecordedIssue) bool { return is.State == "closed" })
+	if err != nil {
+		return fmt.Errorf("step 7: %w", err)
+	}
+	say("✔ issue #%d is closed: %s", closed.Num, firstLine(closed.Body))
+	say("")
+
+	say("Test drive complete: plan → lock conflict → apply → merge → lock released → plan → drift → restored.")
 	if o.Stay {
 		say("")
 		say("Atoll is still running at %s — open it in a browser. Press Ctrl-C to stop.", url+"/")
 		<-ctx.Done()
 	}
 	return nil
+}
+
+// DemoFiles are SampleFiles with app/ managing a server of the sandbox provider,
+// whose "cloud" is cloudFile: editing that file is a change outside Terraform.
+func DemoFiles(stateDir, cloudFile string) map[string]string {
+	files := SampleFiles(stateDir)
+	files["app/main.tf"] = fmt.Sprintf(`terraform {
+  required_providers {
+    sandbox = { source = "atoll/sandbox", version = "0.1.0" }
+  }
+}
+
+provider "sandbox" {
+  cloud = %q
+}
+
+resource "sandbox_server" "app" {
+  name = "app"
+  size = "small"
+}
+`, filepath.ToSlash(cloudFile))
+	return files
+}
+
+// runDriftCheck asks Atoll to check the repository for drift now.
+func (w *walk) runDriftCheck(atollURL string) error {
+	req, err := http.NewRequestWithContext(w.ctx, http.MethodPost, atollURL+"/api/drift/run?repo="+w.repo.FullName(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("start a drift check: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("start a drift check: %s", resp.Status)
+	}
+	return nil
+}
+
+// waitIssue waits for the repository's drift issue to match.
+func (w *walk) waitIssue(match func(vcstest.RecordedIssue) bool) (vcstest.RecordedIssue, error) {
+	deadline := time.Now().Add(w.timeout)
+	for time.Now().Before(deadline) {
+		for _, is := range w.gh.Issues(w.repo) {
+			if strings.HasPrefix(is.Title, "Drift: ") && match(is) {
+				return is, nil
+			}
+		}
+		select {
+		case <-w.ctx.Done():
+			return vcstest.RecordedIssue{}, w.ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return vcstest.RecordedIssue{}, errors.New("timed out waiting for the drift issue")
+}
+
+// printText prints a heading and an indented body.
+func (w *walk) printText(heading, body string) {
+	fmt.Fprintf(w.out, "\n%s\n", heading)
+	for _, line := range strings.Split(strings.TrimRight(body, "\n"), "\n") {
+		fmt.Fprintf(w.out, "  │ %s\n", line)
+	}
+	fmt.Fprintln(w.out)
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return strings.TrimLeft(s, "# ")
 }
 
 // webTF is the resource alice's pull request adds.
@@ -300,13 +409,21 @@ func (w *walk) showComment(num int, what string, match func(string) bool) error 
 }
 
 // terraformEnv is base with a CLI config of the test drive's own (the machine's
-// may point at a missing file) and no checkpoint calls.
-func terraformEnv(dir string, base []string) ([]string, error) {
+// may point at a missing file) that installs the sandbox provider from a local
+// mirror, and no checkpoint calls.
+func terraformEnv(dir string, base []string, provider string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create work dir: %w", err)
 	}
+	if provider == "" {
+		return nil, errors.New("the sandbox provider binary is needed (build it with `make testdrive`, or pass --sandbox-provider)")
+	}
+	mirror := filepath.Join(dir, "mirror")
+	if err := sandbox.InstallMirror(provider, mirror); err != nil {
+		return nil, fmt.Errorf("install the sandbox provider: %w", err)
+	}
 	rc := filepath.Join(dir, "terraformrc")
-	if err := os.WriteFile(rc, []byte("# atoll testdrive: no provider installation from the network\n"), 0o644); err != nil {
+	if err := os.WriteFile(rc, []byte(sandbox.CLIConfig(mirror)), 0o644); err != nil {
 		return nil, fmt.Errorf("write terraform cli config: %w", err)
 	}
 	env := append(append([]string(nil), base...), "TF_CLI_CONFIG_FILE="+rc, "CHECKPOINT_DISABLE=1")

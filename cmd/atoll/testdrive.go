@@ -25,10 +25,16 @@ func runTestdrive(args []string, stdout, stderr io.Writer) error {
 	port := fs.Int("port", 0, "port for Atoll (default: a free port)")
 	dir := fs.String("dir", "", "working directory (default: a temporary one, removed afterwards)")
 	verbose := fs.Bool("verbose", false, "show Atoll's server log")
+	provider := fs.String("sandbox-provider", "", "terraform-provider-sandbox binary (default: beside the atoll binary, where `make testdrive` builds it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := absPaths(tf); err != nil {
+	if *provider == "" {
+		if exe, err := os.Executable(); err == nil {
+			*provider = filepath.Join(filepath.Dir(exe), "terraform-provider-sandbox")
+		}
+	}
+	if err := absPaths(tf, provider); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -40,11 +46,12 @@ func runTestdrive(args []string, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	start := time.Now()
 	err := testdrive.Run(ctx, testdrive.Options{
-		Out:       stdout,
-		Dir:       *dir,
-		Stay:      !*exit,
-		Env:       os.Environ(),
-		Terraform: *tf,
+		Out:             stdout,
+		Dir:             *dir,
+		Stay:            !*exit,
+		Env:             os.Environ(),
+		Terraform:       *tf,
+		SandboxProvider: *provider,
 		StartAtoll: func(ctx context.Context, t testdrive.Target) (string, func(), error) {
 			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", *port))
 			if err != nil {
@@ -55,6 +62,7 @@ func runTestdrive(args []string, stdout, stderr io.Writer) error {
 				Port: ln.Addr().(*net.TCPAddr).Port, AtollURL: url, DataDir: t.DataDir, GHUser: t.BotUser, GHToken: t.Token,
 				GHWebhookSecret: t.WebhookSecret, GHHostname: "github.com", GHAPIURL: t.APIURL, RepoAllowlist: "*",
 				LockingDBType: "boltdb", TFBinary: *tf, LogLevel: "info", MaxParallelJobs: 4, ReconcileEvery: time.Minute,
+				DriftRepos: t.DriftRepos, DriftSchedule: "@every 1h", DriftLabel: "atoll-drift",
 			}
 			if err := os.MkdirAll(filepath.Dir(t.DataDir), 0o700); err != nil {
 				ln.Close()

@@ -267,3 +267,43 @@ func TestInTeamResolvesOrg(t *testing.T) {
 		}
 	}
 }
+
+// nopDrift is a DriftDetector that the tick test never calls.
+type nopDrift struct{ DriftDetector }
+
+// TestScheduleDriftOncePerTick: two replicas sharing one delivery log queue
+// one drift check per repository per schedule tick.
+func TestScheduleDriftOncePerTick(t *testing.T) {
+	t.Parallel()
+	shared := newDeliverySet()
+	repo := vcs.Repo{Host: "github.com", Owner: "acme", Name: "infra"}
+	var ds []*countingDispatcher
+	var servers []*Server
+	for i := 0; i < 2; i++ {
+		d := &countingDispatcher{}
+		s, _ := newTestServer(t, Config{Dispatcher: d, Deliveries: shared, Drift: nopDrift{}, DriftRepos: []vcs.Repo{repo}})
+		ds, servers = append(ds, d), append(servers, s)
+	}
+	tick := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	for _, s := range servers {
+		if err := s.ScheduleDrift(context.Background(), repo, tick); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(ds[0].works) + len(ds[1].works); n != 1 {
+		t.Fatalf("%d checks queued for one tick, want 1", n)
+	}
+	if err := servers[1].ScheduleDrift(context.Background(), repo, tick.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(ds[0].works) + len(ds[1].works); n != 2 {
+		t.Errorf("%d checks queued after the next tick, want 2", n)
+	}
+	for _, d := range ds {
+		for _, w := range d.works {
+			if w.Kind != WorkDriftCheck || w.Repo != repo {
+				t.Errorf("queued %+v", w)
+			}
+		}
+	}
+}

@@ -136,4 +136,18 @@ provider "sandbox" {
 	if is, _ := driftIssue(); !strings.Contains(is.Body, "Back in sync") {
 		t.Errorf("closed issue body:\n%s", is.Body)
 	}
+
+	// Drift that comes back reopens the same issue rather than opening another.
+	if err := sandbox.RemoveServer(cloud, "web"); err != nil {
+		t.Fatal(err)
+	}
+	runCheck()
+	waitFor(t, func() bool { is, _ := driftIssue(); return is.State == "open" }, "the drift issue to reopen")
+	reopened, _ := driftIssue()
+	if reopened.Num != issue.Num || len(gh.Issues(repo)) != 1 {
+		t.Errorf("drift came back as issue #%d (%d issues), want #%d reopened", reopened.Num, len(gh.Issues(repo)), issue.Num)
+	}
+	if !strings.Contains(reopened.Body, "`sandbox_server.web` (deleted outside Terraform)") {
+		t.Errorf("reopened issue body:\n%s", reopened.Body)
+	}
 }

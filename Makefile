@@ -54,7 +54,7 @@ lint:
 
 ## test: every test, against real terraform, git, redis-server and chromium.
 test: tools lint $(BIN)/terraform-provider-sandbox
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 ## bench: speed and memory figures (see docs/benchmarks.md).
 bench: tools

@@ -41,7 +41,11 @@ func atollBinary(t testing.TB) string {
 			return
 		}
 		atollBin = filepath.Join(dir, "atoll")
-		out, err := exec.Command("go", "build", "-o", atollBin, ".").CombinedOutput()
+		args := []string{"build", "-o", atollBin}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -134,6 +138,9 @@ func startAtollEnv(t testing.TB, gh *vcstest.Server, dataDir string, env []strin
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		p.Stop()
+		if strings.Contains(p.log.String(), "WARNING: DATA RACE") {
+			t.Errorf("the race detector found a data race in atoll server")
+		}
 		if t.Failed() {
 			t.Logf("atoll server log (%s):\n%s", url, p.log.String())
 		}

@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,28 +20,14 @@ var errDrifted = errors.New("drift detected")
 // same flags as `atoll server`; issues are opened, updated and closed as the
 // server would. Exit 0: in sync; 2: drift; 1: a check failed.
 func runDrift(args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) error {
-	fs := flag.NewFlagSet("atoll drift", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o serverOptions
-	o.register(fs)
-	configFile := fs.String("config", "", "YAML file of flag values (keys are flag names)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := applyEnvAndFile(fs, getenv, *configFile); err != nil {
-		return err
-	}
-	if o.DriftRepos == "" {
-		return errors.New("--drift-repos is required")
-	}
-	if err := o.validate(); err != nil {
-		return err
-	}
-	level, _ := parseLevel(o.LogLevel)
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := build(ctx, o, logger, os.Environ())
+	_, a, err := startApp(ctx, "atoll drift", args, stderr, getenv, func(o *serverOptions) error {
+		if o.DriftRepos == "" {
+			return errors.New("--drift-repos is required")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -111,6 +113,16 @@ provider "sandbox" {
 	}
 	if _, page := httpDo(t, http.MethodGet, atoll.URL+"/drift", nil, nil); !strings.Contains(page, "drifted") {
 		t.Errorf("drift page does not show the drift:\n%s", page)
+	}
+
+	// `atoll drift`, the one-shot check for cron jobs and CI, exits 2 on drift.
+	oneShot := execCommand(t, atollBinary(t), "drift", "--drift-repos", "acme/infra", "--data-dir", t.TempDir(),
+		"--gh-api-url", gh.APIURL(), "--gh-user", gh.BotUser(), "--repo-allowlist", "*", "--tf-binary", terraformPath(t))
+	oneShot.Env = append(append(oneShot.Env, "ATOLL_GH_TOKEN="+e2eToken), sandboxEnv(t)...)
+	out, err := oneShot.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "acme/infra infra (default)") || !strings.Contains(string(out), "drifted") {
+		t.Errorf("atoll drift = %v, want exit 2 naming the drift:\n%s", err, out)
 	}
 
 	// A second check updates the same issue instead of opening another.

@@ -129,6 +129,10 @@ func TestServerRefusesBadFlagsWithoutStarting(t *testing.T) {
 	if strings.Contains(errOut.String(), "x\n") {
 		t.Errorf("error output echoes the token: %q", errOut.String())
 	}
+	errOut.Reset()
+	if code := run([]string{"drift", "--gh-token", "x", "--repo-allowlist", "*"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "--drift-repos is required") {
+		t.Errorf("atoll drift without repos = %d, %q", code, errOut.String())
+	}
 	if code := run([]string{"version"}, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "atoll ") {
 		t.Errorf("atoll version = %d, %q", code, out.String())
 	}

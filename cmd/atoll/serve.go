@@ -168,25 +168,9 @@ func parseLevel(s string) (slog.Level, error) {
 
 // runServer is `atoll server`.
 func runServer(args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) error {
-	fs := flag.NewFlagSet("atoll server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o serverOptions
-	o.register(fs)
-	configFile := fs.String("config", "", "YAML file of flag values (keys are flag names)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := applyEnvAndFile(fs, getenv, *configFile); err != nil {
-		return err
-	}
-	if err := o.validate(); err != nil {
-		return err
-	}
-	level, _ := parseLevel(o.LogLevel)
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	app, err := build(ctx, o, logger, os.Environ())
+	o, app, err := startApp(ctx, "atoll server", args, stderr, getenv, nil)
 	if err != nil {
 		return err
 	}
@@ -196,6 +180,35 @@ func runServer(args []string, stdout, stderr io.Writer, getenv func(string) (str
 		return fmt.Errorf("listen on port %d: %w", o.Port, err)
 	}
 	return app.Serve(ctx, ln, stdout)
+}
+
+// startApp parses the server flags (flag > ATOLL_* > --config file > default),
+// runs check on them if given, and wires an app with a logger on stderr.
+func startApp(ctx context.Context, name string, args []string, stderr io.Writer, getenv func(string) (string, bool),
+	check func(*serverOptions) error) (serverOptions, *app, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o serverOptions
+	o.register(fs)
+	configFile := fs.String("config", "", "YAML file of flag values (keys are flag names)")
+	if err := fs.Parse(args); err != nil {
+		return o, nil, err
+	}
+	if err := applyEnvAndFile(fs, getenv, *configFile); err != nil {
+		return o, nil, err
+	}
+	if check != nil {
+		if err := check(&o); err != nil {
+			return o, nil, err
+		}
+	}
+	if err := o.validate(); err != nil {
+		return o, nil, err
+	}
+	level, _ := parseLevel(o.LogLevel)
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	a, err := build(ctx, o, logger, os.Environ())
+	return o, a, err
 }
 
 // app is a wired Atoll server with what it must close.

@@ -60,6 +60,17 @@ func (r *prRun) driftCheck(ctx context.Context) bool {
 			ok = false
 		}
 	}
+	if r.s.cfg.DriftAutoRemediate {
+		for _, res := range results {
+			if res.Status != drift.Drifted || res.IssueNum == 0 {
+				continue
+			}
+			// Remediation runs on the drift issue, as if someone commented `atoll apply`.
+			r.w.Pull.Num = res.IssueNum
+			r.logf("auto-remediating %s (workspace %s), issue #%d\n", res.Project, res.Workspace, res.IssueNum)
+			ok = r.remediate(ctx, "Atoll restored Git's state on its own (`--drift-auto-remediate`).") && ok
+		}
+	}
 	return ok
 }
 
@@ -72,6 +83,12 @@ func (r *prRun) driftApply(ctx context.Context) bool {
 	if !r.authorized(ctx, CmdApply) {
 		return false
 	}
+	return r.remediate(ctx, "")
+}
+
+// remediate restores Git's state for the project of drift issue r.w.Pull.Num
+// and comments the outcome on the issue, led by intro when set.
+func (r *prRun) remediate(ctx context.Context, intro string) bool {
 	rem, err := r.s.cfg.Drift.Remediate(ctx, r.w.Repo, r.w.Pull.Num)
 	switch {
 	case errors.Is(err, drift.ErrUnknownIssue):
@@ -99,8 +116,11 @@ func (r *prRun) driftApply(ctx context.Context) bool {
 	default:
 		res.Status, res.Output = templates.StatusApplied, rem.Output
 	}
-	body, err := templates.Apply(templates.Comment{Projects: []templates.Project{res}, JobURL: r.jobURL(), Now: r.s.cfg.Now(),
-		Next: "Atoll checked again: this issue closes itself once the project is back in sync."})
+	next := "Atoll checked again: this issue closes itself once the project is back in sync."
+	if intro != "" {
+		next = intro + " " + next
+	}
+	body, err := templates.Apply(templates.Comment{Projects: []templates.Project{res}, JobURL: r.jobURL(), Now: r.s.cfg.Now(), Next: next})
 	if err == nil {
 		r.comment(ctx, body)
 	}

@@ -99,6 +99,8 @@ type Config struct {
 	// Drift, when set, reports drift of DriftRepos' default branches.
 	Drift      DriftDetector
 	DriftRepos []vcs.Repo
+	// DriftAutoRemediate applies Git's state as soon as a check finds drift.
+	DriftAutoRemediate bool
 
 	// WebBasicAuth protects the web UI when User is set; APISecret protects the API.
 	WebUser, WebPassword string

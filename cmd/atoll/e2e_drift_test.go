@@ -14,12 +14,10 @@ import (
 	"github.com/atollhq/atoll/vcs/vcstest"
 )
 
-// TestE2EDrift: a server changed outside Terraform is found on the default
-// branch, reported as an issue (with the attribute that changed), shown on the
-// drift page and in metrics; `atoll apply` on the issue restores Git's state
-// and the issue closes itself.
-func TestE2EDrift(t *testing.T) {
-	t.Parallel()
+// driftFixture starts Atoll watching acme/infra for drift, with a sandbox
+// server "web" (size small) created the GitOps way: a PR, applied, merged.
+func driftFixture(t *testing.T, extra ...string) (*vcstest.Server, vcs.Repo, *atollProc, string) {
+	t.Helper()
 	gh := fakeGitHub(t)
 	ctx := waitCtx(t)
 	dir := t.TempDir()
@@ -44,7 +42,7 @@ provider "sandbox" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	atoll := startAtollEnv(t, gh, t.TempDir(), sandboxEnv(t), "--drift-repos", "acme/infra", "--drift-schedule", "@every 1h")
+	atoll := startAtollEnv(t, gh, t.TempDir(), sandboxEnv(t), append([]string{"--drift-repos", "acme/infra", "--drift-schedule", "@every 1h"}, extra...)...)
 
 	// The server is created the GitOps way: a PR, applied, merged.
 	web := files["infra/main.tf"] + "\nresource \"sandbox_server\" \"web\" {\n  name = \"web\"\n  size = \"small\"\n}\n"
@@ -65,6 +63,17 @@ provider "sandbox" {
 		t.Fatal(err)
 	}
 
+	return gh, repo, atoll, cloud
+}
+
+// TestE2EDrift: a server changed outside Terraform is found on the default
+// branch, reported as an issue (with the attribute that changed), shown on the
+// drift page and in metrics; `atoll apply` on the issue restores Git's state
+// and the issue closes itself.
+func TestE2EDrift(t *testing.T) {
+	t.Parallel()
+	gh, repo, atoll, cloud := driftFixture(t)
+	ctx := waitCtx(t)
 	runCheck := func() {
 		t.Helper()
 		code, body := httpDo(t, http.MethodPost, atoll.URL+"/api/drift/run?repo=acme/infra", nil, nil)
@@ -161,5 +170,35 @@ provider "sandbox" {
 	}
 	if !strings.Contains(reopened.Body, "`sandbox_server.web` (deleted outside Terraform)") {
 		t.Errorf("reopened issue body:\n%s", reopened.Body)
+	}
+}
+
+// TestE2EDriftAutoRemediate: with --drift-auto-remediate a check that finds
+// drift restores Git's state by itself and the issue closes.
+func TestE2EDriftAutoRemediate(t *testing.T) {
+	t.Parallel()
+	gh, repo, atoll, cloud := driftFixture(t, "--drift-auto-remediate")
+	if err := sandbox.SetAttribute(cloud, "web", "size", "large"); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := httpDo(t, http.MethodPost, atoll.URL+"/api/drift/run?repo=acme/infra", nil, nil); code != http.StatusAccepted {
+		t.Fatalf("POST /api/drift/run = %d %s", code, body)
+	}
+	var issue vcstest.RecordedIssue
+	waitFor(t, func() bool {
+		for _, is := range gh.Issues(repo) {
+			if strings.HasPrefix(is.Title, "Drift: ") && is.State == "closed" {
+				issue = is
+				return true
+			}
+		}
+		return false
+	}, "the drift issue to be opened, remediated and closed")
+	c := waitComment(t, gh, repo, issue.Num, "Apply complete! Resources: 0 added, 1 changed, 0 destroyed.", "--drift-auto-remediate")
+	if strings.Contains(c.Body, "merge this pull request") {
+		t.Errorf("remediation comment tells to merge a pull request:\n%s", c.Body)
+	}
+	if servers, err := sandbox.Servers(cloud); err != nil || servers["web"].Size != "small" {
+		t.Errorf("after auto-remediation the server is %+v (%v), want size small", servers["web"], err)
 	}
 }

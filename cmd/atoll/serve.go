@@ -74,6 +74,7 @@ type serverOptions struct {
 	DriftRepos       string
 	DriftSchedule    string
 	DriftLabel       string
+	DriftRemediate   bool
 }
 
 func (o *serverOptions) register(fs *flag.FlagSet) {
@@ -116,6 +117,7 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.DriftRepos, "drift-repos", "", "comma-separated repos (owner/name) whose default branch is re-planned to detect drift")
 	fs.StringVar(&o.DriftSchedule, "drift-schedule", "@every 1h", "when to check --drift-repos: a cron expression (\"0 * * * *\") or @every DURATION")
 	fs.StringVar(&o.DriftLabel, "drift-label", "atoll-drift", "label of drift issues")
+	fs.BoolVar(&o.DriftRemediate, "drift-auto-remediate", false, "apply Git's state as soon as a drift check finds a difference (unless a pull request holds the workspace)")
 	fs.DurationVar(&o.ClusterLease, "cluster-lease", cluster.DefaultLease, "with redis: how long a replica's job may go without a heartbeat before another replica takes it over")
 }
 
@@ -351,7 +353,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		scfg.Policy = checker
 	}
 	if a.drift != nil {
-		scfg.Drift = a.drift
+		scfg.Drift, scfg.DriftAutoRemediate = a.drift, o.DriftRemediate
 	}
 	if a.queue != nil {
 		scfg.Dispatcher = server.QueueDispatcher(a.queue)

@@ -42,16 +42,16 @@ func (x *execution) terraform(ctx context.Context, out *stepOutput) (*tfexec.Ter
 		if useShim {
 			bin = x.shim
 		}
-		tf, err := tfexec.NewTerraform(x.projectDir, bin)
+		t, err := x.r.tfHandle(x.projectDir, bin, useShim)
 		if err != nil {
-			return nil, fmt.Errorf("set up terraform: %w", err)
+			return nil, err
 		}
-		t := &tfRun{tf: tf, stdout: &switchWriter{}, stderr: &switchWriter{}, shim: useShim}
+		// Whether the job's workspace is selected belongs to this run (the
+		// worktree is cleaned between runs); a shim switch within the run keeps it.
+		t.wsSelected = x.tf != nil && x.tf.wsSelected
 		if x.tf != nil {
-			t.warned = x.tf.warned
+			t.warned = t.warned || x.tf.warned
 		}
-		tf.SetStdout(t.stdout)
-		tf.SetStderr(t.stderr)
 		x.tf = t
 	}
 	t := x.tf

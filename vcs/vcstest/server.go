@@ -37,9 +37,14 @@
 //	GET    /repos/{o}/{r}/commits/{ref}/statuses      paginated, newest first
 //	GET    /repos/{o}/{r}/commits/{ref}/status        combined status
 //	GET    /orgs/{org}/teams/{slug}/memberships/{user} 200 or 404
+//	POST   /app/installations/{id}/access_tokens      with Options.AppID: 201; 401 bad JWT; 404 unknown installation
 //
 // Anything else answers 404 {"message":"Not Found"}. With Options.Token set,
-// every request needs the token (401 otherwise). Git serves clone and fetch
+// every request needs the token (401 otherwise). With Options.AppID set, the
+// fake is also a GitHub App: a client signs an RS256 JWT with the app's key
+// and exchanges it for an installation token ("ghs_...", valid for an hour),
+// which every REST and git request then accepts like Options.Token
+// (IssuedTokens lists them with their use counts). Git serves clone and fetch
 // (including refs/pull/N/head); pushing over HTTP is refused, because the
 // repos change only through Push, ClosePull and the merge and ref-deletion
 // endpoints. A merge through the API really merges (merge commit, squash or
@@ -48,6 +53,7 @@ package vcstest
 
 import (
 	"context"
+	"crypto/rsa"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -76,6 +82,16 @@ type Options struct {
 	// "Bearer T") and by git (Basic auth with password T and any username, or
 	// the same Authorization headers). Requests without it get 401.
 	Token string
+	// AppID, if set, makes the fake a GitHub App with this ID whose JWTs are
+	// verified with AppPublicKey (both or neither). Installation tokens from
+	// POST /app/installations/{id}/access_tokens are then accepted wherever
+	// Token is, and requests need one of them (or Token) even if Token is empty.
+	AppID int64
+	// AppPublicKey is the public half of the app's RSA private key.
+	AppPublicKey *rsa.PublicKey
+	// AppInstallationIDs are the app's installations; asking a token for any
+	// other ID gets 404.
+	AppInstallationIDs []int64
 	// WebhookURL is where events are POSTed. Empty means events are not sent.
 	// It can be set later with SetWebhookURL.
 	WebhookURL string
@@ -131,6 +147,10 @@ type Server struct {
 	nextID     int64
 	users      map[string]int64
 	webhookURL string
+	// installTokens are the installation tokens issued, by token; tokenOrder
+	// lists them oldest first.
+	installTokens map[string]*installToken
+	tokenOrder    []string
 	// changed is closed and replaced whenever a comment or status is
 	// recorded, waking WaitComment and WaitStatus.
 	changed chan struct{}
@@ -140,6 +160,9 @@ type Server struct {
 func New(opts Options) (*Server, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("start fake github: Options.Dir is required")
+	}
+	if err := checkAppOptions(opts); err != nil {
+		return nil, fmt.Errorf("start fake github: %w", err)
 	}
 	gitBin, cgiHandler, err := newGitBackend(opts.Dir)
 	if err != nil {
@@ -166,6 +189,8 @@ func New(opts Options) (*Server, error) {
 		nextID:     1000,
 		webhookURL: opts.WebhookURL,
 		changed:    make(chan struct{}),
+
+		installTokens: map[string]*installToken{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -257,17 +282,23 @@ func (s *Server) routes() http.Handler {
 		writeError(w, http.StatusNotFound, "Not Found")
 	})
 
+	app := s.appRoutes() // nil without an App
+
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
 		isAPI := r.URL.Path == "/api/v3" || strings.HasPrefix(r.URL.Path, "/api/v3/")
 		switch {
-		case isAPI && !s.authorized(r):
+		case isAPI && app != nil && isRoute(app, r):
+			// The App endpoints check the app's JWT themselves.
+			s.rateHeaders(rec)
+			app.ServeHTTP(rec, r)
+		case isAPI && !s.authorized(r, false):
 			writeError(rec, http.StatusUnauthorized, authMessage(r))
 		case isAPI:
 			s.rateHeaders(rec)
 			api.ServeHTTP(rec, r)
-		case !s.authorized(r):
+		case !s.authorized(r, true):
 			rec.Header().Set("WWW-Authenticate", `Basic realm="GitHub"`)
 			http.Error(rec, "authentication required", http.StatusUnauthorized)
 		default:
@@ -279,12 +310,30 @@ func (s *Server) routes() http.Handler {
 	})
 }
 
-// authorized reports whether r carries the configured token (always true when
-// no token is configured).
-func (s *Server) authorized(r *http.Request) bool {
-	if s.opts.Token == "" {
+// isRoute reports whether mux has a route for r.
+func isRoute(mux *http.ServeMux, r *http.Request) bool {
+	_, pattern := mux.Handler(r)
+	return pattern != ""
+}
+
+// authorized reports whether r carries the configured token or a current
+// installation token (always true when neither a token nor an App is
+// configured); git says whether r is a git request, for the token's use counts.
+func (s *Server) authorized(r *http.Request, git bool) bool {
+	if s.opts.Token == "" && s.opts.AppID == 0 {
 		return true
 	}
+	got := credential(r)
+	if s.opts.Token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.Token)) == 1 {
+		return true
+	}
+	return s.useInstallToken(got, git)
+}
+
+// credential returns the token r carries: the Basic auth password (or the
+// user name when the password is empty), or the credential of a "token" or
+// "Bearer" Authorization header; "" when there is none.
+func credential(r *http.Request) string {
 	got := ""
 	if user, pass, ok := r.BasicAuth(); ok {
 		got = pass
@@ -302,7 +351,7 @@ func (s *Server) authorized(r *http.Request) bool {
 			}
 		}
 	}
-	return subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.Token)) == 1
+	return got
 }
 
 func authMessage(r *http.Request) string {

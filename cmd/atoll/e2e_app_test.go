@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/atollhq/atoll/testdrive"
+	"github.com/atollhq/atoll/vcs"
+	"github.com/atollhq/atoll/vcs/vcstest"
+)
+
+// TestE2EGitHubApp runs atoll authenticated only as a GitHub App: the fake
+// GitHub has no static token, so every REST call and every git clone and
+// fetch must carry an installation token that atoll obtained by signing a
+// JWT with the app's private key. A PR is planned and applied, and the
+// installation tokens, the JWT and the key never show up in the server's
+// log, the comments or the data directory.
+func TestE2EGitHubApp(t *testing.T) {
+	t.Parallel()
+	const appID, installation = 31337, 4711
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	keyFile := filepath.Join(t.TempDir(), "app.pem")
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gh, err := vcstest.New(vcstest.Options{
+		Dir:                t.TempDir(),
+		WebhookSecret:      e2eSecret,
+		AppID:              appID,
+		AppPublicKey:       &key.PublicKey,
+		AppInstallationIDs: []int64{installation},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gh.Close)
+	ctx := waitCtx(t)
+	dataDir := t.TempDir()
+	// ATOLL_GH_TOKEN= overrides the harness's token: the App is the only credential.
+	atoll := startAtollEnv(t, gh, dataDir, []string{"ATOLL_GH_TOKEN="},
+		"--gh-app-id", fmt.Sprint(appID), "--gh-app-key-file", keyFile,
+		"--gh-app-installation-id", fmt.Sprint(installation))
+
+	repo, err := gh.CreateRepo(ctx, "acme", "infra", testdrive.SampleFiles(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha, err := gh.Push(ctx, repo, "add-web", map[string]string{"network/web.tf": webTF}, "add web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := gh.OpenPull(ctx, repo, "add-web", "main", "Add web", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusSuccess)
+	plan := waitComment(t, gh, repo, pr, "Plan: 2 to add, 0 to change, 0 to destroy.")
+	if !strings.Contains(plan.Body, "terraform_data.web") {
+		t.Errorf("plan comment lacks terraform_data.web:\n%s", plan.Body)
+	}
+	if plan.User != gh.BotUser() {
+		t.Errorf("plan comment by %q, want %q", plan.User, gh.BotUser())
+	}
+	if _, err := gh.Comment(ctx, repo, pr, "bob", "atoll apply"); err != nil {
+		t.Fatal(err)
+	}
+	waitComment(t, gh, repo, pr, "Apply complete! Resources: 2 added, 0 changed, 0 destroyed.")
+	waitStatus(t, gh, repo, sha, "atoll/apply", vcs.StatusSuccess)
+
+	// The fake accepted nothing but installation tokens, so these counts are
+	// what atoll did as the app.
+	issued := gh.IssuedTokens()
+	if len(issued) == 0 {
+		t.Fatal("atoll never asked for an installation token")
+	}
+	var api, git int
+	for _, it := range issued {
+		if it.InstallationID != installation {
+			t.Errorf("token issued for installation %d, want %d", it.InstallationID, installation)
+		}
+		api += it.APIRequests
+		git += it.GitRequests
+	}
+	if api == 0 || git == 0 {
+		t.Errorf("installation tokens used for %d REST and %d git requests, want both", api, git)
+	}
+
+	// No secret leaks: not the tokens, the JWT or the key.
+	keyBody := strings.Split(string(keyPEM), "\n")[1] // the first line of base64
+	secrets := []string{"ghs_", "eyJhbGciOi", keyBody}
+	for _, it := range issued {
+		secrets = append(secrets, it.Token)
+	}
+	atoll.Stop() // flush the log
+	log, comments := atoll.log.String(), joinBodies(gh, repo, pr)
+	for _, s := range secrets {
+		if strings.Contains(log, s) {
+			t.Errorf("server log contains a secret (%.8s...)", s)
+		}
+		if strings.Contains(comments, s) {
+			t.Errorf("a PR comment contains a secret (%.8s...)", s)
+		}
+	}
+	// On disk only the exact secrets: a bare prefix could occur by chance in
+	// a binary plan file.
+	assertNoSecretsOnDisk(t, dataDir, secrets[2:])
+}
+
+// assertNoSecretsOnDisk checks no file under dir (checkouts, git config, the
+// lock database, plans) holds any of secrets.
+func assertNoSecretsOnDisk(t *testing.T, dir string, secrets []string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("%s contains a secret (%.8s...)", p, s)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

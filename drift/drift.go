@@ -6,6 +6,12 @@
 // the drift page, and metrics. `atoll apply` on the issue restores Git's state.
 // Drift never takes the locks of pull requests: it plans in a working copy of
 // its own and applies only when no pull request holds the workspace.
+//
+// A check that fails (its plan errors) says nothing about drift, so it leaves
+// the project's issue as it is; the page shows the failure and
+// atoll_drift_checks_total{result="error"} counts it. A project removed from
+// the repository leaves the page and the gauge, but its issue stays open:
+// Atoll no longer plans it, so it cannot tell whether the drift was resolved.
 package drift
 
 import (
@@ -20,6 +26,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -182,36 +189,71 @@ func (d *Detector) checkRepo(ctx context.Context, repo vcs.Repo) ([]Result, erro
 		branch = "main"
 	}
 	log := d.log.With("repo", repo.FullName(), "branch", branch)
-	token, err := d.cfg.GitToken(ctx)
+	dir, sha, projects, err := d.projects(ctx, repo, branch)
 	if err != nil {
-		return nil, fmt.Errorf("drift %s: get git token: %w", repo.FullName(), err)
-	}
-	dir, sha, err := d.cfg.Runner.CheckoutBranch(ctx, repo, branch, token)
-	if err != nil {
-		return nil, fmt.Errorf("drift %s: check out %s: %w", repo.FullName(), branch, err)
-	}
-	rc, _, err := config.LoadRepoConfig(dir, d.cfg.RepoCfg.RepoConfigFile(repo.ID(), branch))
-	if err != nil {
-		return nil, fmt.Errorf("drift %s: %w", repo.FullName(), err)
-	}
-	res, err := d.cfg.RepoCfg.Resolve(repo.ID(), branch, rc)
-	if err != nil {
-		return nil, fmt.Errorf("drift %s: %w", repo.FullName(), err)
-	}
-	projects, err := res.AllProjects(dir)
-	if err != nil {
-		return nil, fmt.Errorf("drift %s: find projects: %w", repo.FullName(), err)
+		// A check that cannot even list the projects is a failed check too, so
+		// an alert on atoll_drift_checks_total{result="error"} sees it.
+		d.runs.WithLabelValues(string(Failed)).Inc()
+		return nil, err
 	}
 	var out []Result
+	seen := map[string]bool{}
 	for _, p := range projects {
 		r := d.checkProject(ctx, repo, branch, sha, dir, p)
 		log.Info("drift check", "project", r.Project, "workspace", r.Workspace, "status", r.Status,
 			"drifted_resources", len(r.Drift), "pending_changes", len(r.Pending))
 		r = d.report(ctx, r)
 		d.record(r)
+		seen[resultKey(r.Repo, r.Dir, r.Workspace)] = true
 		out = append(out, r)
 	}
+	d.forget(repo, seen)
 	return out, nil
+}
+
+// projects checks out branch of repo and finds its projects.
+func (d *Detector) projects(ctx context.Context, repo vcs.Repo, branch string) (dir, sha string, _ []config.Project, _ error) {
+	token, err := d.cfg.GitToken(ctx)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("drift %s: get git token: %w", repo.FullName(), err)
+	}
+	dir, sha, err = d.cfg.Runner.CheckoutBranch(ctx, repo, branch, token)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("drift %s: check out %s: %w", repo.FullName(), branch, err)
+	}
+	rc, _, err := config.LoadRepoConfig(dir, d.cfg.RepoCfg.RepoConfigFile(repo.ID(), branch))
+	if err != nil {
+		return "", "", nil, fmt.Errorf("drift %s: %w", repo.FullName(), err)
+	}
+	res, err := d.cfg.RepoCfg.Resolve(repo.ID(), branch, rc)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("drift %s: %w", repo.FullName(), err)
+	}
+	projects, err := res.AllProjects(dir)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("drift %s: find projects: %w", repo.FullName(), err)
+	}
+	return dir, sha, projects, nil
+}
+
+// forget drops the results and gauges of repo's projects that the check just
+// made did not find (removed from the repository, or renamed), so the page
+// and atoll_drift_detected stop reporting projects nobody checks any more.
+// Their issues are left as they are: Atoll no longer plans those projects, so
+// it cannot tell whether the drift they report was resolved (the resources may
+// still exist, unmanaged); the team closes them by hand.
+func (d *Detector) forget(repo vcs.Repo, seen map[string]bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, r := range d.results {
+		if r.Repo.ID() != repo.ID() || seen[k] {
+			continue
+		}
+		delete(d.results, k)
+		d.drifted.DeleteLabelValues(r.Repo.FullName(), r.Project, r.Workspace)
+		d.log.Info("drift project gone from the repository; its issue, if any, stays as it is",
+			"repo", repo.FullName(), "project", r.Project, "workspace", r.Workspace, "issue", r.IssueNum)
+	}
 }
 
 // checkProject plans one project and reads its plan's JSON.
@@ -234,6 +276,13 @@ func (d *Detector) checkProject(ctx context.Context, repo vcs.Repo, branch, sha,
 	tf, err := d.cfg.Runner.TerraformBinary(p.TerraformVersion)
 	if err != nil {
 		return fail(err.Error())
+	}
+	// No plan of an earlier check may be read (or applied) if this one's
+	// workflow does not write a new one.
+	for _, f := range []string{r.planFile, runner.ShowFile(r.planFile)} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fail(fmt.Sprintf("remove the previous plan: %v", err))
+		}
 	}
 	steps := slices.Clone(p.Workflow.Plan)
 	if !slices.ContainsFunc(steps, func(s config.Step) bool { return s.Kind == config.StepShow }) {
@@ -266,7 +315,12 @@ func (d *Detector) checkProject(ctx context.Context, repo vcs.Repo, branch, sha,
 // record keeps r as the latest result and updates the gauge.
 func (d *Detector) record(r Result) {
 	d.mu.Lock()
-	d.results[resultKey(r.Repo, r.Dir, r.Workspace)] = r
+	k := resultKey(r.Repo, r.Dir, r.Workspace)
+	if prev, ok := d.results[k]; ok && prev.Project != r.Project {
+		// The project was renamed: its gauge has a new label set.
+		d.drifted.DeleteLabelValues(prev.Repo.FullName(), prev.Project, prev.Workspace)
+	}
+	d.results[k] = r
 	d.mu.Unlock()
 	if r.Status == Failed {
 		return
@@ -305,53 +359,83 @@ func parseMarker(body string) (marker, bool) {
 	return m, true
 }
 
-// report opens, updates, reopens or closes the project's issue for r.
+// report opens, updates, reopens or closes the project's issue for r. A failed
+// check says nothing about drift, so it leaves the issue as it is; it only
+// looks the issue up, so the page links it and `atoll apply` on it can say
+// why nothing was applied.
 func (d *Detector) report(ctx context.Context, r Result) Result {
-	if d.cfg.Issues == nil || r.Status == Failed {
+	if d.cfg.Issues == nil {
 		return r
 	}
 	title := templates.DriftTitle(r.Repo.FullName(), r.Project, r.Workspace)
 	iss, found, err := d.cfg.Issues.FindIssue(ctx, r.Repo, d.cfg.Label, title)
 	if err != nil {
-		d.log.Error("find drift issue", "repo", r.Repo.FullName(), "error", err)
+		d.log.Error("find drift issue", "repo", r.Repo.FullName(), "project", r.Project, "workspace", r.Workspace, "error", err)
 		return r
-	}
-	r.Since = r.Checked
-	if found && iss.State == "open" {
-		if m, ok := parseMarker(iss.Body); ok && !m.Since.IsZero() {
-			r.Since = m.Since
-		}
 	}
 	if found {
 		r.IssueNum, r.IssueURL = iss.Num, iss.URL
+		if iss.State == vcs.IssueOpen {
+			if m, ok := parseMarker(iss.Body); ok && !m.Since.IsZero() {
+				r.Since = m.Since
+			}
+		}
 	}
-	if r.Status == InSync && (!found || iss.State != "open") {
+	switch {
+	case r.Status == Failed:
 		return r
+	case r.Status == InSync:
+		r.Since = time.Time{}
+		if !found || iss.State != vcs.IssueOpen {
+			return r
+		}
+	case r.Since.IsZero():
+		r.Since = r.Checked // drift that is new, or back after the issue closed
 	}
-	mk, _ := json.Marshal(marker{Repo: r.Repo.ID(), Dir: r.Dir, Workspace: r.Workspace, Since: r.Since})
-	body, err := templates.Drift(templates.DriftIssue{Repo: r.Repo.FullName(), Project: r.Project, Workspace: r.Workspace,
-		Branch: r.Branch, Commit: short(r.SHA), Since: r.Since, Checked: r.Checked, Drift: r.Drift, Pending: r.Pending,
-		InSync: r.Status == InSync, PageURL: d.cfg.PageURL, Marker: markerPrefix + string(mk)})
+	body, err := d.body(r)
 	if err != nil {
-		d.log.Error("render drift issue", "error", err)
+		d.log.Error("render drift issue", "repo", r.Repo.FullName(), "project", r.Project, "workspace", r.Workspace, "error", err)
 		return r
 	}
 	switch {
 	case r.Status == InSync:
-		err = d.cfg.Issues.UpdateIssue(ctx, r.Repo, iss.Num, body, "closed")
+		err = d.cfg.Issues.UpdateIssue(ctx, r.Repo, iss.Num, body, vcs.IssueClosed)
 	case !found:
 		var created vcs.Issue
 		created, err = d.cfg.Issues.CreateIssue(ctx, r.Repo, title, body, []string{d.cfg.Label})
 		r.IssueNum, r.IssueURL = created.Num, created.URL
-	case iss.State != "open":
-		err = d.cfg.Issues.UpdateIssue(ctx, r.Repo, iss.Num, body, "open")
+	case iss.State != vcs.IssueOpen:
+		err = d.cfg.Issues.UpdateIssue(ctx, r.Repo, iss.Num, body, vcs.IssueOpen)
 	default:
 		err = d.cfg.Issues.UpdateIssue(ctx, r.Repo, iss.Num, body, "")
 	}
 	if err != nil {
-		d.log.Error("report drift issue", "repo", r.Repo.FullName(), "issue", iss.Num, "error", err)
+		d.log.Error("report drift issue", "repo", r.Repo.FullName(), "project", r.Project, "workspace", r.Workspace, "issue", iss.Num, "error", err)
 	}
 	return r
+}
+
+// body renders r's issue body. GitHub refuses a body over vcs.MaxCommentLen
+// characters, which would leave large drift (a tagging policy touching
+// hundreds of resources) without an issue; such a body names the resources
+// without their attributes (a plan of the project still shows those).
+func (d *Detector) body(r Result) (string, error) {
+	mk, err := json.Marshal(marker{Repo: r.Repo.ID(), Dir: r.Dir, Workspace: r.Workspace, Since: r.Since})
+	if err != nil {
+		return "", fmt.Errorf("encode drift marker: %w", err)
+	}
+	data := templates.DriftIssue{Repo: r.Repo.FullName(), Project: r.Project, Workspace: r.Workspace,
+		Branch: r.Branch, Commit: short(r.SHA), Since: r.Since, Checked: r.Checked, Drift: r.Drift, Pending: r.Pending,
+		InSync: r.Status == InSync, PageURL: d.cfg.PageURL, Marker: markerPrefix + string(mk)}
+	body, err := templates.Drift(data)
+	if err != nil || utf8.RuneCountInString(body) <= vcs.MaxCommentLen {
+		return body, err
+	}
+	data.Drift = make([]templates.DriftResource, len(r.Drift))
+	for i, dr := range r.Drift {
+		data.Drift[i] = templates.DriftResource{Address: dr.Address, Action: dr.Action}
+	}
+	return templates.Drift(data)
 }
 
 func short(sha string) string {

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"unicode/utf8"
 
 	tfjson "github.com/hashicorp/terraform-json"
 
@@ -50,6 +51,8 @@ func changedAttrs(c *tfjson.Change) []templates.DriftAttr {
 	after, _ := c.After.(map[string]any)
 	bs, _ := c.BeforeSensitive.(map[string]any)
 	as, _ := c.AfterSensitive.(map[string]any)
+	// A marker of true (not an object) makes the whole value sensitive.
+	all := sensitive(c.BeforeSensitive) && bs == nil || sensitive(c.AfterSensitive) && as == nil
 	var names []string
 	for k := range before {
 		names = append(names, k)
@@ -66,7 +69,7 @@ func changedAttrs(c *tfjson.Change) []templates.DriftAttr {
 			continue
 		}
 		a := templates.DriftAttr{Name: k, Git: show(before[k]), Reality: show(after[k])}
-		if sensitive(bs[k]) || sensitive(as[k]) {
+		if all || sensitive(bs[k]) || sensitive(as[k]) {
 			a.Git, a.Reality = "(sensitive)", "(sensitive)"
 		}
 		out = append(out, a)
@@ -101,7 +104,12 @@ func show(v any) string {
 		return fmt.Sprint(v)
 	}
 	if len(b) > 200 {
-		return string(b[:197]) + "..."
+		// Cut at a character boundary, so the issue body stays valid UTF-8.
+		n := 197
+		for n > 0 && !utf8.RuneStart(b[n]) {
+			n--
+		}
+		return string(b[:n]) + "..."
 	}
 	return string(b)
 }

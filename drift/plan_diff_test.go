@@ -3,6 +3,7 @@ package drift
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -73,5 +74,28 @@ func TestParseMarker(t *testing.T) {
 	}
 	if _, ok := parseMarker("no marker"); ok {
 		t.Error("parseMarker found a marker in plain text")
+	}
+}
+
+func TestShow(t *testing.T) {
+	t.Parallel()
+	long := "a" + strings.Repeat("é", 150) // é is 2 bytes: byte 197 of the JSON is mid-character
+	tests := []struct {
+		name string
+		in   any
+		want string
+	}{
+		{"null", nil, "null"},
+		{"string", "small", `"small"`},
+		{"map", map[string]any{"a": 1.0}, `{"a":1}`},
+		{"long value cut at a character boundary", long, `"a` + strings.Repeat("é", 97) + "..."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := show(tt.in)
+			if got != tt.want || !utf8.ValidString(got) {
+				t.Errorf("show = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

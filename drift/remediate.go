@@ -30,6 +30,13 @@ type Remediation struct {
 // checks the repository again (so it never applies a stale plan), refuses if a
 // pull request holds the workspace's lock, applies the fresh plan, and checks
 // again so the issue closes itself once in sync.
+//
+// The lock is read, not taken: a pull request that takes the workspace's lock
+// after the read and before the apply ends runs alongside it. A backend that
+// locks state serialises the two terraform runs, and a plan the pull request
+// made before the apply is refused as stale when applied, so the window costs
+// the pull request a re-plan, not a wrong apply (a backend without state
+// locking gets no such protection).
 func (d *Detector) Remediate(ctx context.Context, repo vcs.Repo, issueNum int) (Remediation, error) {
 	m := d.repoMutex(repo)
 	m.Lock()
@@ -77,11 +84,17 @@ func (d *Detector) Remediate(ctx context.Context, repo vcs.Repo, issueNum int) (
 		}
 	}
 	d.log.Info("drift remediation", "repo", repo.FullName(), "project", target.Project, "workspace", target.Workspace, "ok", err == nil)
+	// The apply ran: a failure of the check that follows must not read as
+	// "nothing was applied", so it is reported in After, not as an error.
+	rem.After = rem.Before
+	rem.After.Status, rem.After.Drift, rem.After.Pending = Failed, nil, nil
 	after, err := d.checkRepo(ctx, repo)
 	if err != nil {
-		return rem, err
+		d.log.Error("drift check after remediation", "repo", repo.FullName(), "error", err)
+		rem.After.Error, rem.After.Checked = err.Error(), d.cfg.Now()
+		return rem, nil
 	}
-	rem.After = rem.Before
+	rem.After.Error = "the project is no longer in the repository"
 	for _, r := range after {
 		if r.Dir == target.Dir && r.Workspace == target.Workspace {
 			rem.After = r

@@ -76,13 +76,29 @@ func (r *prRun) driftCheck(ctx context.Context) bool {
 
 // driftApply runs `atoll apply` commented on a drift issue.
 func (r *prRun) driftApply(ctx context.Context) bool {
+	// Issues of repositories that are not watched are not drift issues:
+	// remediating there would check (and open issues in) a repository nobody
+	// asked Atoll to watch.
+	watched, ok := r.s.driftRepo(r.w.Repo.ID())
+	if !ok {
+		r.log.Info("command on an issue of a repository not in --drift-repos ignored", "user", r.w.User)
+		return false
+	}
 	if r.w.CommandErr != "" || r.w.Command.Name != CmdApply {
 		r.comment(ctx, "On a drift issue Atoll runs only `atoll apply`, which restores the state written in Git.")
 		return false
 	}
+	// The apply is to the default branch: the team allowlist of that branch
+	// (repos.yaml entries match by branch) decides who may run it. Without a
+	// branch every entry would match, a permissive one for other branches too.
+	r.pull.BaseBranch = watched.DefaultBranch
+	if r.pull.BaseBranch == "" {
+		r.pull.BaseBranch = "main" // what drift.Detector checks then
+	}
 	if !r.authorized(ctx, CmdApply) {
 		return false
 	}
+	r.w.Repo = watched
 	return r.remediate(ctx, "")
 }
 
@@ -117,6 +133,9 @@ func (r *prRun) remediate(ctx context.Context, intro string) bool {
 		res.Status, res.Output = templates.StatusApplied, rem.Output
 	}
 	next := "Atoll checked again: this issue closes itself once the project is back in sync."
+	if res.Status == templates.StatusApplied && rem.After.Status == drift.Failed {
+		next = "The check after the apply failed, so this issue stays as it is until a check finds the project in sync."
+	}
 	if intro != "" {
 		next = intro + " " + next
 	}

@@ -58,3 +58,17 @@ func TestDriftGolden(t *testing.T) {
 		t.Error("title prefix")
 	}
 }
+
+func TestCodeSpanKeepsToOneLine(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"network":            "`network`",
+		"a`b":                "`` a`b ``",
+		"x\n\n# injected":    "`x  # injected`",
+		"x\r\n[link](http:)": "`x [link](http:)`",
+	} {
+		if got := codeSpan(in); got != want {
+			t.Errorf("codeSpan(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -50,6 +50,9 @@ type projectView struct {
 // codeSpan returns s as an inline code span, with a delimiter longer than any run
 // of backticks inside it.
 func codeSpan(s string) string {
+	// A code span cannot hold a line break: one inside would end the span (or
+	// the paragraph) and let what follows render as Markdown.
+	s = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
 	n := longestRun(s, '`')
 	delim := strings.Repeat("`", n+1)
 	if n > 0 {

@@ -222,6 +222,7 @@ type app struct {
 	closers []func() error
 	// drift is the drift detector; nil without --drift-repos.
 	drift      *drift.Detector
+	gh         *ghvcs.Client
 	driftRepos []vcs.Repo
 	// queue is the shared job queue (redis only); nil runs jobs in this process.
 	queue *cluster.Queue
@@ -256,7 +257,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	if err != nil {
 		return nil, err
 	}
-	a := &app{opts: o, log: logger}
+	a := &app{opts: o, log: logger, gh: gh}
 	var pullMutex server.PullMutex
 	var jobArchive *cluster.JobArchive
 	var deliveries *cluster.Deliveries
@@ -403,7 +404,7 @@ func (a *app) runDriftSchedule(ctx context.Context) {
 		a.log.Error("drift schedule", "error", err)
 		return
 	}
-	next := sched.Next(time.Now())
+	next := nextTick(sched, time.Now())
 	a.log.Info("drift detection scheduled", "repos", len(a.driftRepos), "next", next.Format(time.RFC3339))
 	for {
 		t := time.NewTimer(time.Until(next))
@@ -414,12 +415,28 @@ func (a *app) runDriftSchedule(ctx context.Context) {
 		case <-t.C:
 		}
 		for _, r := range a.driftRepos {
+			// Look the repo up again: its default branch may have been renamed.
+			if fresh, err := a.gh.GetRepo(ctx, r.Owner, r.Name); err == nil {
+				r = fresh
+			} else {
+				a.log.Warn("refresh drift repo; using the one known", "repo", r.FullName(), "error", err)
+			}
 			if err := a.srv.ScheduleDrift(ctx, r, next); err != nil {
 				a.log.Error("schedule drift check", "repo", r.FullName(), "error", err)
 			}
 		}
-		next = sched.Next(time.Now())
+		next = nextTick(sched, time.Now())
 	}
+}
+
+// nextTick is the schedule's next time after now. "@every D" is aligned to
+// multiples of D (robfig/cron counts it from now), so every replica computes the
+// same tick and only one of them claims it.
+func nextTick(sched cron.Schedule, now time.Time) time.Time {
+	if every, ok := sched.(cron.ConstantDelaySchedule); ok && every.Delay > 0 {
+		return now.Truncate(every.Delay).Add(every.Delay)
+	}
+	return sched.Next(now)
 }
 
 // isLoopback reports whether addr only listens on the loopback interface.

@@ -4,6 +4,7 @@
 
 SHELL := /bin/bash
 TF_VERSION ?= 1.5.7
+STATICCHECK_VERSION ?= 0.8.2
 BIN := $(CURDIR)/bin
 TERRAFORM := $(BIN)/terraform$(TF_VERSION)
 GO ?= go
@@ -46,11 +47,17 @@ apt-tools:
 	@for pair in $(APT_PACKAGES); do cmd=$${pair%%:*}; command -v $$cmd >/dev/null 2>&1 \
 	  || { echo "error: $$cmd is still missing after apt-get"; exit 1; }; done
 
-## lint: gofmt and go vet must be clean.
-lint:
+$(BIN)/staticcheck-$(STATICCHECK_VERSION):
+	@mkdir -p $(BIN)/.gobin-sc
+	GOBIN=$(BIN)/.gobin-sc $(GO) install honnef.co/go/tools/cmd/staticcheck@v$(STATICCHECK_VERSION)
+	mv $(BIN)/.gobin-sc/staticcheck $@ && rmdir $(BIN)/.gobin-sc
+
+## lint: gofmt, go vet and staticcheck must be clean.
+lint: $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)); \
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(BIN)/staticcheck-$(STATICCHECK_VERSION) ./...
 
 ## test: every test, against real terraform, git, redis-server and chromium.
 test: tools lint $(BIN)/terraform-provider-sandbox

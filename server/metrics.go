@@ -18,8 +18,11 @@ type metrics struct {
 	lockConflict prometheus.Counter
 }
 
-func newMetrics(reg *prometheus.Registry) (*metrics, error) {
+// newMetrics registers Atoll's series; heldLocks counts the held locks at scrape time.
+func newMetrics(reg *prometheus.Registry, heldLocks func() float64) (*metrics, error) {
 	m := &metrics{
+		locksHeld: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "atoll_locks_held",
+			Help: "Workspace locks held by pull requests (read from the lock store at scrape time)."}, heldLocks),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "atoll_webhooks_total",
 			Help: "Webhooks received, by event and HTTP status."}, []string{"event", "code"}),
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "atoll_jobs_total",
@@ -33,7 +36,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		lockConflict: prometheus.NewCounter(prometheus.CounterOpts{Name: "atoll_lock_conflicts_total",
 			Help: "Plans not run because another pull request held a lock."}),
 	}
-	for _, c := range []prometheus.Collector{m.webhooks, m.jobs, m.jobSeconds, m.projects, m.locksLeaked, m.lockConflict,
+	for _, c := range []prometheus.Collector{m.locksHeld, m.webhooks, m.jobs, m.jobSeconds, m.projects, m.locksLeaked, m.lockConflict,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metric: %w", err)

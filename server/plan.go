@@ -100,6 +100,7 @@ func (r *prRun) selectProjects(ctx context.Context) ([]config.Project, error) {
 	changed, err := r.s.cfg.VCS.ListChangedFiles(ctx, r.w.Repo, r.pull.Num)
 	if err != nil {
 		r.log.Error("list changed files", "error", err)
+		//lint:ignore ST1005 this error is the sentence shown on the pull request
 		return nil, errors.New("Atoll could not list the pull request's changed files from GitHub; try again in a minute")
 	}
 	candidates, err := r.resolved.Projects(r.dir, changed)

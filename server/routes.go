@@ -10,15 +10,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// maxWebhookBody bounds webhook bodies (GitHub caps payloads at 25 MiB).
-const maxWebhookBody = 25 << 20
-
 func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
 	e.HTTPErrorHandler = s.httpError
 
+	// GitHub caps webhook payloads at 25 MiB.
 	e.POST("/events", s.handleEvents, middleware.BodyLimit("25M"))
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))

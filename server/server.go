@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -163,7 +164,16 @@ func New(cfg Config) (*Server, error) {
 		cancel:  cancel,
 	}
 	var err error
-	if s.metrics, err = newMetrics(cfg.Registry); err != nil {
+	heldLocks := func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		ls, err := cfg.Store.List(ctx, locking.Filter{})
+		if err != nil {
+			return math.NaN() // unknown, not zero
+		}
+		return float64(len(ls))
+	}
+	if s.metrics, err = newMetrics(cfg.Registry, heldLocks); err != nil {
 		cancel()
 		return nil, err
 	}

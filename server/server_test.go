@@ -180,6 +180,9 @@ func TestLocksAPI(t *testing.T) {
 	if err := st.Acquire(ctx, []locking.Lock{lock}); err != nil {
 		t.Fatal(err)
 	}
+	if m := do(t, s.Handler(), http.MethodGet, "/metrics", nil).Body.String(); !strings.Contains(m, "atoll_locks_held 1") {
+		t.Errorf("metrics lack atoll_locks_held 1")
+	}
 	rec := do(t, s.Handler(), http.MethodGet, "/api/locks", nil)
 	var got struct{ Locks []LockView }
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || len(got.Locks) != 1 {

@@ -148,7 +148,7 @@ func apiBaseURL(hostname, override string) (*url.URL, error) {
 		return nil, fmt.Errorf("configure github: parse API URL %q: %w", raw, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("configure github: API URL %q: want http(s)://host/...", raw)
+		return nil, fmt.Errorf("configure github: API URL %q: want http(s)://host/", raw)
 	}
 	if u.User != nil {
 		return nil, errors.New("configure github: API URL must not carry credentials")

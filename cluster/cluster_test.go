@@ -266,6 +266,13 @@ func TestJobArchive(t *testing.T) {
 	if err := a.SaveJob(ctx, "j1", []byte(`{"id":"j1","state":"succeeded"}`), []byte("line 1\nline 2\n")); err != nil {
 		t.Fatal(err)
 	}
+	if err := a.SaveJob(ctx, "j2", []byte(`{"id":"j2"}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	recent, err := a.RecentJobs(ctx, 10)
+	if err != nil || len(recent) != 2 || string(recent[0]) != `{"id":"j2"}` {
+		t.Errorf("RecentJobs = %q, %v; want j2 then j1", recent, err)
+	}
 	info, log, err := a.GetJob(ctx, "j1")
 	if err != nil || string(info) != `{"id":"j1","state":"succeeded"}` || string(log) != "line 1\nline 2\n" {
 		t.Errorf("GetJob = %q, %q, %v", info, log, err)

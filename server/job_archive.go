@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"sort"
 	"time"
 )
 
@@ -10,6 +11,37 @@ import (
 type JobArchive interface {
 	SaveJob(ctx context.Context, id string, info, log []byte) error
 	GetJob(ctx context.Context, id string) (info, log []byte, err error)
+	// RecentJobs returns the records of the most recent jobs, newest first.
+	RecentJobs(ctx context.Context, n int) ([][]byte, error)
+}
+
+// allJobs lists this replica's jobs merged with the archive's (every
+// replica's), newest first, each once.
+func (s *Server) allJobs(ctx context.Context) []JobInfo {
+	local := s.jobs.list()
+	if s.cfg.Jobs == nil {
+		return local
+	}
+	recs, err := s.cfg.Jobs.RecentJobs(ctx, 500)
+	if err != nil {
+		s.log.Warn("list archived jobs", "error", err)
+		return local
+	}
+	seen := map[string]bool{}
+	for _, j := range local {
+		seen[j.ID] = true
+	}
+	out := local
+	for _, rec := range recs {
+		var j JobInfo
+		if json.Unmarshal(rec, &j) != nil || seen[j.ID] {
+			continue
+		}
+		seen[j.ID] = true
+		out = append(out, j)
+	}
+	sort.SliceStable(out, func(a, b int) bool { return out[a].Queued.After(out[b].Queued) })
+	return out
 }
 
 // archiveEvery is how often a running job's log is copied to the archive, so a

@@ -171,11 +171,11 @@ func (s *Server) apiUnlock(c echo.Context) error {
 }
 
 func (s *Server) pageJobs(c echo.Context) error {
-	return s.render(c, "jobs.html", map[string]any{"Title": "Jobs", "Jobs": s.jobs.list()})
+	return s.render(c, "jobs.html", map[string]any{"Title": "Jobs", "Jobs": s.allJobs(c.Request().Context())})
 }
 
 func (s *Server) apiJobs(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]any{"jobs": s.jobs.list()})
+	return c.JSON(http.StatusOK, map[string]any{"jobs": s.allJobs(c.Request().Context())})
 }
 
 func (s *Server) pageJob(c echo.Context) error {

@@ -91,6 +91,10 @@ func TestE2ETwoReplicasShareRedis(t *testing.T) {
 	if code, page := httpDo(t, http.MethodGet, a.URL+jobPath, nil, nil); code != http.StatusOK || !strings.Contains(page, "starting slow plan") || !strings.Contains(page, "succeeded") {
 		t.Errorf("replica A's page for the job B ran: %d\n%s", code, page)
 	}
+	// And A's job list includes it: the replicas list jobs as one.
+	if _, jobs := httpDo(t, http.MethodGet, a.URL+"/api/jobs", nil, nil); !strings.Contains(jobs, `"id":"`+strings.TrimPrefix(jobPath, "/jobs/")+`"`) {
+		t.Errorf("replica A's /api/jobs does not list the job B ran:\n%s", jobs)
+	}
 	if _, err := gh.Comment(ctx, repo, pr1, "bob", "atoll apply"); err != nil {
 		t.Fatal(err)
 	}

@@ -483,6 +483,32 @@ func TestRemediate(t *testing.T) {
 					t.Errorf("remediation %+v", rem)
 				}
 			}},
+		{name: "drift that changed since the issue was written is not applied", issue: 1,
+			prepare: func(t *testing.T, f *fixture) { f.run.setPlan("net", driftPlan("huge")) },
+			check: func(t *testing.T, f *fixture, rem Remediation, jobs []runner.Job) {
+				if !rem.Changed || slicesContainApply(jobs) {
+					t.Errorf("remediation %+v applied a plan nobody reviewed: %+v", rem, jobs)
+				}
+				if !strings.Contains(f.issues.issue(1).Body, `"huge"`) {
+					t.Errorf("the issue was not refreshed:\n%s", f.issues.issue(1).Body)
+				}
+			}},
+		{name: "after a restart the first command refreshes, the second applies", issue: 1,
+			prepare: func(t *testing.T, f *fixture) {
+				f.d.mu.Lock()
+				f.d.results = map[string]Result{} // what a restart forgets
+				f.d.mu.Unlock()
+			},
+			check: func(t *testing.T, f *fixture, rem Remediation, jobs []runner.Job) {
+				if !rem.Changed || slicesContainApply(jobs) {
+					t.Fatalf("first command after a restart applied: %+v", rem)
+				}
+				f.run.onApply(func() { f.run.plans["net"] = inSyncPlan })
+				again, err := f.d.Remediate(context.Background(), testRepo, 1)
+				if err != nil || again.Changed || again.Err != nil || again.After.Status != InSync {
+					t.Errorf("second command: %+v, %v", again, err)
+				}
+			}},
 		{name: "a lock that cannot be read stops the apply", issue: 1, wantErr: errBoom,
 			prepare: func(t *testing.T, f *fixture) { f.locks.err = errBoom },
 			check: func(t *testing.T, f *fixture, rem Remediation, jobs []runner.Job) {

@@ -2,6 +2,8 @@ package drift
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -24,6 +26,10 @@ type Remediation struct {
 	// LockedBy is the lock a pull request holds on the workspace, when that
 	// stopped the apply.
 	LockedBy *locking.Lock
+	// Changed is set when the fresh check differs from what the issue showed
+	// when the command was given (or Atoll has no record of what it showed):
+	// nothing was applied, and the issue now shows the fresh difference.
+	Changed bool
 }
 
 // Remediate restores Git's state for the project of drift issue issueNum: it
@@ -37,10 +43,15 @@ type Remediation struct {
 // made before the apply is refused as stale when applied, so the window costs
 // the pull request a re-plan, not a wrong apply (a backend without state
 // locking gets no such protection).
+//
+// Like an apply from a pull request, it applies only what was reviewed: if the
+// fresh check differs from what the issue showed (the last recorded check), it
+// refreshes the issue and applies nothing (Remediation.Changed).
 func (d *Detector) Remediate(ctx context.Context, repo vcs.Repo, issueNum int) (Remediation, error) {
 	m := d.repoMutex(repo)
 	m.Lock()
 	defer m.Unlock()
+	shown, seen := d.shownDigest(repo, issueNum)
 	results, err := d.checkRepo(ctx, repo)
 	if err != nil {
 		return Remediation{}, err
@@ -58,6 +69,10 @@ func (d *Detector) Remediate(ctx context.Context, repo vcs.Repo, issueNum int) (
 		return Remediation{}, ErrUnknownIssue
 	}
 	rem := Remediation{Before: *target}
+	if !seen || shown != digest(*target) {
+		rem.Changed, rem.After = true, *target
+		return rem, nil
+	}
 	if d.cfg.Locks != nil {
 		key := locking.Key{Repo: repo.ID(), Dir: target.Dir, Workspace: target.Workspace}
 		if l, err := d.cfg.Locks.Get(ctx, key); err == nil {
@@ -101,4 +116,33 @@ func (d *Detector) Remediate(ctx context.Context, repo vcs.Repo, issueNum int) (
 		}
 	}
 	return rem, nil
+}
+
+// shownDigest returns the digest of the last recorded check of the project of
+// issue issueNum: what its issue shows.
+func (d *Detector) shownDigest(repo vcs.Repo, issueNum int) (string, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, r := range d.results {
+		if r.Repo.ID() == repo.ID() && r.IssueNum == issueNum && r.Status == Drifted {
+			return digest(r), true
+		}
+	}
+	return "", false
+}
+
+// digest summarises what a drift issue shows: the resources changed outside
+// Terraform with their attributes, and the changes in Git not applied.
+func digest(r Result) string {
+	h := sha256.New()
+	for _, dr := range r.Drift {
+		fmt.Fprintf(h, "drift\x00%s\x00%s\n", dr.Address, dr.Action)
+		for _, a := range dr.Attrs {
+			fmt.Fprintf(h, "attr\x00%s\x00%s\x00%s\n", a.Name, a.Git, a.Reality)
+		}
+	}
+	for _, p := range r.Pending {
+		fmt.Fprintf(h, "pending\x00%s\x00%s\n", p.Address, p.Action)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -115,6 +115,10 @@ func (r *prRun) remediate(ctx context.Context, intro string) bool {
 		r.comment(ctx, "Atoll could not check the project again, so nothing was applied (job `"+r.w.ID+"`).")
 		return false
 	}
+	if rem.Changed {
+		r.comment(ctx, "The drift is not what this issue showed when `atoll apply` was asked for (it changed, or Atoll restarted since it wrote the issue), so nothing was applied. The issue now shows the current difference: review it and comment `atoll apply` again.")
+		return false
+	}
 	b := rem.Before
 	res := templates.Project{Name: b.Project, Dir: b.Dir, Workspace: b.Workspace, ApplyCommand: "atoll apply", PlanCommand: "atoll apply"}
 	switch {

@@ -4,14 +4,17 @@
 
 SHELL := /bin/bash
 TF_VERSION ?= 1.5.7
+TOFU_VERSION ?= 1.6.3
 STATICCHECK_VERSION ?= 0.8.2
 BIN := $(CURDIR)/bin
 TERRAFORM := $(BIN)/terraform$(TF_VERSION)
+TOFU := $(BIN)/tofu$(TOFU_VERSION)
 GO ?= go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := redis-server:redis-server chromium:chromium git:git
 
 export ATOLL_TEST_TERRAFORM := $(TERRAFORM)
+export ATOLL_TEST_TOFU := $(TOFU)
 
 .PHONY: all build test testdrive tools apt-tools lint bench clean docker
 
@@ -25,8 +28,15 @@ $(BIN)/atoll: $(shell find . -name '*.go' -not -path './bin/*') go.mod go.sum
 $(BIN)/terraform-provider-sandbox: $(shell find ./cmd/terraform-provider-sandbox ./testdrive/sandbox -name '*.go' -not -name '*_test.go') go.mod go.sum
 	$(GO) build -o $@ ./cmd/terraform-provider-sandbox
 
-## tools: terraform $(TF_VERSION) in bin/ plus the Debian packages the tests use.
-tools: $(TERRAFORM) apt-tools
+## tools: terraform $(TF_VERSION) and OpenTofu $(TOFU_VERSION) in bin/ plus the Debian packages the tests use.
+tools: $(TERRAFORM) $(TOFU) apt-tools
+
+$(TOFU):
+	@echo ">> building OpenTofu $(TOFU_VERSION) with go install (a few minutes the first time)"
+	@mkdir -p $(BIN)/.gobin-tofu$(TOFU_VERSION)
+	GOBIN=$(BIN)/.gobin-tofu$(TOFU_VERSION) $(GO) install github.com/opentofu/opentofu/cmd/tofu@v$(TOFU_VERSION)
+	mv $(BIN)/.gobin-tofu$(TOFU_VERSION)/tofu $@ && rmdir $(BIN)/.gobin-tofu$(TOFU_VERSION)
+	ln -sfn tofu$(TOFU_VERSION) $(BIN)/tofu
 
 $(TERRAFORM):
 	@echo ">> building terraform $(TF_VERSION) with go install (a few minutes the first time)"

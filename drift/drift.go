@@ -42,7 +42,7 @@ type Runner interface {
 	CheckoutBranch(ctx context.Context, repo vcs.Repo, branch, token string) (dir, sha string, err error)
 	BranchPlanPath(repo vcs.Repo, branch, dir, workspace string) string
 	Run(ctx context.Context, job runner.Job) (runner.Result, error)
-	TerraformBinary(version string) (string, error)
+	Binary(distribution, version string) (string, error)
 }
 
 // LockReader tells whether a pull request holds a workspace.
@@ -273,7 +273,7 @@ func (d *Detector) checkProject(ctx context.Context, repo vcs.Repo, branch, sha,
 		d.runs.WithLabelValues(string(Failed)).Inc()
 		return r
 	}
-	tf, err := d.cfg.Runner.TerraformBinary(p.TerraformVersion)
+	tf, err := d.cfg.Runner.Binary(p.TerraformDistribution, p.TerraformVersion)
 	if err != nil {
 		return fail(err.Error())
 	}

@@ -112,7 +112,7 @@ func (f *fakeRunner) BranchPlanPath(repo vcs.Repo, branch, dir, workspace string
 	return filepath.Join(f.planDir, repo.Owner, repo.Name, branch, dir, workspace+".tfplan")
 }
 
-func (f *fakeRunner) TerraformBinary(string) (string, error) { return "terraform", nil }
+func (f *fakeRunner) Binary(string, string) (string, error) { return "terraform", nil }
 
 func (f *fakeRunner) Run(ctx context.Context, job runner.Job) (runner.Result, error) {
 	f.mu.Lock()

@@ -83,7 +83,7 @@ func (d *Detector) Remediate(ctx context.Context, repo vcs.Repo, issueNum int) (
 			return rem, fmt.Errorf("read lock of %s: %w", target.Dir, err)
 		}
 	}
-	tf, err := d.cfg.Runner.TerraformBinary(target.project.TerraformVersion)
+	tf, err := d.cfg.Runner.Binary(target.project.TerraformDistribution, target.project.TerraformVersion)
 	if err != nil {
 		rem.Err = err
 		return rem, nil

@@ -57,6 +57,12 @@ type Config struct {
 	Env []string
 	// Logger receives the runner's own log lines; nil discards them.
 	Logger *slog.Logger
+	// Tofu is the default OpenTofu binary (--tofu-binary); "" looks up "tofu"
+	// on Env's PATH. Other OpenTofu versions live in BinDir as tofu<VERSION>.
+	Tofu string
+	// DefaultDistribution is "terraform" (when empty) or "opentofu": what a
+	// project that names no terraform_distribution runs.
+	DefaultDistribution string
 	// Shim is an executable that runs ShimMain (the atoll binary), used in
 	// terraform's place to pass TF_VAR_* variables that terraform-exec refuses.
 	// Empty drops those variables with a warning.
@@ -179,6 +185,55 @@ func (r *Runner) TerraformBinary(version string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("terraform %s is not installed: put it at %s", v, filepath.Join(r.cfg.BinDir, "terraform"+v))
+}
+
+// Distributions a project can ask for (terraform_distribution).
+const (
+	DistTerraform = "terraform"
+	DistOpenTofu  = "opentofu"
+)
+
+// Binary returns the binary for a project's terraform_distribution and
+// terraform_version: "" means the server's default distribution, and version ""
+// that distribution's default binary. Other versions live in BinDir as
+// terraform<VERSION> or tofu<VERSION>.
+func (r *Runner) Binary(distribution, version string) (string, error) {
+	if distribution == "" {
+		distribution = r.cfg.DefaultDistribution
+	}
+	switch distribution {
+	case "", DistTerraform:
+		return r.TerraformBinary(version)
+	case DistOpenTofu:
+	default:
+		return "", fmt.Errorf("terraform_distribution %q is not terraform or opentofu", distribution)
+	}
+	v := strings.TrimPrefix(version, "v")
+	if v == "" {
+		name := r.cfg.Tofu
+		if name == "" {
+			name = "tofu"
+		}
+		p, err := lookPath(name, r.cfg.Env)
+		if err != nil {
+			return "", fmt.Errorf("find OpenTofu: %w (set --tofu-binary)", err)
+		}
+		return p, nil
+	}
+	if !versionRe.MatchString(v) {
+		return "", fmt.Errorf("OpenTofu version %q is not a version like 1.6.3", version)
+	}
+	if r.cfg.BinDir != "" {
+		for _, name := range []string{"tofu" + v, "tofu_" + v} {
+			if p := filepath.Join(r.cfg.BinDir, name); isExecutable(p) {
+				return p, nil
+			}
+		}
+	}
+	if r.cfg.BinDir == "" {
+		return "", fmt.Errorf("OpenTofu %s is not installed: no directory for extra versions is configured (--tf-bin-dir)", v)
+	}
+	return "", fmt.Errorf("OpenTofu %s is not installed: put it at %s", v, filepath.Join(r.cfg.BinDir, "tofu"+v))
 }
 
 // PlanPath returns where the plan file of a project lives:

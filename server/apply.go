@@ -172,7 +172,7 @@ func (r *prRun) applyProject(ctx context.Context, p config.Project, pl locking.P
 		res.Status, res.Step, res.Output = templates.StatusError, "apply", "the saved plan could not be restored ("+err.Error()+"); run `atoll plan"+projectArgs(p)+"` again"
 		return res
 	}
-	tf, err := s.cfg.Runner.TerraformBinary(p.TerraformVersion)
+	tf, err := s.cfg.Runner.Binary(p.TerraformDistribution, p.TerraformVersion)
 	if err != nil {
 		res.Status, res.Step, res.Output = templates.StatusError, "apply", err.Error()
 		return res

@@ -113,7 +113,7 @@ func (f *fakeRunner) BehindBase(context.Context, runner.Checkout, string) (bool,
 	return false, nil
 }
 
-func (f *fakeRunner) TerraformBinary(string) (string, error) { return "terraform", nil }
+func (f *fakeRunner) Binary(string, string) (string, error) { return "terraform", nil }
 
 func (f *fakeRunner) PlanPath(_ vcs.Repo, pull int, dir, workspace string) string {
 	return filepath.Join(f.planDir, fmt.Sprintf("%d-%s-%s.tfplan", pull, filepath.Base(dir), workspace))

@@ -290,7 +290,7 @@ func (r *prRun) planProject(ctx context.Context, p config.Project) templates.Pro
 	log := r.log.With("project", projectLabel(p), "workspace", p.Workspace)
 	fmt.Fprintf(r.job, "\n=== plan %s (workspace %s) ===\n", p.Dir, p.Workspace)
 	planFile := s.cfg.Runner.PlanPath(r.w.Repo, r.pull.Num, p.Dir, p.Workspace)
-	tf, err := s.cfg.Runner.TerraformBinary(p.TerraformVersion)
+	tf, err := s.cfg.Runner.Binary(p.TerraformDistribution, p.TerraformVersion)
 	if err != nil {
 		res.Status, res.Step, res.Output = templates.StatusError, "init", err.Error()
 		s.metrics.projects.WithLabelValues("plan", "error").Inc()

@@ -36,7 +36,7 @@ type Runner interface {
 	Run(ctx context.Context, job runner.Job) (runner.Result, error)
 	RemovePull(ctx context.Context, repo vcs.Repo, pull int) error
 	BehindBase(ctx context.Context, co runner.Checkout, baseBranch string) (bool, error)
-	TerraformBinary(version string) (string, error)
+	Binary(distribution, version string) (string, error)
 	PlanPath(repo vcs.Repo, pull int, dir, workspace string) string
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/atollhq/atoll/internal/testenv"
 	"github.com/atollhq/atoll/testdrive"
 	"github.com/atollhq/atoll/vcs"
 	"github.com/atollhq/atoll/vcs/vcstest"
@@ -522,4 +523,39 @@ func TestE2EConfigPlanRequirements(t *testing.T) {
 	}
 	waitComment(t, gh, repo, pr, "Plan: 2 to add, 0 to change, 0 to destroy.")
 	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusSuccess)
+}
+
+// TestE2EConfigOpenTofu: a project with terraform_distribution: opentofu is
+// planned and applied with OpenTofu, while the others keep terraform.
+func TestE2EConfigOpenTofu(t *testing.T) {
+	t.Parallel()
+	gh := fakeGitHub(t)
+	ctx := waitCtx(t)
+	startAtoll(t, gh, t.TempDir(), "--tofu-binary", testenv.Tofu(t))
+	files := testdrive.SampleFiles(t.TempDir())
+	files["atoll.yaml"] = "version: 3\nprojects:\n- name: net\n  dir: network\n  terraform_distribution: opentofu\n- name: app\n  dir: app\n"
+	repo, err := gh.CreateRepo(ctx, "acme", "tofu", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha, err := gh.Push(ctx, repo, "both", map[string]string{
+		"network/main.tf": files["network/main.tf"] + "\nresource \"terraform_data\" \"web\" {\n  input = \"v1\"\n}\n",
+		"app/main.tf":     files["app/main.tf"] + "\nresource \"terraform_data\" \"worker\" {\n  input = \"v1\"\n}\n",
+	}, "both")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := gh.OpenPull(ctx, repo, "both", "main", "Both", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusSuccess)
+	c := waitComment(t, gh, repo, pr, "OpenTofu used the selected providers", "Terraform used the selected providers")
+	if !strings.Contains(c.Body, "`net`") || !strings.Contains(c.Body, "`app`") {
+		t.Errorf("plan comment lacks a project:\n%s", c.Body)
+	}
+	if _, err := gh.Comment(ctx, repo, pr, "bob", "atoll apply -p net"); err != nil {
+		t.Fatal(err)
+	}
+	waitComment(t, gh, repo, pr, "Apply complete! Resources: 2 added")
 }

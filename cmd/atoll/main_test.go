@@ -110,6 +110,7 @@ func TestServerOptionsValidate(t *testing.T) {
 		{"basic auth without password", func(o *serverOptions) { o.WebBasicAuth = true }, "needs --web-password"},
 		{"bad log level", func(o *serverOptions) { o.LogLevel = "loud" }, "--log-level"},
 		{"bad port", func(o *serverOptions) { o.Port = 70000 }, "out of range"},
+		{"bad distribution", func(o *serverOptions) { o.DefaultDist = "pulumi" }, "--default-tf-distribution must be terraform or opentofu"},
 	}
 	for _, tt := range tests {
 		o := base()

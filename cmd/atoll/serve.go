@@ -61,6 +61,8 @@ type serverOptions struct {
 	DefaultTFVersion string
 	TFBinary         string
 	TFBinDir         string
+	TofuBinary       string
+	DefaultDist      string
 	LogLevel         string
 	WebBasicAuth     bool
 	WebUsername      string
@@ -104,6 +106,8 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.RedisInsecure, "redis-insecure-skip-verify", false, "skip redis TLS certificate checks (testing only)")
 	fs.StringVar(&o.DefaultTFVersion, "default-tf-version", "", "terraform version of --tf-binary, used when a project asks for none")
 	fs.StringVar(&o.TFBinary, "tf-binary", "", "terraform binary (default: terraform on PATH)")
+	fs.StringVar(&o.TofuBinary, "tofu-binary", "", "OpenTofu binary, for projects with terraform_distribution: opentofu (default: tofu on PATH)")
+	fs.StringVar(&o.DefaultDist, "default-tf-distribution", "terraform", "terraform or opentofu: what projects that set no terraform_distribution run")
 	fs.StringVar(&o.TFBinDir, "tf-bin-dir", "", "directory holding other terraform versions as terraform<VERSION>")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&o.WebBasicAuth, "web-basic-auth", false, "protect the web UI and API with basic auth")
@@ -140,6 +144,9 @@ func (o *serverOptions) validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("--locking-db-type must be boltdb or redis, not %q", o.LockingDBType))
+	}
+	if o.DefaultDist != "" && o.DefaultDist != "terraform" && o.DefaultDist != "opentofu" {
+		errs = append(errs, fmt.Errorf("--default-tf-distribution must be terraform or opentofu, not %q", o.DefaultDist))
 	}
 	if o.WebBasicAuth && o.WebPassword == "" {
 		errs = append(errs, errors.New("--web-basic-auth needs --web-password"))
@@ -292,7 +299,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	a.closers = append(a.closers, a.store.Close)
 	// terraform runs in each project's directory: a relative path must not be
 	// taken relative to that.
-	if err := absPaths(&o.TFBinary, &o.TFBinDir); err != nil {
+	if err := absPaths(&o.TFBinary, &o.TFBinDir, &o.TofuBinary); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -302,7 +309,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		return nil, fmt.Errorf("find the atoll binary: %w", err)
 	}
 	run, err := runner.New(runner.Config{DataDir: o.DataDir, Terraform: o.TFBinary, BinDir: o.TFBinDir,
-		DefaultVersion: o.DefaultTFVersion, Env: env, Logger: logger, Shim: shim})
+		DefaultVersion: o.DefaultTFVersion, Env: env, Logger: logger, Shim: shim, Tofu: o.TofuBinary, DefaultDistribution: o.DefaultDist})
 	if err != nil {
 		a.Close()
 		return nil, err

@@ -35,6 +35,20 @@ func Terraform(t testing.TB) string {
 	return p
 }
 
+// Tofu returns the path of the OpenTofu binary tests use: $ATOLL_TEST_TOFU,
+// else bin/tofu in the module root (installed by `make tools`, v1.6.3).
+func Tofu(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("ATOLL_TEST_TOFU"); p != "" {
+		return p
+	}
+	p := filepath.Join(ModuleRoot(t), "bin", "tofu")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("tofu not found at %s: run `make tools` (go install github.com/opentofu/opentofu/cmd/tofu@v1.6.3 into bin/) or set ATOLL_TEST_TOFU", p)
+	}
+	return p
+}
+
 // TerraformEnv returns the environment terraform should run with in tests: this
 // process's environment plus a CLI config file of its own (the machine's
 // TF_CLI_CONFIG_FILE may point at a missing file) and no checkpoint calls.

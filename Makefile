@@ -78,7 +78,7 @@ bench: tools
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
 
 ## testdrive: the whole product on this machine, no GitHub account, no cloud.
-testdrive: tools build $(BIN)/terraform-provider-sandbox
+testdrive: $(TERRAFORM) build $(BIN)/terraform-provider-sandbox
 	$(BIN)/atoll testdrive --terraform $(TERRAFORM) --sandbox-provider $(BIN)/terraform-provider-sandbox $(if $(CI),--exit,) $(TESTDRIVE_FLAGS)
 
 docker:

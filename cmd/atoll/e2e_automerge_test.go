@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/atollhq/atoll/testdrive"
@@ -16,11 +14,7 @@ func TestE2EAutomerge(t *testing.T) {
 	t.Parallel()
 	gh := fakeGitHub(t)
 	ctx := waitCtx(t)
-	reposYAML := filepath.Join(t.TempDir(), "repos.yaml")
-	if err := os.WriteFile(reposYAML, []byte("repos:\n- id: /.*/\n  delete_source_branch_on_merge: true\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	atoll := startAtoll(t, gh, t.TempDir(), "--repo-config", reposYAML)
+	atoll := startAtoll(t, gh, t.TempDir(), writeReposYAML(t, "repos:\n- id: /.*/\n  delete_source_branch_on_merge: true\n"))
 	files := testdrive.SampleFiles(t.TempDir())
 	files["atoll.yaml"] = "version: 3\nautomerge: true\n"
 	repo, err := gh.CreateRepo(ctx, "acme", "infra", files)

@@ -41,12 +41,8 @@ func TestE2ETwoReplicasShareRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reposYAML := filepath.Join(t.TempDir(), "repos.yaml")
-	if err := os.WriteFile(reposYAML, []byte(slowReposYAML), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	flags := []string{"--locking-db-type=redis", "--redis-host=" + host, "--redis-port=" + port, "--cluster-lease=2s",
-		"--repo-config=" + reposYAML, "--lock-reconcile-interval=1h"}
+		writeReposYAML(t, slowReposYAML), "--lock-reconcile-interval=1h"}
 	dirA, dirB := t.TempDir(), t.TempDir()
 	stateDir := t.TempDir()
 	files := testdrive.SampleFiles(stateDir)

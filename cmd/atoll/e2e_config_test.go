@@ -26,15 +26,18 @@ func localBackend(stateDir, project string) string {
 		filepath.ToSlash(filepath.Join(stateDir, project+".tfstate")), filepath.ToSlash(filepath.Join(stateDir, project+".d")))
 }
 
-// writeReposYAML writes a server-side repos.yaml and returns the
-// --repo-config flag naming it.
-func writeReposYAML(t *testing.T, body string) string {
+// networkRepo creates acme/NAME with one project, network/, holding a vpc and
+// keeping its state in stateDir.
+func networkRepo(t *testing.T, gh *vcstest.Server, name, stateDir string) vcs.Repo {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "repos.yaml")
-	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+	repo, err := gh.CreateRepo(waitCtx(t), "acme", name, map[string]string{
+		"network/backend.tf": localBackend(stateDir, "network"),
+		"network/main.tf":    "resource \"terraform_data\" \"vpc\" {\n  input = \"10.0.0.0/16\"\n}\n",
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return "--repo-config=" + path
+	return repo
 }
 
 // openPR pushes files to a new branch and opens a pull request from it.
@@ -225,19 +228,12 @@ workflows:
 func TestE2EConfigApplyRequirements(t *testing.T) {
 	t.Parallel()
 	gh := fakeGitHub(t)
-	ctx := waitCtx(t)
 	startAtoll(t, gh, t.TempDir(), writeReposYAML(t, `repos:
 - id: /.*/
   apply_requirements: [approved]
 `))
 	state := t.TempDir()
-	repo, err := gh.CreateRepo(ctx, "acme", "reqs", map[string]string{
-		"network/backend.tf": localBackend(state, "network"),
-		"network/main.tf":    "resource \"terraform_data\" \"vpc\" {\n  input = \"10.0.0.0/16\"\n}\n",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := networkRepo(t, gh, "reqs", state)
 	sha, pr := openPR(t, gh, repo, "web", map[string]string{"network/web.tf": webTF}, "alice")
 	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusSuccess)
 	waitComment(t, gh, repo, pr, "### Plan for `network`")
@@ -287,19 +283,11 @@ func TestE2EConfigApplyRequirements(t *testing.T) {
 func TestE2EConfigOverrideRefused(t *testing.T) {
 	t.Parallel()
 	gh := fakeGitHub(t)
-	ctx := waitCtx(t)
 	atoll := startAtoll(t, gh, t.TempDir(), writeReposYAML(t, `repos:
 - id: /.*/
   apply_requirements: [approved]
 `))
-	state := t.TempDir()
-	repo, err := gh.CreateRepo(ctx, "acme", "override", map[string]string{
-		"network/backend.tf": localBackend(state, "network"),
-		"network/main.tf":    "resource \"terraform_data\" \"vpc\" {\n  input = \"10.0.0.0/16\"\n}\n",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := networkRepo(t, gh, "override", t.TempDir())
 	sha, pr := openPR(t, gh, repo, "no-reqs", map[string]string{
 		"atoll.yaml":     "version: 3\nprojects:\n- dir: network\n  apply_requirements: []\n",
 		"network/web.tf": webTF,
@@ -321,16 +309,8 @@ func TestE2EConfigOverrideRefused(t *testing.T) {
 func TestE2EConfigInvalidRepoConfig(t *testing.T) {
 	t.Parallel()
 	gh := fakeGitHub(t)
-	ctx := waitCtx(t)
 	atoll := startAtoll(t, gh, t.TempDir())
-	state := t.TempDir()
-	repo, err := gh.CreateRepo(ctx, "acme", "invalid", map[string]string{
-		"network/backend.tf": localBackend(state, "network"),
-		"network/main.tf":    "resource \"terraform_data\" \"vpc\" {\n  input = \"10.0.0.0/16\"\n}\n",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := networkRepo(t, gh, "invalid", t.TempDir())
 	sha, pr := openPR(t, gh, repo, "typo", map[string]string{
 		"atoll.yaml":     "version: 3\nprojects:\n- dir: network\n  wrkspace: default\n  autoplan:\n    enabled: maybe\n",
 		"network/web.tf": webTF,
@@ -403,17 +383,10 @@ projects:
 func TestE2EConfigTeamAllowlist(t *testing.T) {
 	t.Parallel()
 	gh := fakeGitHub(t)
-	ctx := waitCtx(t)
 	gh.AddTeamMember("acme", "ops", "bob")
 	startAtoll(t, gh, t.TempDir(), "--gh-team-allowlist", "ops:apply,*:plan")
 	state := t.TempDir()
-	repo, err := gh.CreateRepo(ctx, "acme", "teams", map[string]string{
-		"network/backend.tf": localBackend(state, "network"),
-		"network/main.tf":    "resource \"terraform_data\" \"vpc\" {\n  input = \"10.0.0.0/16\"\n}\n",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := networkRepo(t, gh, "teams", state)
 	sha, pr := openPR(t, gh, repo, "web", map[string]string{"network/web.tf": webTF}, "alice")
 	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusSuccess)
 
@@ -450,8 +423,7 @@ func TestE2EConfigTFVarFromEnvStep(t *testing.T) {
 	t.Parallel()
 	gh := fakeGitHub(t)
 	ctx := waitCtx(t)
-	reposYAML := filepath.Join(t.TempDir(), "repos.yaml")
-	if err := os.WriteFile(reposYAML, []byte(`repos:
+	reposYAML := writeReposYAML(t, `repos:
 - id: /.*/
   workflow: vars
 workflows:
@@ -463,10 +435,8 @@ workflows:
           value: from-env-step
       - init
       - plan
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	startAtoll(t, gh, t.TempDir(), "--repo-config", reposYAML)
+`)
+	startAtoll(t, gh, t.TempDir(), reposYAML)
 	files := testdrive.SampleFiles(t.TempDir())
 	files["network/vars.tf"] = "variable \"size\" {\n  type = string\n}\n\nvariable \"region\" {\n  type    = string\n  default = \"unset\"\n}\n"
 	repo, err := gh.CreateRepo(ctx, "acme", "vars", files)
@@ -492,11 +462,8 @@ func TestE2EConfigPlanRequirements(t *testing.T) {
 	t.Parallel()
 	gh := fakeGitHub(t)
 	ctx := waitCtx(t)
-	reposYAML := filepath.Join(t.TempDir(), "repos.yaml")
-	if err := os.WriteFile(reposYAML, []byte("repos:\n- id: /.*/\n  plan_requirements: [approved]\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	atoll := startAtoll(t, gh, t.TempDir(), "--repo-config", reposYAML)
+	reposYAML := writeReposYAML(t, "repos:\n- id: /.*/\n  plan_requirements: [approved]\n")
+	atoll := startAtoll(t, gh, t.TempDir(), reposYAML)
 	files := testdrive.SampleFiles(t.TempDir())
 	repo, err := gh.CreateRepo(ctx, "acme", "planreq", files)
 	if err != nil {

@@ -296,22 +296,7 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 // database, plans) holds the GitHub token.
 func assertNoTokenOnDisk(t *testing.T, dir string) {
 	t.Helper()
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !d.Type().IsRegular() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(b, []byte(e2eToken)) {
-			t.Errorf("%s contains the GitHub token", p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	assertNoSecretsOnDisk(t, dir, []string{e2eToken})
 }
 
 func terraformPath(t *testing.T) string { return testenv.Terraform(t) }
@@ -358,4 +343,39 @@ func sandboxEnv(t testing.TB) []string {
 		t.Fatal(err)
 	}
 	return []string{"TF_CLI_CONFIG_FILE=" + rc}
+}
+
+// assertNoSecretsOnDisk checks no file under dir (checkouts, git config, the
+// lock database, plans) holds any of secrets.
+func assertNoSecretsOnDisk(t *testing.T, dir string, secrets []string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("%s contains a secret (%.8s...)", p, s)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeReposYAML writes a server-side repos.yaml and returns the
+// --repo-config flag naming it.
+func writeReposYAML(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "repos.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return "--repo-config=" + path
 }

@@ -117,7 +117,7 @@ func (r *prRun) apply(ctx context.Context) bool {
 
 	lc := &liveComment{s: s, repo: r.w.Repo, num: r.pull.Num, log: r.log}
 	silenced := allSilenced(projects, "apply")
-	r.postApplyComment(ctx, lc, results)
+	r.postResults(ctx, lc, templates.Apply, results)
 	var mu sync.Mutex // guards results while projects finish in parallel
 	readyProjects := make([]config.Project, len(ready))
 	for j, i := range ready {
@@ -129,7 +129,7 @@ func (r *prRun) apply(ctx context.Context) bool {
 		snapshot := append([]templates.Project(nil), results...)
 		mu.Unlock()
 		if !silenced {
-			r.postApplyComment(ctx, lc, snapshot)
+			r.postResults(ctx, lc, templates.Apply, snapshot)
 		}
 	}
 	r.runGroups(ctx, readyProjects, r.resolved.ParallelApply, func(j int) bool {
@@ -144,7 +144,7 @@ func (r *prRun) apply(ctx context.Context) bool {
 		finish(i, res)
 	})
 	if silenced {
-		r.postApplyComment(ctx, lc, results)
+		r.postResults(ctx, lc, templates.Apply, results)
 	}
 	applied, failed := 0, 0
 	for _, res := range results {
@@ -357,22 +357,6 @@ func (r *prRun) unappliedDependencies(p config.Project, plans []locking.Plan) []
 		}
 	}
 	return missing
-}
-
-func (r *prRun) postApplyComment(ctx context.Context, lc *liveComment, results []templates.Project) {
-	var running []string
-	for _, res := range results {
-		if res.Status == "" {
-			running = append(running, res.Label())
-		}
-	}
-	body, err := templates.Apply(templates.Comment{Command: "apply", Projects: finished(results), JobURL: r.jobURL(), LocksURL: r.s.locksURL(),
-		Now: r.s.cfg.Now(), Running: running})
-	if err != nil {
-		r.log.Error("render apply comment", "error", err)
-		return
-	}
-	lc.set(ctx, body)
 }
 
 // findProject returns the configured project a plan record belongs to, or an

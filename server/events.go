@@ -41,34 +41,27 @@ func (s *Server) handleEvents(c echo.Context) error {
 		w.Kind = WorkAutoplan
 	case vcs.EventPullClosed:
 		w.Kind = WorkClose
-	case vcs.EventIssueComment:
-		// Only drift issues take commands (`atoll apply` restores Git's state).
-		if s.cfg.Drift == nil {
-			return s.eventReply(c, "issue_comment", http.StatusOK, "ignored: comment on an issue")
+	case vcs.EventComment, vcs.EventIssueComment:
+		// A comment on a pull request is a command; on an issue only drift issues
+		// take one (`atoll apply` restores Git's state).
+		event, kind := "comment", WorkCommand
+		if ev.Kind == vcs.EventIssueComment {
+			if s.cfg.Drift == nil {
+				return s.eventReply(c, "issue_comment", http.StatusOK, "ignored: comment on an issue")
+			}
+			event, kind = "issue_comment", WorkDriftApply
 		}
 		cmd, err := ParseCommand(ev.Comment.Body, s.cfg.Executables)
 		var ce *CommandError
 		switch {
 		case errors.Is(err, errNotCommand):
-			return s.eventReply(c, "issue_comment", http.StatusOK, "ignored: not a command")
+			return s.eventReply(c, event, http.StatusOK, "ignored: not a command")
 		case errors.As(err, &ce):
 			w.CommandErr = ce.Msg
 		case err != nil:
-			return s.eventReply(c, "issue_comment", http.StatusBadRequest, "bad command")
+			return s.eventReply(c, event, http.StatusBadRequest, "bad command")
 		}
-		w.Kind, w.Command, w.User = WorkDriftApply, cmd, ev.Comment.User
-	case vcs.EventComment:
-		cmd, err := ParseCommand(ev.Comment.Body, s.cfg.Executables)
-		var ce *CommandError
-		switch {
-		case errors.Is(err, errNotCommand):
-			return s.eventReply(c, "comment", http.StatusOK, "ignored: not a command")
-		case errors.As(err, &ce):
-			w.CommandErr = ce.Msg
-		case err != nil:
-			return s.eventReply(c, "comment", http.StatusBadRequest, "bad command")
-		}
-		w.Kind, w.Command, w.User = WorkCommand, cmd, ev.Comment.User
+		w.Kind, w.Command, w.User = kind, cmd, ev.Comment.User
 	default:
 		return s.eventReply(c, "ignored", http.StatusOK, "ignored")
 	}

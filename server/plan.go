@@ -122,7 +122,7 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 	projects, refused := r.planBlocked(ctx, projects)
 	if len(projects) == 0 {
 		r.setStatus(ctx, statusPlan, vcs.StatusFailure, "plan_requirements are not met")
-		r.postPlanComment(ctx, &liveComment{s: s, repo: r.w.Repo, num: pr.Num, log: r.log}, refused, nil)
+		r.postResults(ctx, &liveComment{s: s, repo: r.w.Repo, num: pr.Num, log: r.log}, templates.Plan, refused)
 		return false
 	}
 	var locks []locking.Lock
@@ -154,15 +154,13 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 			}
 		}
 		r.setStatus(ctx, statusPlan, vcs.StatusFailure, fmt.Sprintf("%s is locked by #%d", held.Held.Key.Dir, held.Held.Pull))
-		r.postPlanComment(ctx, &liveComment{s: s, repo: r.w.Repo, num: pr.Num, log: r.log}, append(results, refused...), nil)
+		r.postResults(ctx, &liveComment{s: s, repo: r.w.Repo, num: pr.Num, log: r.log}, templates.Plan, append(results, refused...))
 		return false
 	}
 
 	results := make([]templates.Project, len(projects))
-	running := make([]string, len(projects))
 	for i, p := range projects {
 		results[i] = tmplProject(p) // Status "" until the project finishes
-		running[i] = projectLabel(p)
 	}
 	// Projects refused by plan_requirements follow the planned ones; their
 	// indices are past len(projects), so runGroups never touches them.
@@ -170,20 +168,18 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 	lc := &liveComment{s: s, repo: r.w.Repo, num: pr.Num, log: r.log}
 	silenced := allSilenced(projects, "plan")
 	if !silenced {
-		r.postPlanComment(ctx, lc, results, running)
+		r.postResults(ctx, lc, templates.Plan, results)
 	}
 	r.setStatus(ctx, statusPlan, vcs.StatusPending, "planning "+countProjects(len(projects)))
 
-	var mu sync.Mutex // guards results and running while projects finish in parallel
+	var mu sync.Mutex // guards results while projects finish in parallel
 	finish := func(i int, res templates.Project) {
 		mu.Lock()
 		results[i] = res
-		running[i] = ""
 		snapshot := append([]templates.Project(nil), results...)
-		still := nonEmpty(running)
 		mu.Unlock()
 		if !silenced {
-			r.postPlanComment(ctx, lc, snapshot, still)
+			r.postResults(ctx, lc, templates.Plan, snapshot)
 		}
 	}
 	r.runGroups(ctx, projects, r.resolved.ParallelPlan, func(i int) bool {
@@ -344,11 +340,20 @@ func (r *prRun) planProject(ctx context.Context, p config.Project) templates.Pro
 	return res
 }
 
-func (r *prRun) postPlanComment(ctx context.Context, lc *liveComment, results []templates.Project, running []string) {
-	body, err := templates.Plan(templates.Comment{Command: "plan", Projects: finished(results), JobURL: r.jobURL(), LocksURL: r.s.locksURL(),
+// postResults renders a plan or apply comment (render is templates.Plan or
+// templates.Apply) from results; projects without a status yet are listed as
+// running.
+func (r *prRun) postResults(ctx context.Context, lc *liveComment, render func(templates.Comment) (string, error), results []templates.Project) {
+	var running []string
+	for _, res := range results {
+		if res.Status == "" {
+			running = append(running, res.Label())
+		}
+	}
+	body, err := render(templates.Comment{Projects: finished(results), JobURL: r.jobURL(), LocksURL: r.s.locksURL(),
 		Now: r.s.cfg.Now(), Running: running})
 	if err != nil {
-		r.log.Error("render plan comment", "error", err)
+		r.log.Error("render comment", "error", err)
 		return
 	}
 	lc.set(ctx, body)
@@ -428,16 +433,6 @@ func finished(in []templates.Project) []templates.Project {
 	for _, p := range in {
 		if p.Status != "" {
 			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func nonEmpty(in []string) []string {
-	var out []string
-	for _, s := range in {
-		if s != "" {
-			out = append(out, s)
 		}
 	}
 	return out

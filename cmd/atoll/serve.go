@@ -378,20 +378,14 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	return a, nil
 }
 
-// resolveRepos looks up each "owner/name" (its clone URL and default branch),
-// retrying briefly: a misspelt repo is a configuration error at start-up.
+// resolveRepos looks up each "owner/name" (its clone URL and default branch):
+// a misspelt repo is a configuration error at start-up. The GitHub client
+// already retries transient failures.
 func resolveRepos(ctx context.Context, gh *ghvcs.Client, names []string) ([]vcs.Repo, error) {
 	var out []vcs.Repo
 	for _, n := range names {
 		owner, name, _ := strings.Cut(n, "/")
-		var repo vcs.Repo
-		var err error
-		for attempt := 0; attempt < 3; attempt++ {
-			if repo, err = gh.GetRepo(ctx, owner, name); err == nil || errors.Is(err, vcs.ErrNotFound) {
-				break
-			}
-			time.Sleep(time.Duration(attempt+1) * time.Second)
-		}
+		repo, err := gh.GetRepo(ctx, owner, name)
 		if err != nil {
 			return nil, fmt.Errorf("--drift-repos %s: %w", n, err)
 		}

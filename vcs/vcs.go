@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Repo identifies a repository on a VCS host.
@@ -97,8 +98,17 @@ type Status struct {
 
 // Review is a pull request review.
 type Review struct {
-	User  string
-	State string // "APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED"
+	User string
+	// State is GitHub's review state: "APPROVED", "CHANGES_REQUESTED",
+	// "COMMENTED" or "PENDING". A review someone dismissed (or that GitHub
+	// dismissed because new commits were pushed, when the branch protection
+	// says so) keeps its entry with State "DISMISSED".
+	State string
+	// CommitID is the SHA of the pull request's head when the review was
+	// submitted. An approval of an older head does not cover newer commits.
+	CommitID string
+	// SubmittedAt is when the review was submitted; zero for a pending review.
+	SubmittedAt time.Time
 }
 
 // EventKind says what a webhook was about.
@@ -156,6 +166,10 @@ type Event struct {
 	Sender string
 	// Reason says why an event was ignored, for logs.
 	Reason string
+	// BodyDigest is the hex SHA-256 of the raw request body, set for every
+	// parsed delivery. A signature covers the body but not the delivery ID,
+	// so servers use it to recognise a signed body replayed under a new ID.
+	BodyDigest string
 }
 
 // Errors returned by webhook parsing. Servers map ErrBadSignature to 401 and
@@ -196,6 +210,57 @@ type ReviewLister interface {
 	ListReviews(ctx context.Context, repo Repo, num int) ([]Review, error)
 }
 
+// Permission is a user's role on a repository, as GitHub's collaborator permission API reports it.
+type Permission string
+
+// Repository roles, highest first.
+const (
+	PermAdmin    Permission = "admin"
+	PermMaintain Permission = "maintain"
+	PermWrite    Permission = "write"
+	PermTriage   Permission = "triage"
+	PermRead     Permission = "read"
+	PermNone     Permission = "none"
+)
+
+// permissionRank orders the roles.
+var permissionRank = map[Permission]int{
+	PermNone:     0,
+	PermRead:     1,
+	PermTriage:   2,
+	PermWrite:    3,
+	PermMaintain: 4,
+	PermAdmin:    5,
+}
+
+// AtLeast reports whether p ranks at or above min (admin > maintain > write >
+// triage > read > none), ignoring case. An unknown p ranks as none. An unknown
+// min (a misspelt requirement) is met by no one, so a mistake fails closed
+// rather than letting everyone through.
+func (p Permission) AtLeast(min Permission) bool {
+	need, ok := permissionRank[Permission(strings.ToLower(string(min)))]
+	if !ok {
+		return false
+	}
+	return permissionRank[Permission(strings.ToLower(string(p)))] >= need
+}
+
+// ParsePermission accepts the six names above (case-insensitive) and errors otherwise.
+func ParsePermission(s string) (Permission, error) {
+	p := Permission(strings.ToLower(s))
+	if _, ok := permissionRank[p]; !ok {
+		return "", fmt.Errorf("parse permission %q: want admin, maintain, write, triage, read or none", s)
+	}
+	return p, nil
+}
+
+// PermissionGetter reads a user's permission on a repository.
+type PermissionGetter interface {
+	// RepoPermission returns user's role on repo; PermNone (and no error)
+	// for a user the VCS does not know.
+	RepoPermission(ctx context.Context, repo Repo, user string) (Permission, error)
+}
+
 // Client is everything Atoll's PR pipeline needs from a VCS host.
 type Client interface {
 	PullGetter
@@ -203,6 +268,7 @@ type Client interface {
 	Commenter
 	StatusSetter
 	ReviewLister
+	PermissionGetter
 }
 
 // Merger merges pull requests.

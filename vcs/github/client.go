@@ -1,13 +1,16 @@
 // Package github implements Atoll's vcs interfaces on GitHub and GitHub
 // Enterprise Server with go-github: pull requests (and merging them), changed
-// files, comments, commit statuses, reviews, team membership and drift
-// issues, authenticated with a personal access token or as a GitHub App
-// installation. Every request goes through a retrying transport that
-// honours GitHub's rate limits (see retry.go). WebhookParser verifies and
-// parses webhook deliveries into vcs.Event values.
+// files, comments, commit statuses, reviews, repository permissions, team
+// membership and drift issues, authenticated with a personal access token or
+// as a GitHub App installation. Every request goes through a retrying
+// transport that honours GitHub's rate limits (see retry.go). WebhookParser
+// verifies and parses webhook deliveries into vcs.Event values.
 //
 // Tokens never appear in logs or errors: only methods, URL paths and status
-// codes are logged, and the Authorization header is never read back.
+// codes are logged, and the Authorization header is never read back. Nor
+// are tokens ever sent where a payload says: every clone and web URL is
+// built from configuration (GitBaseURL) and a repository's full name, which
+// must be a name GitHub allows, never copied from a webhook or API answer.
 package github
 
 import (
@@ -38,8 +41,11 @@ type Config struct {
 	// hostname. It becomes vcs.Repo.Host of every repo the client returns.
 	Hostname string
 	// APIURL is the REST API base URL, for example
-	// "https://ghe.example.com/api/v3/" or a test server's URL. Empty means
-	// https://api.github.com/ for github.com and https://HOST/api/v3/ otherwise.
+	// "https://ghe.example.com/api/v3/" or the fake GitHub's APIURL(). Empty
+	// means https://api.github.com/ for github.com and https://HOST/api/v3/
+	// otherwise. Clone and web URLs are derived from Hostname and APIURL with
+	// GitBaseURL, so an explicit APIURL must be https://api.github.com/ or
+	// end in /api/v3/.
 	APIURL string
 	// User is the bot's login (Atlantis' --gh-user). With a token it is also
 	// the user name for git over HTTPS.
@@ -74,6 +80,7 @@ type Config struct {
 type Client struct {
 	gh       *gh.Client
 	hostname string
+	gitBase  string // GitBaseURL of the configuration
 	user     string
 	token    string                    // personal access token; empty for Apps
 	app      *ghinstallation.Transport // nil for token auth
@@ -90,6 +97,10 @@ func New(cfg Config) (*Client, error) {
 	apiURL, err := apiBaseURL(hostname, cfg.APIURL)
 	if err != nil {
 		return nil, err
+	}
+	gitBase, err := GitBaseURL(hostname, cfg.APIURL)
+	if err != nil {
+		return nil, fmt.Errorf("configure github: %w", err)
 	}
 	hasApp := cfg.AppID != 0 || len(cfg.AppKey) > 0 || cfg.InstallationID != 0
 	switch {
@@ -115,7 +126,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	rt := newRetryTransport(base, cfg, logger)
 
-	c := &Client{hostname: hostname, user: cfg.User, token: cfg.Token}
+	c := &Client{hostname: hostname, gitBase: gitBase, user: cfg.User, token: cfg.Token}
 	if hasApp {
 		itr, err := ghinstallation.New(rt, cfg.AppID, cfg.InstallationID, cfg.AppKey)
 		if err != nil {
@@ -161,6 +172,11 @@ func apiBaseURL(hostname, override string) (*url.URL, error) {
 
 // Hostname returns the host this client talks to, as used in vcs.Repo.Host.
 func (c *Client) Hostname() string { return c.hostname }
+
+// GitURL returns the base of every clone and web URL this client returns,
+// GitBaseURL(Config.Hostname, Config.APIURL), for example
+// "https://github.com". Give the same value to WebhookParser.GitURL.
+func (c *Client) GitURL() string { return c.gitBase }
 
 // GitToken returns a token git can clone and fetch with over HTTPS: the
 // personal access token, or a current installation token for a GitHub App

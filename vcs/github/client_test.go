@@ -140,6 +140,8 @@ func TestNewConfigErrors(t *testing.T) {
 		{"bad app key", Config{AppID: 1, InstallationID: 2, AppKey: []byte("not a pem")}, "configure github app 1"},
 		{"bad api url", Config{Token: "t", APIURL: "ftp://x/"}, "want http(s)"},
 		{"api url with credentials", Config{Token: "t", APIURL: "https://u:p@x/"}, "must not carry credentials"},
+		{"api url without /api/v3", Config{Token: "t", APIURL: "http://127.0.0.1:8080/"}, "git URL cannot be derived"},
+		{"bad hostname", Config{Token: "t", Hostname: "ghe.example.com/evil"}, "not a host name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -159,7 +161,8 @@ func TestAPIBaseURL(t *testing.T) {
 		{"github.com", "", "https://api.github.com/"},
 		{"ghe.example.com", "", "https://ghe.example.com/api/v3/"},
 		{"ghe.example.com", "https://ghe.example.com/api/v3", "https://ghe.example.com/api/v3/"},
-		{"github.com", "http://127.0.0.1:8080/", "http://127.0.0.1:8080/"},
+		{"github.com", "http://127.0.0.1:8080/api/v3/", "http://127.0.0.1:8080/api/v3/"},
+		{"github.com", "https://api.github.com", "https://api.github.com/"},
 	}
 	for _, tt := range tests {
 		c, err := New(Config{Hostname: tt.host, APIURL: tt.override, Token: "t"})
@@ -188,12 +191,12 @@ func TestGetPullRequest(t *testing.T) {
 			t.Errorf("Authorization = %q, want the bearer token", got)
 		}
 		fmt.Fprint(w, `{
-			"number": 7, "state": "open", "title": "Add web", "html_url": "https://ghe.example.com/acme/infra/pull/7",
+			"number": 7, "state": "open", "title": "Add web", "html_url": "https://evil.example/acme/infra/pull/7",
 			"user": {"login": "alice"}, "merged": false, "mergeable": true, "mergeable_state": "clean",
 			"head": {"ref": "feature", "sha": "abc123", "repo": {"name": "infra-fork", "owner": {"login": "bob"},
-				"clone_url": "https://ghe.example.com/bob/infra-fork.git", "default_branch": "main"}},
+				"clone_url": "https://evil.example/bob/infra-fork.git", "default_branch": "main"}},
 			"base": {"ref": "main", "sha": "def456", "repo": {"name": "infra", "owner": {"login": "acme"},
-				"clone_url": "https://ghe.example.com/acme/infra.git", "default_branch": "main"}}
+				"clone_url": "https://evil.example/acme/infra.git", "default_branch": "main"}}
 		}`)
 	})
 	got, err := f.client.GetPullRequest(context.Background(), testRepo, 7)
@@ -201,9 +204,12 @@ func TestGetPullRequest(t *testing.T) {
 		t.Fatalf("GetPullRequest: %v", err)
 	}
 	yes := true
+	// Clone and web URLs come from the client's configuration (the API URL
+	// without /api/v3), never from the answer's clone_url and html_url.
+	base := f.server.URL
 	want := vcs.PullRequest{
-		BaseRepo:       vcs.Repo{Host: "ghe.example.com", Owner: "acme", Name: "infra", CloneURL: "https://ghe.example.com/acme/infra.git", DefaultBranch: "main"},
-		HeadRepo:       vcs.Repo{Host: "ghe.example.com", Owner: "bob", Name: "infra-fork", CloneURL: "https://ghe.example.com/bob/infra-fork.git", DefaultBranch: "main"},
+		BaseRepo:       vcs.Repo{Host: "ghe.example.com", Owner: "acme", Name: "infra", CloneURL: base + "/acme/infra.git", DefaultBranch: "main"},
+		HeadRepo:       vcs.Repo{Host: "ghe.example.com", Owner: "bob", Name: "infra-fork", CloneURL: base + "/bob/infra-fork.git", DefaultBranch: "main"},
 		Num:            7,
 		HeadSHA:        "abc123",
 		HeadBranch:     "feature",
@@ -211,7 +217,7 @@ func TestGetPullRequest(t *testing.T) {
 		BaseSHA:        "def456",
 		Author:         "alice",
 		State:          vcs.PullOpen,
-		URL:            "https://ghe.example.com/acme/infra/pull/7",
+		URL:            base + "/acme/infra/pull/7",
 		Title:          "Add web",
 		Mergeable:      &yes,
 		MergeableState: "clean",

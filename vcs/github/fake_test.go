@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -106,7 +107,9 @@ func TestParseIssueCommentFromFakeGitHub(t *testing.T) {
 	t.Parallel()
 	const secret = "hook-secret"
 	events := make(chan vcs.Event, 8)
-	p := &WebhookParser{Secret: []byte(secret), BotUser: vcstest.DefaultBotUser}
+	s, repo, c := newFakeGitHub(t, vcstest.Options{WebhookSecret: secret, BotCommentEvents: true})
+	// URLs in events are built under the client's GitURL, the fake's URL.
+	p := &WebhookParser{Secret: []byte(secret), BotUser: vcstest.DefaultBotUser, GitURL: c.GitURL()}
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ev, err := p.Parse(r)
 		if err != nil {
@@ -117,7 +120,7 @@ func TestParseIssueCommentFromFakeGitHub(t *testing.T) {
 		events <- ev
 	}))
 	t.Cleanup(recv.Close)
-	s, repo, c := newFakeGitHub(t, vcstest.Options{WebhookURL: recv.URL, WebhookSecret: secret, BotCommentEvents: true})
+	s.SetWebhookURL(recv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	is, err := c.CreateIssue(ctx, repo, "Drift: acme/infra network (default)", "drift found", []string{"atoll-drift"})
@@ -130,7 +133,7 @@ func TestParseIssueCommentFromFakeGitHub(t *testing.T) {
 	}
 	ev := <-events
 	if ev.Kind != vcs.EventIssueComment || ev.Kind.String() != "issue_comment" || ev.Pull.Num != is.Num ||
-		ev.Repo.FullName() != "acme/infra" || ev.Sender != "alice" || ev.Pull.URL != is.URL ||
+		ev.Repo != repo || ev.Sender != "alice" || ev.Pull.URL != is.URL ||
 		ev.Comment != (vcs.Comment{ID: id, Body: "atoll plan", User: "alice"}) {
 		t.Errorf("event = %+v", ev)
 	}
@@ -146,5 +149,60 @@ func TestParseIssueCommentFromFakeGitHub(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("no webhook for the bot's comment")
+	}
+}
+
+// TestRepoPermissionAgainstFakeGitHub reads roles with the real client from
+// the fake GitHub, which answers as GitHub does, and checks that reviews
+// carry the commit they were made on.
+func TestRepoPermissionAgainstFakeGitHub(t *testing.T) {
+	t.Parallel()
+	s, repo, c := newFakeGitHub(t, vcstest.Options{BasePermissions: map[string]string{"maint": "maintain", "tri": "triage"}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.SetPermission(repo, "bob", "write"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPermission(repo, "eve", "none"); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]vcs.Permission{
+		"acme": vcs.PermAdmin, "maint": vcs.PermMaintain, "bob": vcs.PermWrite, "tri": vcs.PermTriage,
+		"alice": vcs.PermRead, "eve": vcs.PermNone,
+	}
+	var getter vcs.PermissionGetter = c
+	for user, w := range want {
+		if got, err := getter.RepoPermission(ctx, repo, user); got != w || err != nil {
+			t.Errorf("RepoPermission(%s) = %q, %v; want %q", user, got, err, w)
+		}
+	}
+
+	sha, err := s.Push(ctx, repo, "feature", map[string]string{"a.tf": "locals {}\n"}, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	num, err := s.OpenPull(ctx, repo, "feature", "main", "A", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Review(repo, num, "bob", "APPROVED"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DismissReview(repo, num, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	reviews, err := c.ListReviews(ctx, repo, num)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reviews) != 1 || reviews[0].State != "DISMISSED" || reviews[0].CommitID != sha || reviews[0].SubmittedAt.IsZero() {
+		t.Errorf("reviews = %+v, want bob's dismissed review of %s", reviews, sha)
+	}
+	pr, err := c.GetPullRequest(ctx, repo, num)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr.BaseRepo != repo || pr.HeadRepo != repo || pr.URL != s.URL()+"/acme/infra/pull/"+strconv.Itoa(num) {
+		t.Errorf("pull request repos %+v %+v, URL %q; want %+v under %s", pr.BaseRepo, pr.HeadRepo, pr.URL, repo, s.URL())
 	}
 }

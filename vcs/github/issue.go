@@ -32,7 +32,7 @@ func (c *Client) CreateIssue(ctx context.Context, repo vcs.Repo, title, body str
 	if err != nil {
 		return vcs.Issue{}, wrapErr(fmt.Sprintf("create issue in %s", repo.FullName()), err)
 	}
-	return issueFromGitHub(is), nil
+	return c.issueFromGitHub(repo, is), nil
 }
 
 // UpdateIssue replaces the body of issue num and sets its state. An empty body
@@ -90,7 +90,7 @@ func (c *Client) listIssues(ctx context.Context, repo vcs.Repo, state, label str
 			if is.IsPullRequest() {
 				continue
 			}
-			out = append(out, issueFromGitHub(is))
+			out = append(out, c.issueFromGitHub(repo, is))
 		}
 		if resp.NextPage == 0 {
 			return out, nil
@@ -115,13 +115,15 @@ func (c *Client) FindIssue(ctx context.Context, repo vcs.Repo, label, title stri
 	return vcs.Issue{}, false, nil
 }
 
-func issueFromGitHub(is *gh.Issue) vcs.Issue {
+// issueFromGitHub converts issue is of repo. Its URL is built from the
+// client's configuration, not copied from the response.
+func (c *Client) issueFromGitHub(repo vcs.Repo, is *gh.Issue) vcs.Issue {
 	out := vcs.Issue{
 		Num:   is.GetNumber(),
 		Title: is.GetTitle(),
 		Body:  is.GetBody(),
 		State: is.GetState(),
-		URL:   is.GetHTMLURL(),
+		URL:   webURL(c.gitBase, repo, "issues", is.GetNumber()),
 	}
 	for _, l := range is.Labels {
 		out.Labels = append(out.Labels, l.GetName())

@@ -24,14 +24,15 @@ func TestCreateIssue(t *testing.T) {
 		testBody(t, r, `{"title":"Drift: acme/infra network (default)","body":"Drift detected","labels":["atoll-drift"]}`)
 		w.WriteHeader(http.StatusCreated)
 		fmt.Fprint(w, `{"number":31,"title":"Drift: acme/infra network (default)","body":"Drift detected","state":"open",
-			"html_url":"https://ghe.example.com/acme/infra/issues/31","labels":[{"name":"atoll-drift"}]}`)
+			"html_url":"https://evil.example/acme/infra/issues/31","labels":[{"name":"atoll-drift"}]}`)
 	})
 	got, err := f.client.CreateIssue(context.Background(), testRepo, "Drift: acme/infra network (default)", "Drift detected", []string{"atoll-drift"})
 	if err != nil {
 		t.Fatalf("CreateIssue: %v", err)
 	}
+	// The URL comes from the client's configuration, not the answer's html_url.
 	want := vcs.Issue{Num: 31, Title: "Drift: acme/infra network (default)", Body: "Drift detected", State: "open",
-		URL: "https://ghe.example.com/acme/infra/issues/31", Labels: []string{"atoll-drift"}}
+		URL: f.server.URL + "/acme/infra/issues/31", Labels: []string{"atoll-drift"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("CreateIssue (-want +got):\n%s", diff)
 	}
@@ -150,6 +151,9 @@ func TestFindIssue(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.wantOK {
+				tt.want.URL = fmt.Sprintf("%s/acme/infra/issues/%d", f.server.URL, tt.want.Num)
+			}
 			got, ok, err := f.client.FindIssue(context.Background(), testRepo, "atoll-drift", tt.title)
 			if err != nil {
 				t.Fatalf("FindIssue: %v", err)

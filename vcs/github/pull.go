@@ -16,11 +16,16 @@ const perPage = 100
 // GetPullRequest fetches pull request num of repo. A missing PR wraps
 // vcs.ErrNotFound.
 func (c *Client) GetPullRequest(ctx context.Context, repo vcs.Repo, num int) (vcs.PullRequest, error) {
+	action := fmt.Sprintf("get pull request %s#%d", repo.FullName(), num)
 	pr, _, err := c.gh.PullRequests.Get(ctx, repo.Owner, repo.Name, num)
 	if err != nil {
-		return vcs.PullRequest{}, wrapErr(fmt.Sprintf("get pull request %s#%d", repo.FullName(), num), err)
+		return vcs.PullRequest{}, wrapErr(action, err)
 	}
-	return pullFromGitHub(c.hostname, pr), nil
+	out, err := pullFromGitHub(c.hostname, c.gitBase, pr)
+	if err != nil {
+		return vcs.PullRequest{}, fmt.Errorf("%s: %w", action, err)
+	}
+	return out, nil
 }
 
 // ListChangedFiles lists every path pull request num changes, following all
@@ -63,7 +68,12 @@ func (c *Client) ListReviews(ctx context.Context, repo vcs.Repo, num int) ([]vcs
 			return nil, wrapErr(fmt.Sprintf("list reviews of pull request %s#%d", repo.FullName(), num), err)
 		}
 		for _, r := range page {
-			reviews = append(reviews, vcs.Review{User: r.GetUser().GetLogin(), State: r.GetState()})
+			reviews = append(reviews, vcs.Review{
+				User:        r.GetUser().GetLogin(),
+				State:       r.GetState(),
+				CommitID:    r.GetCommitID(),
+				SubmittedAt: r.GetSubmittedAt().Time,
+			})
 		}
 		if resp.NextPage == 0 {
 			return reviews, nil
@@ -72,8 +82,12 @@ func (c *Client) ListReviews(ctx context.Context, repo vcs.Repo, num int) ([]vcs
 	}
 }
 
-// pullFromGitHub converts a REST or webhook pull request.
-func pullFromGitHub(host string, pr *gh.PullRequest) vcs.PullRequest {
+// pullFromGitHub converts a REST or webhook pull request. Its repositories
+// clone URLs and its own web URL are built from gitBase and the repositories'
+// names, never copied from pr; a base or head repository with a name GitHub
+// does not allow is an error wrapping errBadRepoName. A missing head
+// repository (a deleted fork) is a Repo with only Host set.
+func pullFromGitHub(host, gitBase string, pr *gh.PullRequest) (vcs.PullRequest, error) {
 	state := vcs.PullOpen
 	switch {
 	case pr.GetMerged() || pr.MergedAt != nil:
@@ -81,9 +95,17 @@ func pullFromGitHub(host string, pr *gh.PullRequest) vcs.PullRequest {
 	case pr.GetState() == "closed":
 		state = vcs.PullClosed
 	}
-	return vcs.PullRequest{
-		BaseRepo:       repoFromGitHub(host, pr.GetBase().GetRepo()),
-		HeadRepo:       repoFromGitHub(host, pr.GetHead().GetRepo()),
+	base, err := repoFromGitHub(host, gitBase, pr.GetBase().GetRepo())
+	if err != nil {
+		return vcs.PullRequest{}, fmt.Errorf("base repository: %w", err)
+	}
+	head, err := repoFromGitHub(host, gitBase, pr.GetHead().GetRepo())
+	if err != nil {
+		return vcs.PullRequest{}, fmt.Errorf("head repository: %w", err)
+	}
+	out := vcs.PullRequest{
+		BaseRepo:       base,
+		HeadRepo:       head,
 		Num:            pr.GetNumber(),
 		HeadSHA:        pr.GetHead().GetSHA(),
 		HeadBranch:     pr.GetHead().GetRef(),
@@ -91,29 +113,38 @@ func pullFromGitHub(host string, pr *gh.PullRequest) vcs.PullRequest {
 		BaseSHA:        pr.GetBase().GetSHA(),
 		Author:         pr.GetUser().GetLogin(),
 		State:          state,
-		URL:            pr.GetHTMLURL(),
 		Title:          pr.GetTitle(),
 		Mergeable:      pr.Mergeable,
 		MergeableState: pr.GetMergeableState(),
 	}
+	if base.Owner != "" && out.Num > 0 {
+		out.URL = webURL(gitBase, base, "pull", out.Num)
+	}
+	return out, nil
 }
 
-// repoFromGitHub converts a repository. A nil repository (a deleted fork)
+// repoFromGitHub converts a repository. Owner and name must be names GitHub
+// allows (an error wrapping errBadRepoName otherwise); the clone URL is
+// gitBase/owner/name.git, whatever r says. A nil repository (a deleted fork)
 // yields a Repo with only Host set.
-func repoFromGitHub(host string, r *gh.Repository) vcs.Repo {
+func repoFromGitHub(host, gitBase string, r *gh.Repository) (vcs.Repo, error) {
 	if r == nil {
-		return vcs.Repo{Host: host}
+		return vcs.Repo{Host: host}, nil
 	}
 	owner := r.GetOwner().GetLogin()
 	if owner == "" {
 		// Some payloads only carry full_name.
 		owner, _, _ = strings.Cut(r.GetFullName(), "/")
 	}
+	name := r.GetName()
+	if err := checkRepoName(owner, name); err != nil {
+		return vcs.Repo{}, err
+	}
 	return vcs.Repo{
 		Host:          host,
 		Owner:         owner,
-		Name:          r.GetName(),
-		CloneURL:      r.GetCloneURL(),
+		Name:          name,
+		CloneURL:      cloneURL(gitBase, owner, name),
 		DefaultBranch: r.GetDefaultBranch(),
-	}
+	}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
@@ -66,17 +67,25 @@ func TestListReviewsPaginates(t *testing.T) {
 	f.mux.HandleFunc("/repos/acme/infra/pulls/7/reviews", func(w http.ResponseWriter, r *http.Request) {
 		testMethod(t, r, "GET")
 		if r.URL.Query().Get("page") == "2" {
-			fmt.Fprint(w, `[{"user":{"login":"carol"},"state":"CHANGES_REQUESTED"}]`)
+			fmt.Fprint(w, `[{"user":{"login":"carol"},"state":"CHANGES_REQUESTED","commit_id":"bbb","submitted_at":"2026-11-23T09:30:00Z"},
+				{"user":{"login":"dave"},"state":"PENDING","commit_id":"bbb"}]`)
 			return
 		}
 		linkNext(w, r, 2, 2)
-		fmt.Fprint(w, `[{"user":{"login":"alice"},"state":"APPROVED"},{"user":{"login":"bob"},"state":"COMMENTED"}]`)
+		fmt.Fprint(w, `[{"user":{"login":"alice"},"state":"APPROVED","commit_id":"aaa","submitted_at":"2026-11-23T09:00:00Z"},
+			{"user":{"login":"bob"},"state":"DISMISSED","commit_id":"aaa","submitted_at":"2026-11-23T09:10:00Z"}]`)
 	})
 	got, err := f.client.ListReviews(context.Background(), testRepo, 7)
 	if err != nil {
 		t.Fatalf("ListReviews: %v", err)
 	}
-	want := []vcs.Review{{User: "alice", State: "APPROVED"}, {User: "bob", State: "COMMENTED"}, {User: "carol", State: "CHANGES_REQUESTED"}}
+	at := func(min int) time.Time { return time.Date(2026, 11, 23, 9, min, 0, 0, time.UTC) }
+	want := []vcs.Review{
+		{User: "alice", State: "APPROVED", CommitID: "aaa", SubmittedAt: at(0)},
+		{User: "bob", State: "DISMISSED", CommitID: "aaa", SubmittedAt: at(10)},
+		{User: "carol", State: "CHANGES_REQUESTED", CommitID: "bbb", SubmittedAt: at(30)},
+		{User: "dave", State: "PENDING", CommitID: "bbb"},
+	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ListReviews (-want +got):\n%s", diff)
 	}

@@ -7,12 +7,18 @@ import (
 	"github.com/atollhq/atoll/vcs"
 )
 
-// GetRepo returns a repository with its clone URL and default branch, for
-// drift detection of the default branch.
+// GetRepo returns a repository with its clone URL (built from the client's
+// configuration, see GitURL) and default branch, for drift detection of the
+// default branch.
 func (c *Client) GetRepo(ctx context.Context, owner, name string) (vcs.Repo, error) {
+	action := fmt.Sprintf("get repository %s/%s", owner, name)
 	r, _, err := c.gh.Repositories.Get(ctx, owner, name)
 	if err != nil {
-		return vcs.Repo{}, wrapErr(fmt.Sprintf("get repository %s/%s", owner, name), err)
+		return vcs.Repo{}, wrapErr(action, err)
 	}
-	return repoFromGitHub(c.hostname, r), nil
+	out, err := repoFromGitHub(c.hostname, c.gitBase, r)
+	if err != nil {
+		return vcs.Repo{}, fmt.Errorf("%s: %w", action, err)
+	}
+	return out, nil
 }

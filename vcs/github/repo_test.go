@@ -15,15 +15,15 @@ import (
 func TestGetRepo(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/repos/acme/infra" {
+		if r.URL.Path != "/api/v3/repos/acme/infra" {
 			http.Error(w, `{"message":"Not Found"}`, http.StatusNotFound)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"name":"infra","full_name":"acme/infra","owner":{"login":"acme"},"default_branch":"trunk","clone_url":"https://github.com/acme/infra.git"}`))
+		_, _ = w.Write([]byte(`{"name":"infra","full_name":"acme/infra","owner":{"login":"acme"},"default_branch":"trunk","clone_url":"https://evil.example/acme/infra.git"}`))
 	}))
 	t.Cleanup(srv.Close)
-	c, err := New(Config{Token: "t", APIURL: srv.URL + "/"})
+	c, err := New(Config{Token: "t", APIURL: srv.URL + "/api/v3/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,8 @@ func TestGetRepo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := vcs.Repo{Host: "github.com", Owner: "acme", Name: "infra", CloneURL: "https://github.com/acme/infra.git", DefaultBranch: "trunk"}
+	// The clone URL is derived from the API URL, not taken from the answer.
+	want := vcs.Repo{Host: "github.com", Owner: "acme", Name: "infra", CloneURL: srv.URL + "/acme/infra.git", DefaultBranch: "trunk"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("GetRepo (-want +got):\n%s", d)
 	}

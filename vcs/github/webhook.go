@@ -1,6 +1,8 @@
 package github
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,23 +21,43 @@ import (
 const MaxPayloadBytes = 25 << 20
 
 // WebhookParser verifies GitHub webhook deliveries and turns them into
-// vcs.Event values. The zero value accepts unsigned webhooks from github.com.
+// vcs.Event values. The zero value accepts unsigned webhooks from github.com
+// and builds URLs under https://github.com.
+//
+// Nothing a payload says about where things live is trusted: clone URLs and
+// web URLs are built from GitURL and the repositories' names, which must be
+// names GitHub allows (otherwise Parse fails with vcs.ErrBadRequest).
 type WebhookParser struct {
 	// Secret is the webhook secret. When set, every delivery must carry a
 	// valid X-Hub-Signature-256; when empty, signatures are not checked.
 	Secret []byte
 	// Hostname becomes vcs.Repo.Host; empty means "github.com".
 	Hostname string
+	// GitURL is the base of clone URLs (GitURL/owner/name.git) and web URLs
+	// (GitURL/owner/name/pull/N), the same value as Client.GitURL() or
+	// GitBaseURL(hostname, apiURL) of the client's configuration. Empty
+	// means GitBaseURL(Hostname, ""): https://github.com or https://HOSTNAME,
+	// which is wrong for a custom API URL (the fake GitHub, for one), so set
+	// it whenever the client has one.
+	GitURL string
 	// BotUser is Atoll's own login; its comments are ignored so Atoll never
 	// answers itself. Compared case-insensitively.
 	BotUser string
 }
 
 // Parse reads, verifies and parses one delivery. Signature failures wrap
-// vcs.ErrBadSignature; unreadable or malformed requests wrap
-// vcs.ErrBadRequest. Events Atoll does not act on parse to vcs.EventIgnored
-// with a Reason. Parse reads at most MaxPayloadBytes of the body.
+// vcs.ErrBadSignature; unreadable or malformed requests, including a
+// repository name GitHub does not allow and a pull_request or issue_comment
+// event without a repository, wrap vcs.ErrBadRequest. An invalid GitURL is
+// an error wrapping neither. Events Atoll does not act on parse to
+// vcs.EventIgnored with a Reason. Every event carries the SHA-256 of the raw
+// body in BodyDigest. Parse reads at most MaxPayloadBytes of the body.
 func (p *WebhookParser) Parse(r *http.Request) (vcs.Event, error) {
+	gitBase, err := p.gitBase()
+	if err != nil {
+		// A configuration mistake: neither the sender's fault nor a forgery.
+		return vcs.Event{}, fmt.Errorf("configure webhook parser: %w", err)
+	}
 	if r.Body == nil {
 		return vcs.Event{}, fmt.Errorf("%w: no body", vcs.ErrBadRequest)
 	}
@@ -68,11 +90,25 @@ func (p *WebhookParser) Parse(r *http.Request) (vcs.Event, error) {
 	if err != nil {
 		return vcs.Event{}, err
 	}
-	ev := vcs.Event{DeliveryID: gh.DeliveryID(r)}
-	if err := p.parsePayload(kind, payload, &ev); err != nil {
+	digest := sha256.Sum256(body)
+	ev := vcs.Event{DeliveryID: gh.DeliveryID(r), BodyDigest: hex.EncodeToString(digest[:])}
+	if err := p.parsePayload(kind, payload, gitBase, &ev); err != nil {
 		return vcs.Event{}, err
 	}
 	return ev, nil
+}
+
+// gitBase returns the base of clone and web URLs, GitURL without a trailing
+// slash or the default for Hostname.
+func (p *WebhookParser) gitBase() (string, error) {
+	if p.GitURL == "" {
+		return GitBaseURL(p.Hostname, "")
+	}
+	u, err := parseBaseURL("GitURL", p.GitURL)
+	if err != nil {
+		return "", err
+	}
+	return u.String(), nil
 }
 
 // webhookPayload extracts the JSON payload for either content type GitHub
@@ -101,11 +137,25 @@ func webhookPayload(contentType string, body []byte) ([]byte, error) {
 	return payload, nil
 }
 
-// parsePayload fills ev from a verified JSON payload of event type kind.
-func (p *WebhookParser) parsePayload(kind string, payload []byte, ev *vcs.Event) error {
+// parsePayload fills ev from a verified JSON payload of event type kind,
+// building URLs under gitBase.
+func (p *WebhookParser) parsePayload(kind string, payload []byte, gitBase string, ev *vcs.Event) error {
 	host := p.Hostname
 	if host == "" {
 		host = DefaultHostname
+	}
+	// eventRepo converts the event's repository, which pull_request and
+	// issue_comment events always carry.
+	eventRepo := func(r *gh.Repository) error {
+		if r == nil {
+			return fmt.Errorf("%w: %s event without a repository", vcs.ErrBadRequest, kind)
+		}
+		repo, err := repoFromGitHub(host, gitBase, r)
+		if err != nil {
+			return fmt.Errorf("%w: repository: %w", vcs.ErrBadRequest, err)
+		}
+		ev.Repo = repo
+		return nil
 	}
 	switch kind {
 	case "ping":
@@ -115,8 +165,8 @@ func (p *WebhookParser) parsePayload(kind string, payload []byte, ev *vcs.Event)
 		}
 		ev.Kind = vcs.EventPing
 		ev.Sender = e.GetSender().GetLogin()
-		if e.Repo != nil {
-			ev.Repo = repoFromGitHub(host, e.Repo)
+		if e.Repo != nil { // an App's ping has none
+			return eventRepo(e.Repo)
 		}
 		return nil
 
@@ -126,18 +176,26 @@ func (p *WebhookParser) parsePayload(kind string, payload []byte, ev *vcs.Event)
 			return err
 		}
 		ev.Sender = e.GetSender().GetLogin()
-		ev.Repo = repoFromGitHub(host, e.GetRepo())
+		if err := eventRepo(e.Repo); err != nil {
+			return err
+		}
 		if e.PullRequest == nil {
 			ev.Reason = "pull_request event without a pull request"
 			return nil
 		}
-		ev.Pull = pullFromGitHub(host, e.PullRequest)
-		if e.Repo != nil {
-			// The event's repository is the base repo, with full details.
-			ev.Pull.BaseRepo = ev.Repo
+		pull, err := pullFromGitHub(host, gitBase, e.PullRequest)
+		if err != nil {
+			return fmt.Errorf("%w: pull request: %w", vcs.ErrBadRequest, err)
 		}
+		ev.Pull = pull
+		// The event's repository is the base repo, with full details.
+		ev.Pull.BaseRepo = ev.Repo
 		if ev.Pull.Num == 0 {
 			ev.Pull.Num = e.GetNumber()
+		}
+		ev.Pull.URL = ""
+		if ev.Pull.Num > 0 {
+			ev.Pull.URL = webURL(gitBase, ev.Repo, "pull", ev.Pull.Num)
 		}
 		switch action := e.GetAction(); action {
 		case "opened", "reopened":
@@ -160,7 +218,9 @@ func (p *WebhookParser) parsePayload(kind string, payload []byte, ev *vcs.Event)
 			return err
 		}
 		ev.Sender = e.GetSender().GetLogin()
-		ev.Repo = repoFromGitHub(host, e.GetRepo())
+		if err := eventRepo(e.Repo); err != nil {
+			return err
+		}
 		ev.Pull = vcs.PullRequest{
 			BaseRepo: ev.Repo,
 			Num:      e.GetIssue().GetNumber(),
@@ -173,10 +233,12 @@ func (p *WebhookParser) parsePayload(kind string, payload []byte, ev *vcs.Event)
 			User: e.GetComment().GetUser().GetLogin(),
 		}
 		isPull := e.GetIssue().GetPullRequestLinks() != nil // IsPullRequest panics on a nil issue
-		if isPull {
-			ev.Pull.URL = e.GetIssue().GetPullRequestLinks().GetHTMLURL()
-		} else {
-			ev.Pull.URL = e.GetIssue().GetHTMLURL()
+		if n := ev.Pull.Num; n > 0 {
+			if isPull {
+				ev.Pull.URL = webURL(gitBase, ev.Repo, "pull", n)
+			} else {
+				ev.Pull.URL = webURL(gitBase, ev.Repo, "issues", n)
+			}
 		}
 		switch action := e.GetAction(); {
 		case action != "created":

@@ -28,6 +28,14 @@ func FuzzParseWebhook(f *testing.F) {
 		{"pull_request", "application/x-www-form-urlencoded", "payload=%7B%7D"},
 		{"pull_request", "application/x-www-form-urlencoded", "payload=%zz"},
 		{"", "text/plain", "\x00\xff"},
+		// Forged URLs and names GitHub does not allow.
+		{"pull_request", "application/json", forgedPull("opened")},
+		{"issue_comment", "application/json", forgedComment(true)},
+		{"issue_comment", "application/json", forgedComment(false)},
+		{"pull_request", "application/json", `{"action":"opened","repository":{"name":"..","owner":{"login":"acme"}}}`},
+		{"issue_comment", "application/json", `{"action":"created","repository":{"name":"x","owner":{"login":"a/b"}},"issue":{"number":1}}`},
+		{"pull_request", "application/json", `{"action":"opened","repository":{"name":"x","full_name":"evil.example/x"},"pull_request":{"number":1}}`},
+		{"ping", "application/json", `{"repository":{"name":"x?y","owner":{"login":"acme"}}}`},
 	}
 	for _, s := range seeds {
 		f.Add(s.event, s.contentType, []byte(s.body))
@@ -44,6 +52,24 @@ func FuzzParseWebhook(f *testing.F) {
 				t.Fatalf("Parse error %v is neither ErrBadRequest nor ErrBadSignature", err)
 			}
 			return
+		}
+		if ev.BodyDigest != digest(string(body)) {
+			t.Errorf("BodyDigest = %q, want the SHA-256 of the body", ev.BodyDigest)
+		}
+		// Every URL is built under the configured base from allowed names.
+		for _, repo := range []vcs.Repo{ev.Repo, ev.Pull.BaseRepo, ev.Pull.HeadRepo} {
+			if repo.CloneURL == "" {
+				continue
+			}
+			if err := checkRepoName(repo.Owner, repo.Name); err != nil {
+				t.Errorf("event carries repo %q: %v", repo.FullName(), err)
+			}
+			if want := "https://github.com/" + repo.Owner + "/" + repo.Name + ".git"; repo.CloneURL != want {
+				t.Errorf("clone URL = %q, want %q", repo.CloneURL, want)
+			}
+		}
+		if ev.Pull.URL != "" && !strings.HasPrefix(ev.Pull.URL, "https://github.com/"+ev.Repo.FullName()+"/") {
+			t.Errorf("pull URL %q is not under https://github.com/%s/", ev.Pull.URL, ev.Repo.FullName())
 		}
 		if ev.Kind == vcs.EventIgnored && ev.Reason == "" {
 			t.Errorf("ignored event without a reason: %+v", ev)

@@ -58,6 +58,12 @@ func sign(secret []byte, body string) string {
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
+// digest is the hex SHA-256 of body, as Parse sets vcs.Event.BodyDigest.
+func digest(body string) string {
+	sum := sha256.Sum256([]byte(body))
+	return hex.EncodeToString(sum[:])
+}
+
 // hook builds a signed webhook request.
 func hook(event, body string) *http.Request {
 	r := httptest.NewRequest(http.MethodPost, "/events", strings.NewReader(body))
@@ -169,6 +175,7 @@ func TestParseEvents(t *testing.T) {
 				t.Fatalf("Parse: %v", err)
 			}
 			tt.want.DeliveryID = "d-1"
+			tt.want.BodyDigest = digest(tt.body)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Parse (-want +got):\n%s", diff)
 			}

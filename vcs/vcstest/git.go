@@ -180,6 +180,16 @@ func cleanPath(p string) (string, error) {
 // a root commit) with files written (or removed, for a "" value) and returns
 // its SHA. No ref is moved. It uses a temporary index and work tree, so the
 // bare repo never needs a checkout.
+// symlinkMarker starts a file's content in Push and CreateRepo when the file
+// is a symbolic link; see Symlink.
+const symlinkMarker = "\x00vcstest-symlink\x00"
+
+// Symlink is a file content for Push and CreateRepo that commits a symbolic
+// link to target (git mode 120000) instead of a regular file, as a pull
+// request can: tests use it to point repo files at /dev/zero or out of the
+// repository.
+func Symlink(target string) string { return symlinkMarker + target }
+
 func (s *Server) commitFiles(ctx context.Context, gitDir, parent string, files map[string]string, message string) (string, error) {
 	tmp, err := os.MkdirTemp("", "vcstest-commit-")
 	if err != nil {
@@ -210,7 +220,11 @@ func (s *Server) commitFiles(ctx context.Context, gitDir, parent string, files m
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 			return "", fmt.Errorf("write %s: %w", c, err)
 		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+		if target, ok := strings.CutPrefix(content, symlinkMarker); ok {
+			if err := os.Symlink(target, full); err != nil {
+				return "", fmt.Errorf("link %s: %w", c, err)
+			}
+		} else if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
 			return "", fmt.Errorf("write %s: %w", c, err)
 		}
 		add = append(add, c)

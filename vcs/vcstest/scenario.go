@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 
 	"github.com/atollhq/atoll/vcs"
 )
@@ -320,6 +321,31 @@ func (s *Server) Review(repo vcs.Repo, num int, user, state string) error {
 		id: s.newID(), user: user, state: state, commit: is.pull.headSHA, submitted: s.opts.Now(),
 	})
 	return nil
+}
+
+// DismissReview dismisses user's latest approval or change request on pull
+// request num, as a maintainer does on GitHub: the review stays in the list
+// (same ID, commit and submission time) with state DISMISSED. Comments and
+// pending reviews cannot be dismissed, so it fails when user has no
+// APPROVED or CHANGES_REQUESTED review. Logins are compared
+// case-insensitively. No webhook is sent.
+func (s *Server) DismissReview(repo vcs.Repo, num int, user string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, is, err := s.lookupPull(repo, num)
+	if err != nil {
+		return fmt.Errorf("dismiss review of %s on %s#%d: %w", user, repo.FullName(), num, err)
+	}
+	reviews := is.pull.reviews
+	for i := len(reviews) - 1; i >= 0; i-- {
+		rv := reviews[i]
+		if strings.EqualFold(rv.user, user) && (rv.state == "APPROVED" || rv.state == "CHANGES_REQUESTED") {
+			rv.state = "DISMISSED"
+			return nil
+		}
+	}
+	return fmt.Errorf("dismiss review of %s on %s#%d: no approval or change request to dismiss: %w",
+		user, repo.FullName(), num, ErrUnknown)
 }
 
 // SetMergeable fixes what GET pulls/{n} reports as mergeable and

@@ -6,14 +6,26 @@
 // and sends signed webhooks (pull_request, issue_comment, ping) the way
 // GitHub does.
 //
-// All JSON is built from go-github v60's own types, so Atoll's real GitHub
-// client (vcs/github) works against it unchanged: point its base URL at
-// Server.APIURL().
+// All JSON is built from go-github v60's own types (except the permission
+// answer, whose role_name v60 lacks), so Atoll's real GitHub client
+// (vcs/github) works against it unchanged: point its base URL at
+// Server.APIURL(). Clone and web URLs then derive to URL()/{owner}/{name}.git
+// and URL()/{owner}/{name}/pull/{n} (vcs/github's GitBaseURL), which is
+// where the fake serves git and what its payloads' URLs say.
 //
 // A test drives a scenario with the Server's methods (CreateRepo, Push,
-// OpenPull, Comment, CommentOnIssue, Review, ClosePull, ...) and checks the
-// outcome with Comments, Issues, Statuses, WaitComment, WaitStatus and
-// BranchExists.
+// OpenPull, Comment, CommentOnIssue, Review, DismissReview, SetPermission,
+// ClosePull, ...) and checks the outcome with Comments, Issues, Statuses,
+// WaitComment, WaitStatus and BranchExists. SendRawWebhook delivers any body
+// under any event name, signed, unsigned or signed with the wrong secret, to
+// test how a receiver treats forged and replayed deliveries.
+//
+// Repository roles answer the collaborator permission route as GitHub does:
+// a repository's owner is admin, Options.BasePermissions gives users a role
+// on every repository (an organisation's base permission), SetPermission
+// overrides both for one user on one repository, and everyone else has read
+// (the fake's repositories are public). Reviews carry the head commit they
+// were made on (commit_id) and submitted_at.
 //
 // REST routes (all under /api/v3):
 //
@@ -36,6 +48,7 @@
 //	POST   /repos/{o}/{r}/statuses/{sha}              201
 //	GET    /repos/{o}/{r}/commits/{ref}/statuses      paginated, newest first
 //	GET    /repos/{o}/{r}/commits/{ref}/status        combined status
+//	GET    /repos/{o}/{r}/collaborators/{user}/permission  200 permission, role_name, user; 404 impossible login
 //	GET    /orgs/{org}/teams/{slug}/memberships/{user} 200 or 404
 //	POST   /app/installations/{id}/access_tokens      with Options.AppID: 201; 401 bad JWT; 404 unknown installation
 //
@@ -99,6 +112,11 @@ type Options struct {
 	WebhookSecret string
 	// BotUser is the login that authors what the API creates; default DefaultBotUser.
 	BotUser string
+	// BasePermissions gives users (login -> admin, maintain, write, triage,
+	// read or none) a role on every repository, like an organisation's base
+	// permission for its members. SetPermission overrides it for one repo;
+	// a repository's owner is admin; anyone else has read.
+	BasePermissions map[string]string
 	// BotCommentEvents makes comments created through the API also send an
 	// issue_comment "created" webhook, as GitHub does for a bot's own
 	// comments. Those deliveries run in the background (so a client that is
@@ -147,6 +165,8 @@ type Server struct {
 	nextID     int64
 	users      map[string]int64
 	webhookURL string
+	// basePerms is Options.BasePermissions parsed, by lowercase login; read-only after New.
+	basePerms map[string]vcs.Permission
 	// installTokens are the installation tokens issued, by token; tokenOrder
 	// lists them oldest first.
 	installTokens map[string]*installToken
@@ -162,6 +182,10 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("start fake github: Options.Dir is required")
 	}
 	if err := checkAppOptions(opts); err != nil {
+		return nil, fmt.Errorf("start fake github: %w", err)
+	}
+	basePerms, err := parseRoles(opts.BasePermissions)
+	if err != nil {
 		return nil, fmt.Errorf("start fake github: %w", err)
 	}
 	gitBin, cgiHandler, err := newGitBackend(opts.Dir)
@@ -188,6 +212,7 @@ func New(opts Options) (*Server, error) {
 		users:      map[string]int64{},
 		nextID:     1000,
 		webhookURL: opts.WebhookURL,
+		basePerms:  basePerms,
 		changed:    make(chan struct{}),
 
 		installTokens: map[string]*installToken{},
@@ -277,6 +302,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("DELETE "+p+"/issues/comments/{id}", s.deleteComment)
 	api.HandleFunc("POST "+p+"/statuses/{sha}", s.createStatus)
 	api.HandleFunc("GET "+p+"/commits/{rest...}", s.commitStatuses)
+	api.HandleFunc("GET "+p+"/collaborators/{user}/permission", s.getPermission)
 	api.HandleFunc("GET /api/v3/orgs/{org}/teams/{slug}/memberships/{user}", s.getTeamMembership)
 	api.HandleFunc("/api/v3/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not Found")

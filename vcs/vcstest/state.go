@@ -20,6 +20,8 @@ type repoState struct {
 	// and pull requests share the sequence, as on GitHub.
 	lastNum int
 	issues  map[int]*issue
+	// perms are the roles SetPermission gave, by lowercase login.
+	perms map[string]vcs.Permission
 }
 
 // issue is an issue or, when pull is set, a pull request.

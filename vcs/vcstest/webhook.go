@@ -38,7 +38,43 @@ func (s *Server) SendWebhook(ctx context.Context, event string, payload any) (in
 	if target == "" {
 		return 0, ErrNoWebhookURL
 	}
-	return s.deliver(ctx, target, event, body)
+	status, _, err := s.deliver(ctx, target, event, body, SignWithSecret)
+	return status, err
+}
+
+// SignMode says how SendRawWebhook signs a delivery.
+type SignMode int
+
+const (
+	// SignWithSecret signs with Options.WebhookSecret, as GitHub does (and
+	// sends no signature when the secret is empty).
+	SignWithSecret SignMode = iota
+	// SignNone sends no X-Hub-Signature-256 or X-Hub-Signature header.
+	SignNone
+	// SignWrongSecret signs with a secret that is not Options.WebhookSecret,
+	// as an attacker who guessed wrong would.
+	SignWrongSecret
+)
+
+// SendRawWebhook delivers body exactly as given, with X-GitHub-Event: event
+// (no such header when event is ""), a fresh delivery ID and the
+// signature sign asks for, so tests can send forged, malformed or replayed
+// payloads. It returns the status and (up to 1 MiB of) the body the receiver
+// answered; a status that is not 2xx is not an error. The delivery is
+// recorded in Deliveries.
+func (s *Server) SendRawWebhook(ctx context.Context, event string, body []byte, sign SignMode) (int, []byte, error) {
+	switch sign {
+	case SignWithSecret, SignNone, SignWrongSecret:
+	default:
+		return 0, nil, fmt.Errorf("send raw %s webhook: unknown sign mode %d", event, sign)
+	}
+	s.mu.Lock()
+	target := s.webhookURL
+	s.mu.Unlock()
+	if target == "" {
+		return 0, nil, ErrNoWebhookURL
+	}
+	return s.deliver(ctx, target, event, body, sign)
 }
 
 // Ping sends a ping event, as GitHub does when a webhook is created.
@@ -90,8 +126,12 @@ func newDeliveryID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-// deliver POSTs body to target as event and records the delivery.
-func (s *Server) deliver(ctx context.Context, target, event string, body []byte) (int, error) {
+// maxAnswer bounds how much of a receiver's answer is read.
+const maxAnswer = 1 << 20
+
+// deliver POSTs body to target as event, signed as mode says, records the
+// delivery and returns the receiver's status and answer.
+func (s *Server) deliver(ctx context.Context, target, event string, body []byte, mode SignMode) (int, []byte, error) {
 	id := newDeliveryID()
 	var action struct {
 		Action string `json:"action"`
@@ -99,27 +139,38 @@ func (s *Server) deliver(ctx context.Context, target, event string, body []byte)
 	_ = json.Unmarshal(body, &action)
 	d := Delivery{Event: event, Action: action.Action, ID: id, At: s.opts.Now()}
 
-	status, err := func() (int, error) {
+	status, answer, err := func() (int, []byte, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("User-Agent", "GitHub-Hookshot/vcstest")
-		req.Header.Set("X-GitHub-Event", event)
+		if event != "" {
+			req.Header.Set("X-GitHub-Event", event)
+		}
 		req.Header.Set("X-GitHub-Delivery", id)
 		req.Header.Set("X-GitHub-Hook-ID", fmt.Sprint(hookID))
-		if s.opts.WebhookSecret != "" {
-			req.Header.Set("X-Hub-Signature-256", sign(s.opts.WebhookSecret, body, true))
-			req.Header.Set("X-Hub-Signature", sign(s.opts.WebhookSecret, body, false))
+		secret := s.opts.WebhookSecret
+		switch mode {
+		case SignNone:
+			secret = ""
+		case SignWrongSecret:
+			secret = "wrong-" + secret // never the configured secret
+		}
+		if secret != "" {
+			req.Header.Set("X-Hub-Signature-256", sign(secret, body, true))
+			req.Header.Set("X-Hub-Signature", sign(secret, body, false))
 		}
 		resp, err := s.client.Do(req)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		defer resp.Body.Close()
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-		return resp.StatusCode, nil
+		// The receiver has answered: a body cut short is still its answer.
+		answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
+		return resp.StatusCode, answer, nil
 	}()
 	d.Status = status
 	if err != nil {
@@ -131,9 +182,9 @@ func (s *Server) deliver(ctx context.Context, target, event string, body []byte)
 	s.log.Debug("fake github delivered webhook", "event", event, "action", action.Action,
 		"delivery", id, "status", status, "err", err)
 	if err != nil {
-		return 0, fmt.Errorf("deliver %s webhook %s: %w", event, id, err)
+		return 0, nil, fmt.Errorf("deliver %s webhook %s: %w", event, id, err)
 	}
-	return status, nil
+	return status, answer, nil
 }
 
 // deliverEvent delivers body if a webhook URL is set; without one the event
@@ -145,7 +196,7 @@ func (s *Server) deliverEvent(ctx context.Context, event string, body []byte) er
 	if target == "" || body == nil {
 		return nil
 	}
-	status, err := s.deliver(ctx, target, event, body)
+	status, _, err := s.deliver(ctx, target, event, body, SignWithSecret)
 	if err != nil {
 		return err
 	}

@@ -319,8 +319,8 @@ func validateRepo(repo vcs.Repo) error {
 func (r *Runner) gitCmd(ctx context.Context, dir, token, remote string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, r.git, args...)
 	cmd.Dir = dir
-	env := make([]string, 0, len(r.cfg.Env)+8)
-	for _, kv := range r.cfg.Env {
+	env := make([]string, 0, len(r.env)+8)
+	for _, kv := range r.env {
 		k, _, _ := strings.Cut(kv, "=")
 		// Drop git settings from the server's environment that could redirect or
 		// reconfigure our repositories, and any config injected through it.

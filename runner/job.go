@@ -224,10 +224,11 @@ func (x *execution) runStep(ctx context.Context, step config.Step, res *Result) 
 	}
 }
 
-// baseEnv is Config.Env, then the job's variables, then the runner's own, then
-// what env steps set; later entries win.
+// baseEnv is Config.Env less what no child may see (Runner.env), then the
+// job's variables, then the runner's own, then what env steps set; later
+// entries win.
 func (x *execution) baseEnv() []string {
-	env := slices.Clone(x.r.cfg.Env)
+	env := slices.Clone(x.r.env)
 	if _, ok := x.job.Env["DIR"]; !ok {
 		env = append(env, "DIR="+x.projectDir)
 	}

@@ -237,7 +237,7 @@ func TestRunTerraformEnv(t *testing.T) {
 	t.Parallel()
 	r, g, dir := projectCheckout(t, map[string]string{"main.tf": webTF})
 	// Variables terraform-exec manages itself are dropped, not fatal.
-	r.cfg.Env = append(r.cfg.Env, "TF_VAR_size=from-server-env", "TF_LOG=TRACE", "TF_CLI_ARGS_plan=-bogus")
+	r.env = append(r.env, "TF_VAR_size=from-server-env", "TF_LOG=TRACE", "TF_CLI_ARGS_plan=-bogus")
 	job := Job{
 		Dir: dir, ProjectDir: ".", Workspace: "staging", PlanFile: r.PlanPath(g.repo(), 1, ".", "staging"), Steps: planSteps(),
 		// Job variables reach terraform: a data dir of its own, where the

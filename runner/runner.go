@@ -14,7 +14,10 @@
 //
 // Credentials reach git only through its environment (GIT_CONFIG_COUNT and
 // friends), never on the command line, in .git/config or in a remote URL, and are
-// scrubbed from error text.
+// scrubbed from error text. No child process (terraform, run and env steps,
+// workflow hooks, git) sees Atoll's own settings (ATOLL_*, ATLANTIS_*) or a
+// variable holding one of Config.Secrets: the runner filters Config.Env once,
+// in New, and every child's environment starts from the result.
 //
 // The runner decides no policy: who may plan or apply, and when, is the caller's
 // business.
@@ -33,6 +36,7 @@ import (
 
 	"github.com/hashicorp/terraform-exec/tfexec"
 
+	"github.com/atollhq/atoll/redact"
 	"github.com/atollhq/atoll/vcs"
 )
 
@@ -54,7 +58,19 @@ type Config struct {
 	DefaultVersion string
 	// Env is the base environment of terraform, git and run steps, as
 	// os.Environ returns it. The runner never reads the process environment.
+	// Atoll's own settings (ATOLL_*, ATLANTIS_*) and variables holding one of
+	// Secrets are removed from it before any child process sees it; the rest,
+	// cloud credentials and TF_VAR_* included, passes as is.
 	Env []string
+	// Secrets are the secret values Atoll holds: the GitHub token, webhook
+	// secret, web password, API secret, Redis password, GitHub App key.
+	// A variable of Env whose value contains one of them (or its base64,
+	// quoted or URL-escaped form, or a line of 16 or more characters of a
+	// multi-line one) reaches no child process, so neither terraform nor a
+	// run step can print it. Values shorter than 8 characters are ignored.
+	// Git still gets the token it needs, from Checkout.Token and through
+	// its own environment only; terraform and run steps never see it.
+	Secrets []string
 	// Logger receives the runner's own log lines; nil discards them.
 	Logger *slog.Logger
 	// Tofu is the default OpenTofu binary (--tofu-binary); "" looks up "tofu"
@@ -78,6 +94,9 @@ type Runner struct {
 	dataDir string // absolute, cleaned
 	git     string // resolved git binary
 	log     *slog.Logger
+	// env is Config.Env filtered by childEnv: where the environment of every
+	// child process starts. Use it, never cfg.Env.
+	env []string
 
 	// mirrors serializes everything that touches one bare mirror (fetches, refs,
 	// worktree add/prune/remove), keyed by the mirror's path.
@@ -137,11 +156,12 @@ func New(cfg Config) (*Runner, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("new runner: create data dir %q: %w", abs, err)
 	}
+	env := childEnv(cfg.Env, redact.New(cfg.Secrets...))
 	gitBin := cfg.Git
 	if gitBin == "" {
 		gitBin = "git"
 	}
-	git, err := lookPath(gitBin, cfg.Env)
+	git, err := lookPath(gitBin, env)
 	if err != nil {
 		return nil, fmt.Errorf("new runner: find git: %w", err)
 	}
@@ -149,7 +169,7 @@ func New(cfg Config) (*Runner, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{cfg: cfg, dataDir: abs, git: git, log: logger}, nil
+	return &Runner{cfg: cfg, dataDir: abs, env: env, git: git, log: logger}, nil
 }
 
 // versionRe is what a terraform version from a config file may look like.
@@ -166,7 +186,7 @@ func (r *Runner) TerraformBinary(version string) (string, error) {
 		if name == "" {
 			name = "terraform"
 		}
-		p, err := lookPath(name, r.cfg.Env)
+		p, err := lookPath(name, r.env)
 		if err != nil {
 			return "", fmt.Errorf("find default terraform: %w", err)
 		}
@@ -214,7 +234,7 @@ func (r *Runner) Binary(distribution, version string) (string, error) {
 		if name == "" {
 			name = "tofu"
 		}
-		p, err := lookPath(name, r.cfg.Env)
+		p, err := lookPath(name, r.env)
 		if err != nil {
 			return "", fmt.Errorf("find OpenTofu: %w (set --tofu-binary)", err)
 		}

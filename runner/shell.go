@@ -37,7 +37,7 @@ func (x *execution) runShell(ctx context.Context, step config.Step, w io.Writer)
 	if args == nil {
 		args = []string{"-c"}
 	}
-	path, err := lookPath(shell, x.r.cfg.Env)
+	path, err := lookPath(shell, x.r.env)
 	if err != nil {
 		return fmt.Errorf("find shell: %w", err)
 	}

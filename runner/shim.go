@@ -32,7 +32,8 @@ func IsShim(environ []string) bool {
 }
 
 // ShimMain runs the shim: it execs the terraform binary named in the
-// environment with args[1:] and the TF_VAR_* variables restored. It returns
+// environment with args[1:] and the TF_VAR_* variables restored, and without
+// its own two variables or any other ATOLL_* or ATLANTIS_* one. It returns
 // only on failure, with an exit code.
 func ShimMain(args, environ []string, stderr io.Writer) int {
 	var bin, varsJSON string
@@ -62,7 +63,9 @@ func ShimMain(args, environ []string, stderr io.Writer) int {
 		env = append(env, k+"="+v)
 	}
 	argv := append([]string{bin}, args[1:]...)
-	if err := execProcess(bin, argv, env); err != nil {
+	// The runner filtered the environment already; filtering again keeps
+	// Atoll's settings out even if the shim is started some other way.
+	if err := execProcess(bin, argv, childEnv(env, nil)); err != nil {
 		fmt.Fprintf(stderr, "atoll terraform shim: run %s: %v\n", bin, err)
 		return 127
 	}

@@ -282,24 +282,3 @@ func TestJobArchive(t *testing.T) {
 		t.Errorf("GetJob after ttl = %v, want ErrJobNotFound", err)
 	}
 }
-
-func TestDeliveries(t *testing.T) {
-	t.Parallel()
-	rdb := newRedis(t)
-	a, b := NewDeliveries(rdb, "t:", time.Hour, nil), NewDeliveries(rdb, "t:", time.Hour, nil)
-	ctx := context.Background()
-	for _, step := range []struct {
-		d    *Deliveries
-		id   string
-		want bool
-	}{{a, "d1", true}, {b, "d1", false}, {a, "d1", false}, {b, "d2", true}, {a, "", true}, {a, "", true}} {
-		got, err := step.d.Add(ctx, step.id)
-		if err != nil || got != step.want {
-			t.Errorf("Add(%q) = %v, %v; want %v", step.id, got, err, step.want)
-		}
-	}
-	b.Remove(ctx, "d1")
-	if got, _ := a.Add(ctx, "d1"); !got {
-		t.Error("a removed delivery is still refused")
-	}
-}

@@ -142,6 +142,16 @@ type Plan struct {
 	Applied bool
 	// Policy is the policy check of the plan, nil when none ran.
 	Policy *PolicyCheck
+	// ExtraArgs are the terraform flags the plan was made with (from the
+	// comment, after "--").
+	ExtraArgs []string
+	// ArgsChangedAt is when the project was last planned with extra arguments
+	// different from the plan before it (zero when it was only ever planned
+	// without any): approvals older than this were given for another plan.
+	ArgsChangedAt time.Time
+	// Failed marks the record of a plan that failed: it replaces the previous
+	// plan, which can no longer be applied, and has no Data.
+	Failed bool
 	Time   time.Time
 }
 

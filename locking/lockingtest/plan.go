@@ -65,8 +65,14 @@ func testPlans(t *testing.T, s locking.Store, c *clock) {
 	replaced.Applied = true
 	replaced.Policy = &locking.PolicyCheck{ApprovedBy: "carol", Results: []locking.PolicyResult{
 		{Set: "tags", Failures: []string{"missing tag owner"}, Warnings: []string{"name"}}, {Set: "cost"}}}
+	replaced.ExtraArgs = []string{"-destroy", "-target=a.b"}
+	replaced.ArgsChangedAt = time.Date(2022, 1, 2, 3, 4, 5, 0, time.UTC)
 	pz2 := save(replaced)
-	wantPlans(t, s, a, 1, []locking.Plan{pa, pm, pz2})
+	// A failed plan replaces the record with one that has no data.
+	failed := plan(key(a, "f"), 1, "s2")
+	failed.Data, failed.SHA256, failed.Summary, failed.HasChanges, failed.Failed = nil, "", "", false, true
+	pf := save(failed)
+	wantPlans(t, s, a, 1, []locking.Plan{pa, pf, pm, pz2})
 
 	if err := s.DeletePlans(ctx, a, 1); err != nil {
 		t.Fatalf("DeletePlans(a, 1): %v", err)

@@ -32,7 +32,10 @@ type planRecord struct {
 	Applied    bool      `json:"applied"`
 	Time       time.Time `json:"time"`
 	// Policy is the plan's policy check, if one ran.
-	Policy *locking.PolicyCheck `json:"policy,omitempty"`
+	Policy        *locking.PolicyCheck `json:"policy,omitempty"`
+	ExtraArgs     []string             `json:"extra_args,omitempty"`
+	ArgsChangedAt time.Time            `json:"args_changed_at,omitempty"`
+	Failed        bool                 `json:"failed,omitempty"`
 }
 
 // SavePlan stores p, replacing any record for the same repo, pull and key. A
@@ -53,6 +56,7 @@ func (s *Store) SavePlan(ctx context.Context, p locking.Plan) error {
 		Pull: p.Pull, Project: p.Project, HeadSHA: p.HeadSHA, Path: p.Path,
 		SHA256: p.SHA256, Summary: p.Summary,
 		HasChanges: p.HasChanges, Applied: p.Applied, Time: p.Time.UTC(), Policy: p.Policy,
+		ExtraArgs: p.ExtraArgs, ArgsChangedAt: p.ArgsChangedAt.UTC(), Failed: p.Failed,
 	})
 	if err != nil {
 		return fmt.Errorf("save plan %s: encode: %w", p.Key, err)
@@ -87,6 +91,7 @@ func (s *Store) Plans(ctx context.Context, repo string, pull int) ([]locking.Pla
 			Pull: r.Pull, Project: r.Project, HeadSHA: r.HeadSHA, Path: r.Path,
 			SHA256: r.SHA256, Summary: r.Summary,
 			HasChanges: r.HasChanges, Applied: r.Applied, Time: r.Time, Policy: r.Policy,
+			ExtraArgs: r.ExtraArgs, ArgsChangedAt: r.ArgsChangedAt, Failed: r.Failed,
 		}
 		if d := fields[dataField+id]; d != "" {
 			p.Data = []byte(d)

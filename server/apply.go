@@ -31,7 +31,7 @@ func (r *prRun) apply(ctx context.Context) bool {
 	}
 	var selected []locking.Plan
 	for _, p := range plans {
-		if p.Applied || !p.HasChanges {
+		if p.Applied || (!p.HasChanges && !p.Failed) {
 			continue
 		}
 		if (cmd.Dir != "" && p.Key.Dir != cmd.Dir) || (cmd.Workspace != "" && p.Key.Workspace != cmd.Workspace) ||
@@ -66,6 +66,12 @@ func (r *prRun) apply(ctx context.Context) bool {
 		res := tmplProject(p)
 		res.Counts = countsFromSummary(pl.Summary)
 		results[i] = res
+		if pl.Failed {
+			results[i].Status = templates.StatusRefused
+			results[i].Reason = fmt.Sprintf("the last plan of this project (at %s) failed, so there is no plan to apply. Fix the error its plan comment shows, run `atoll plan%s`, review the new plan, then apply.",
+				short(pl.HeadSHA), projectArgs(p))
+			continue
+		}
 		if pl.HeadSHA != r.pull.HeadSHA {
 			results[i].Status = templates.StatusRefused
 			results[i].Reason = fmt.Sprintf("the plan is stale: it was made at %s and the pull request is now at %s. Run `atoll plan%s` and review the new plan.",
@@ -220,18 +226,24 @@ func hashHex(b []byte) string {
 }
 
 // requirements checks reqs against live PR data and returns one line per requirement.
-func (r *prRun) requirements(p config.Project, pl locking.Plan, reqs []string, reviews []vcs.Review, behind *bool) ([]templates.Requirement, bool) {
+func (r *prRun) requirements(p config.Project, pl locking.Plan, reqs []string, appr *approvalCount, behind *bool) ([]templates.Requirement, bool) {
 	var out []templates.Requirement
 	all := true
 	for _, req := range reqs {
 		c := templates.Requirement{Name: req}
 		switch req {
 		case config.ReqApproved:
-			n := approvals(reviews, r.pull.Author)
-			c.Met = n > 0
-			c.Detail = "needs 1 approving review"
+			var a approvalCount
+			if appr != nil {
+				a = *appr
+			}
+			c.Met = a.valid > 0
+			c.Detail = "needs 1 approving review of commit " + short(r.pull.HeadSHA) + " by someone with write access other than the author"
 			if c.Met {
-				c.Detail = fmt.Sprintf("%d approving review(s)", n)
+				c.Detail = fmt.Sprintf("%d approving review(s)", a.valid)
+			}
+			if !c.Met && len(a.ignored) > 0 {
+				c.Detail += "; not counted: " + strings.Join(a.ignored, "; ")
 			}
 		case config.ReqMergeable:
 			c.Met = r.pull.Mergeable != nil && *r.pull.Mergeable && mergeableState(r.pull.MergeableState)
@@ -273,7 +285,7 @@ func requirementsFix(checks []templates.Requirement, baseBranch string) string {
 		}
 		switch c.Name {
 		case config.ReqApproved:
-			fixes = append(fixes, "Ask a reviewer other than the author to approve the pull request.")
+			fixes = append(fixes, "Ask a reviewer with write access, other than the author, to approve the latest commit.")
 		case config.ReqMergeable:
 			fixes = append(fixes, "Resolve what stops GitHub from merging it: conflicts, failing required checks or missing required reviews.")
 		case config.ReqUndiverged:
@@ -318,24 +330,6 @@ func (r *prRun) requirementsSource(key string) string {
 	return "the server's repos.yaml"
 }
 
-// approvals counts users whose latest review approves (the author cannot approve).
-func approvals(reviews []vcs.Review, author string) int {
-	latest := map[string]string{}
-	for _, rv := range reviews {
-		if rv.State == "COMMENTED" || rv.User == author {
-			continue
-		}
-		latest[rv.User] = rv.State
-	}
-	n := 0
-	for _, st := range latest {
-		if st == "APPROVED" {
-			n++
-		}
-	}
-	return n
-}
-
 // mergeableState reports whether GitHub's mergeable_state allows merging.
 func mergeableState(s string) bool {
 	switch s {
@@ -351,7 +345,7 @@ func (r *prRun) unappliedDependencies(p config.Project, plans []locking.Plan) []
 	var missing []string
 	for _, dep := range p.DependsOn {
 		for _, pl := range plans {
-			if pl.Project == dep && pl.HasChanges && !pl.Applied {
+			if pl.Project == dep && (pl.HasChanges || pl.Failed) && !pl.Applied {
 				missing = append(missing, "`"+dep+"`")
 			}
 		}

@@ -23,7 +23,7 @@ func (r *prRun) automerge(ctx context.Context) {
 		return
 	}
 	for _, pl := range plans {
-		if pl.HasChanges && !pl.Applied {
+		if (pl.HasChanges || pl.Failed) && !pl.Applied {
 			r.log.Info("automerge waits: a plan is not applied yet", "dir", pl.Key.Dir, "workspace", pl.Key.Workspace)
 			return
 		}

@@ -153,7 +153,7 @@ func ParseCommand(body string, executables []string) (Command, error) {
 	}
 	if len(extra) > 0 {
 		if cmd.Name != CmdPlan {
-			return Command{}, &CommandError{Msg: fmt.Sprintf("atoll %s does not take terraform flags: apply runs exactly the reviewed plan, so put flags on `atoll plan`", cmd.Name)}
+			return Command{}, &CommandError{Msg: fmt.Sprintf("atoll %s does not take terraform flags: apply runs exactly the reviewed plan, so put flags on atoll plan", cmd.Name)}
 		}
 		norm, err := normalizeExtraArgs(extra)
 		if err != nil {

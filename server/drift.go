@@ -34,7 +34,7 @@ func (s *Server) ScheduleDrift(ctx context.Context, repo vcs.Repo, at time.Time)
 	if s.cfg.Drift == nil {
 		return errors.New("drift detection is not configured")
 	}
-	fresh, err := s.cfg.Deliveries.Add(ctx, fmt.Sprintf("drift-tick|%s|%d", repo.ID(), at.Unix()))
+	fresh, err := s.cfg.Deliveries.Add(ctx, fmt.Sprintf("drift-tick|%s|%d", repo.ID(), at.Unix()), "")
 	if err != nil {
 		return fmt.Errorf("claim drift tick: %w", err)
 	}

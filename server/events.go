@@ -66,7 +66,7 @@ func (s *Server) handleEvents(c echo.Context) error {
 		return s.eventReply(c, "ignored", http.StatusOK, "ignored")
 	}
 	ctx := c.Request().Context()
-	fresh, err := s.cfg.Deliveries.Add(ctx, ev.DeliveryID)
+	fresh, err := s.cfg.Deliveries.Add(ctx, ev.DeliveryID, ev.BodyDigest)
 	if err != nil {
 		// The replay guard is down (Redis unreachable): refuse rather than risk
 		// running a replayed command; GitHub redelivers on 5xx.
@@ -74,11 +74,11 @@ func (s *Server) handleEvents(c echo.Context) error {
 		return s.eventReply(c, ev.Kind.String(), http.StatusServiceUnavailable, "cannot record the delivery; try again")
 	}
 	if !fresh {
-		log.Warn("webhook delivery already handled; replay ignored")
-		return s.eventReply(c, ev.Kind.String(), http.StatusOK, "ignored: delivery "+ev.DeliveryID+" was already handled")
+		log.Warn("webhook delivery already handled; replay ignored", "digest", ev.BodyDigest)
+		return s.eventReply(c, ev.Kind.String(), http.StatusOK, "ignored: this delivery was already handled (same delivery ID or same body)")
 	}
 	if err := s.cfg.Dispatcher.Dispatch(ctx, w); err != nil {
-		s.cfg.Deliveries.Remove(ctx, ev.DeliveryID) // GitHub may redeliver it
+		s.cfg.Deliveries.Remove(ctx, ev.DeliveryID, ev.BodyDigest) // GitHub may redeliver it
 		log.Error("dispatch work", "error", err)
 		return s.eventReply(c, ev.Kind.String(), http.StatusServiceUnavailable, "cannot queue work: server is shutting down")
 	}
@@ -91,62 +91,74 @@ func (s *Server) eventReply(c echo.Context, event string, code int, msg string) 
 	return c.String(code, msg+"\n")
 }
 
-// maxDeliveries is how many webhook delivery IDs are remembered to refuse
-// replays: a few days of a busy installation's PR events.
+// maxDeliveries is how many webhook deliveries the in-memory log remembers.
 const maxDeliveries = 10000
 
-// deliverySet remembers the most recent webhook delivery IDs this process
-// acted on. A signed webhook stays valid forever, so without it a captured
-// delivery (`atoll apply` on a PR, say) could be sent again to run again.
+// DeliveryLog records the webhook deliveries already acted on, by delivery ID
+// and by the digest of the signed body: a signed webhook stays valid forever,
+// so without it a captured delivery (`atoll apply` on a PR, say) could be
+// sent again, under the same or a new X-GitHub-Delivery, to run again.
+type DeliveryLog interface {
+	// Add records a delivery by its ID (may be empty) and the hex SHA-256 of
+	// its body, and reports whether it is new: false when either was seen.
+	Add(ctx context.Context, id, digest string) (bool, error)
+	// Remove forgets the delivery, for one that was not acted on after all.
+	Remove(ctx context.Context, id, digest string)
+}
+
+// deliverySet is an in-memory DeliveryLog for one process, used when no
+// store is given (unit tests); `atoll server` keeps deliveries in its store so
+// they survive restarts.
 type deliverySet struct {
 	mu    sync.Mutex // guards seen and order
 	seen  map[string]bool
-	order []string // oldest first, at most maxDeliveries
+	order []string // oldest first, at most 2*maxDeliveries keys
 }
 
 func newDeliverySet() *deliverySet { return &deliverySet{seen: map[string]bool{}} }
 
-// DeliveryLog records the webhook deliveries already acted on.
-type DeliveryLog interface {
-	// Add records id and reports whether it is new.
-	Add(ctx context.Context, id string) (bool, error)
-	// Remove forgets id, for a delivery that was not acted on after all.
-	Remove(ctx context.Context, id string)
-}
-
 var _ DeliveryLog = (*deliverySet)(nil)
 
-// Add records id and reports whether it is new. An empty id (no
-// X-GitHub-Delivery header) is always new.
-func (d *deliverySet) Add(_ context.Context, id string) (bool, error) {
-	return d.add(id), nil
-}
-
-// Remove forgets id.
-func (d *deliverySet) Remove(_ context.Context, id string) { d.remove(id) }
-
-// add records id and reports whether it is new.
-func (d *deliverySet) add(id string) bool {
-	if id == "" {
-		return true
+// Add records id and digest and reports whether both are new.
+func (d *deliverySet) Add(_ context.Context, id, digest string) (bool, error) {
+	keys := deliveryKeys(id, digest)
+	if len(keys) == 0 {
+		return false, errors.New("record delivery: no delivery ID and no body digest")
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.seen[id] {
-		return false
+	for _, k := range keys {
+		if d.seen[k] {
+			return false, nil
+		}
 	}
-	d.seen[id] = true
-	d.order = append(d.order, id)
-	if len(d.order) > maxDeliveries {
+	for _, k := range keys {
+		d.seen[k] = true
+		d.order = append(d.order, k)
+	}
+	for len(d.order) > 2*maxDeliveries {
 		delete(d.seen, d.order[0])
 		d.order = d.order[1:]
 	}
-	return true
+	return true, nil
 }
 
-// remove forgets id, for a delivery that was not acted on after all.
-func (d *deliverySet) remove(id string) {
+// Remove forgets id and digest.
+func (d *deliverySet) Remove(_ context.Context, id, digest string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	delete(d.seen, id) // its entry in order ages out harmlessly
+	for _, k := range deliveryKeys(id, digest) {
+		delete(d.seen, k) // its entry in order ages out harmlessly
+	}
+}
+
+func deliveryKeys(id, digest string) []string {
+	var keys []string
+	if id != "" {
+		keys = append(keys, "id:"+id)
+	}
+	if digest != "" {
+		keys = append(keys, "sha:"+digest)
+	}
+	return keys
 }

@@ -17,11 +17,15 @@ import (
 // recVCS is a fake GitHub that serves one pull request and records comments
 // and statuses. Like the real client it fails calls whose context is done.
 type recVCS struct {
-	mu       sync.Mutex // guards pull, comments, statuses
-	pull     vcs.PullRequest
-	changed  []string
-	comments []string
-	statuses []vcs.Status
+	mu   sync.Mutex // guards pull, comments, statuses, permCalls
+	pull vcs.PullRequest
+	// perms are users' repository permissions; a user not listed has write.
+	perms     map[string]vcs.Permission
+	permCalls int
+	reviews   []vcs.Review
+	changed   []string
+	comments  []string
+	statuses  []vcs.Status
 }
 
 func (f *recVCS) GetPullRequest(ctx context.Context, _ vcs.Repo, num int) (vcs.PullRequest, error) {
@@ -71,7 +75,22 @@ func (f *recVCS) SetStatus(ctx context.Context, _ vcs.Repo, st vcs.Status) error
 }
 
 func (f *recVCS) ListReviews(ctx context.Context, _ vcs.Repo, _ int) ([]vcs.Review, error) {
-	return nil, ctx.Err()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]vcs.Review(nil), f.reviews...), ctx.Err()
+}
+
+func (f *recVCS) RepoPermission(ctx context.Context, _ vcs.Repo, user string) (vcs.Permission, error) {
+	if err := ctx.Err(); err != nil {
+		return vcs.PermNone, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.permCalls++
+	if p, ok := f.perms[user]; ok {
+		return p, nil
+	}
+	return vcs.PermWrite, nil
 }
 
 // lastStatus returns the last status recorded for context name.

@@ -34,6 +34,10 @@ type Job struct {
 	Started  time.Time
 	Finished time.Time
 
+	// redact removes secrets from the log as it is read (a secret can span
+	// two writes, so it is not done per write); nil leaves it as is.
+	redact func([]byte) []byte
+
 	mu        sync.Mutex // guards log, dropped, State, Started, Finished
 	log       []byte
 	dropped   int
@@ -57,11 +61,16 @@ func (j *Job) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Log returns a copy of the kept log and how many earlier bytes were dropped.
+// Log returns a copy of the kept log, with secrets redacted, and how many
+// earlier bytes were dropped.
 func (j *Job) Log() ([]byte, int) {
 	j.mu.Lock()
-	defer j.mu.Unlock()
-	return append([]byte(nil), j.log...), j.dropped
+	out, dropped := append([]byte(nil), j.log...), j.dropped
+	j.mu.Unlock()
+	if j.redact != nil {
+		out = j.redact(out)
+	}
+	return out, dropped
 }
 
 // Snapshot returns a copy of the job's fields without its log.
@@ -115,15 +124,16 @@ type JobInfo struct {
 
 // jobRegistry keeps the most recent jobs of this replica.
 type jobRegistry struct {
-	now   func() time.Time
-	limit int
-	mu    sync.Mutex // guards jobs and order
-	jobs  map[string]*Job
-	order []string // oldest first
+	now    func() time.Time
+	redact func([]byte) []byte // given to every job; nil for none
+	limit  int
+	mu     sync.Mutex // guards jobs and order
+	jobs   map[string]*Job
+	order  []string // oldest first
 }
 
-func newJobRegistry(limit int, now func() time.Time) *jobRegistry {
-	return &jobRegistry{now: now, limit: limit, jobs: map[string]*Job{}}
+func newJobRegistry(limit int, now func() time.Time, redact func([]byte) []byte) *jobRegistry {
+	return &jobRegistry{now: now, redact: redact, limit: limit, jobs: map[string]*Job{}}
 }
 
 // start registers (or returns) the job for w and marks it running.
@@ -132,7 +142,7 @@ func (r *jobRegistry) start(w Work, command string) *Job {
 	j, ok := r.jobs[w.ID]
 	if !ok {
 		j = &Job{ID: w.ID, Kind: w.Kind, Command: command, Repo: w.Repo, Pull: w.Pull.Num, PullURL: w.Pull.URL,
-			User: w.User, State: JobQueued, Queued: w.Queued}
+			User: w.User, State: JobQueued, Queued: w.Queued, redact: r.redact}
 		r.jobs[w.ID] = j
 		r.order = append(r.order, w.ID)
 		for len(r.order) > r.limit {

@@ -116,6 +116,11 @@ func (r *prRun) command(ctx context.Context) bool {
 		r.comment(ctx, body)
 		return true
 	}
+	// Who is asking comes first: a stranger's command costs no more than one
+	// permission lookup, and sets no status.
+	if !r.hasPermission(ctx, cmd.Name) {
+		return false
+	}
 	if !r.fetchPull(ctx) {
 		return false
 	}
@@ -141,7 +146,7 @@ func (r *prRun) command(ctx context.Context) bool {
 		}
 		return false
 	}
-	if !r.authorized(ctx, cmd.Name) {
+	if !r.teamAllowed(ctx, cmd.Name) {
 		return false
 	}
 	switch cmd.Name {

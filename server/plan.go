@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -290,6 +292,7 @@ func (r *prRun) planProject(ctx context.Context, p config.Project) templates.Pro
 	if err != nil {
 		res.Status, res.Step, res.Output = templates.StatusError, "init", err.Error()
 		s.metrics.projects.WithLabelValues("plan", "error").Inc()
+		r.discardPlan(ctx, p, planFile, log)
 		return res
 	}
 	result, err := s.cfg.Runner.Run(ctx, runner.Job{
@@ -301,6 +304,7 @@ func (r *prRun) planProject(ctx context.Context, p config.Project) templates.Pro
 		res.Step, res.ExitCode, res.Output = errorOutput(err)
 		log.Info("plan failed", "step", res.Step, "exit_code", res.ExitCode)
 		s.metrics.projects.WithLabelValues("plan", "error").Inc()
+		r.discardPlan(ctx, p, planFile, log)
 		return res
 	}
 	res.Output = result.Output
@@ -321,6 +325,7 @@ func (r *prRun) planProject(ctx context.Context, p config.Project) templates.Pro
 	if err != nil {
 		log.Error("read plan file", "error", err)
 		res.Status, res.Step, res.Output = templates.StatusError, "plan", "the plan file could not be read back"
+		r.discardPlan(ctx, p, planFile, log)
 		return res
 	}
 	var pc *locking.PolicyCheck
@@ -331,6 +336,7 @@ func (r *prRun) planProject(ctx context.Context, p config.Project) templates.Pro
 	sum := sha256.Sum256(data)
 	rec := locking.Plan{Policy: pc, Key: projectKey(r.w.Repo, p), Pull: r.pull.Num, Project: p.Name, HeadSHA: r.pull.HeadSHA, Path: planFile,
 		Data: data, SHA256: hex.EncodeToString(sum[:]), Summary: summary(res.Counts), HasChanges: result.Plan.HasChanges, Time: s.cfg.Now()}
+	r.setArgs(ctx, &rec)
 	if err := s.cfg.Store.SavePlan(ctx, rec); err != nil {
 		log.Error("save plan record", "error", err)
 		res.Status, res.Step, res.Output = templates.StatusError, "plan", "the plan could not be saved, so it cannot be applied; run `atoll plan` again"
@@ -338,6 +344,54 @@ func (r *prRun) planProject(ctx context.Context, p config.Project) templates.Pro
 	}
 	s.metrics.projects.WithLabelValues("plan", "ok").Inc()
 	return res
+}
+
+// setArgs records the extra arguments rec was planned with and when they last
+// changed for its project, so approvals given for a plan made with other
+// arguments (a re-plan with -destroy, say) no longer count.
+func (r *prRun) setArgs(ctx context.Context, rec *locking.Plan) {
+	rec.ExtraArgs = slices.Clone(r.w.Command.ExtraArgs)
+	prev, found := r.previousPlan(ctx, rec.Key)
+	switch {
+	case found && slices.Equal(prev.ExtraArgs, rec.ExtraArgs):
+		rec.ArgsChangedAt = prev.ArgsChangedAt
+	case !found && len(rec.ExtraArgs) == 0:
+		// The first plan, with no extra arguments: nothing changed.
+	default:
+		rec.ArgsChangedAt = rec.Time
+	}
+}
+
+// previousPlan returns this PR's stored plan record for key, if any. A store
+// error counts as none, which makes a new plan with arguments need a fresh
+// approval: it fails closed.
+func (r *prRun) previousPlan(ctx context.Context, key locking.Key) (locking.Plan, bool) {
+	plans, err := r.s.cfg.Store.Plans(ctx, r.w.Repo.ID(), r.pull.Num)
+	if err != nil {
+		r.log.Error("list plans", "error", err)
+		return locking.Plan{}, false
+	}
+	for _, pl := range plans {
+		if pl.Key == key {
+			return pl, true
+		}
+	}
+	return locking.Plan{}, false
+}
+
+// discardPlan replaces project p's saved plan with the record of a failed one,
+// and removes the plan file: after a failed re-plan, `atoll apply` must not
+// apply the plan before it.
+func (r *prRun) discardPlan(ctx context.Context, p config.Project, planFile string, log *slog.Logger) {
+	rec := locking.Plan{Key: projectKey(r.w.Repo, p), Pull: r.pull.Num, Project: p.Name, HeadSHA: r.pull.HeadSHA,
+		Failed: true, Time: r.s.cfg.Now()}
+	r.setArgs(ctx, &rec)
+	if err := r.s.cfg.Store.SavePlan(ctx, rec); err != nil {
+		log.Error("discard the previous plan", "error", err)
+	}
+	if err := os.Remove(planFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		log.Error("remove plan file", "error", err)
+	}
 }
 
 // postResults renders a plan or apply comment (render is templates.Plan or

@@ -2,7 +2,10 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/atollhq/atoll/config"
 	"github.com/atollhq/atoll/locking"
@@ -39,7 +42,82 @@ func (l *liveReqs) check(ctx context.Context, p config.Project, pl locking.Plan,
 		}
 		l.behind = &b
 	}
-	return r.requirements(p, pl, reqs, l.reviews, l.behind)
+	var appr *approvalCount
+	if slices.Contains(reqs, config.ReqApproved) {
+		a := l.approvals(ctx, pl)
+		appr = &a
+	}
+	return r.requirements(p, pl, reqs, appr, l.behind)
+}
+
+// approvalCount is what the `approved` requirement found in a PR's reviews.
+type approvalCount struct {
+	valid int
+	// ignored says why approving reviews did not count, one phrase each.
+	ignored []string
+}
+
+// approvals counts the approvals that satisfy `approved` for plan pl: each
+// user's latest review (comments aside) is APPROVED (not dismissed, not
+// superseded by a request for changes), by someone other than the PR's author,
+// with at least write permission on the repository, on the PR's current head
+// commit, and submitted after pl was last planned with different extra
+// arguments (so a `-destroy` re-plan needs a fresh approval).
+func (l *liveReqs) approvals(ctx context.Context, pl locking.Plan) approvalCount {
+	r := l.r
+	latest := map[string]vcs.Review{}
+	var order []string
+	for _, rv := range l.reviews {
+		if rv.State == "COMMENTED" || rv.State == "PENDING" {
+			continue
+		}
+		u := strings.ToLower(rv.User)
+		if _, ok := latest[u]; !ok {
+			order = append(order, u)
+		}
+		latest[u] = rv
+	}
+	var out approvalCount
+	for _, u := range order {
+		rv := latest[u]
+		if rv.State != "APPROVED" {
+			continue
+		}
+		switch {
+		case strings.EqualFold(rv.User, r.pull.Author):
+			out.ignored = append(out.ignored, "@"+rv.User+" opened the pull request")
+		case rv.CommitID != "" && rv.CommitID != r.pull.HeadSHA:
+			out.ignored = append(out.ignored, "@"+rv.User+" approved an earlier commit ("+short(rv.CommitID)+")")
+		case rv.CommitID == "":
+			out.ignored = append(out.ignored, "@"+rv.User+"'s review names no commit")
+		case !pl.ArgsChangedAt.IsZero() && rv.SubmittedAt.Before(pl.ArgsChangedAt.Truncate(time.Second)):
+			// GitHub gives review times to the second: a review in the
+			// second the plan was saved counts.
+			out.ignored = append(out.ignored, fmt.Sprintf("@%s approved before the plan was made again with %s (%s)",
+				rv.User, argsText(pl.ExtraArgs), pl.ArgsChangedAt.UTC().Format(time.RFC3339)))
+		default:
+			perm, err := r.s.perms.get(ctx, r.w.Repo, rv.User)
+			if err != nil {
+				r.log.Error("read reviewer permission", "user", rv.User, "error", err)
+				out.ignored = append(out.ignored, "@"+rv.User+"'s permission could not be read")
+				continue
+			}
+			if !perm.AtLeast(vcs.PermWrite) {
+				out.ignored = append(out.ignored, "@"+rv.User+" has "+permissionName(perm)+", not write access")
+				continue
+			}
+			out.valid++
+		}
+	}
+	return out
+}
+
+// argsText names a plan's extra arguments for a reason line.
+func argsText(args []string) string {
+	if len(args) == 0 {
+		return "no extra arguments"
+	}
+	return "`" + strings.Join(args, " ") + "`"
 }
 
 // planBlocked splits projects into those whose plan_requirements are met and

@@ -14,7 +14,7 @@ func TestRequirementsFix(t *testing.T) {
 		checks []templates.Requirement
 		want   string
 	}{
-		{"approved", []templates.Requirement{{Name: config.ReqApproved}}, "Ask a reviewer other than the author to approve the pull request."},
+		{"approved", []templates.Requirement{{Name: config.ReqApproved}}, "Ask a reviewer with write access, other than the author, to approve the latest commit."},
 		{"met ones are skipped", []templates.Requirement{{Name: config.ReqApproved, Met: true}, {Name: config.ReqUndiverged}},
 			"Merge or rebase the latest `main` into the branch; Atoll plans again on the push."},
 		{"all met", []templates.Requirement{{Name: config.ReqMergeable, Met: true}}, ""},

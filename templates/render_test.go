@@ -400,10 +400,10 @@ func TestHelpUnlockRefusedGolden(t *testing.T) {
 		{
 			name: "help_error",
 			render: func() (string, error) {
-				return Help(HelpData{Error: "Unknown flag `-x` in `atoll plan -x`.", AllowedFlags: []string{"-target", "-var", "-refresh=false"}})
+				return Help(HelpData{Error: "atoll plan: flag provided but not defined: -x @acme/admins", AllowedFlags: []string{"-target", "-var", "-refresh=false"}})
 			},
 			want: []string{
-				"### Atoll could not run that command\n\nUnknown flag `-x` in `atoll plan -x`.\n",
+				"### Atoll could not run that command\n\n`atoll plan: flag provided but not defined: -x @acme/admins`\n",
 				"Extra Terraform flags this server allows after `--`: `-target`, `-var`, `-refresh=false`.",
 			},
 		},

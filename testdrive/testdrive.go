@@ -109,7 +109,10 @@ func Run(ctx context.Context, o Options) error {
 	out := o.Out
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 
-	gh, err := vcstest.New(vcstest.Options{Dir: filepath.Join(dir, "github"), Token: token, WebhookSecret: secret})
+	// The demo's people can push to the repository, as a team's members
+	// can: commands need write permission.
+	gh, err := vcstest.New(vcstest.Options{Dir: filepath.Join(dir, "github"), Token: token, WebhookSecret: secret,
+		BasePermissions: map[string]string{"alice": "write", "bob": "write", "carol": "write"}})
 	if err != nil {
 		return fmt.Errorf("start fake github: %w", err)
 	}

@@ -40,6 +40,7 @@ func TestE2EGitHubApp(t *testing.T) {
 		AppID:              appID,
 		AppPublicKey:       &key.PublicKey,
 		AppInstallationIDs: []int64{installation},
+		BasePermissions:    teamMembers,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -247,8 +247,8 @@ func TestE2EConfigApplyRequirements(t *testing.T) {
 	t.Logf("refused apply comment:\n%s", refused.Body)
 	for _, want := range []string{
 		"Apply blocked for `network`: requirement `approved` is not met (set by the server's repos.yaml for `/.*/`).",
-		"❌ approved (needs 1 approving review)",
-		"Ask a reviewer other than the author to approve the pull request.",
+		"❌ approved (needs 1 approving review of commit " + sha[:7] + " by someone with write access other than the author; not counted: @alice opened the pull request)",
+		"Ask a reviewer with write access, other than the author, to approve the latest commit.",
 		"Then comment `atoll apply -d network` again.",
 	} {
 		if !strings.Contains(refused.Body, want) {
@@ -478,7 +478,7 @@ func TestE2EConfigPlanRequirements(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusFailure)
-	waitComment(t, gh, repo, pr, "Plan blocked for `network`: requirement `approved` is not met", "Ask a reviewer other than the author")
+	waitComment(t, gh, repo, pr, "Plan blocked for `network`: requirement `approved` is not met", "Ask a reviewer with write access, other than the author")
 	if _, body := httpDo(t, "GET", atoll.URL+"/api/locks", nil, nil); strings.Contains(body, `"dir":"network"`) {
 		t.Errorf("a plan refused by plan_requirements took a lock: %s", body)
 	}

@@ -86,7 +86,8 @@ func TestE2EPlanApplyLocks(t *testing.T) {
 		t.Errorf("PR #2 got %d plan comments while locked", n)
 	}
 
-	// 3. A push whose autoplan fails leaves the earlier plan stale: apply refuses it.
+	// 3. A push whose autoplan fails discards the earlier plan: apply refuses
+	// rather than apply the plan before the failure.
 	broken, err := gh.Push(ctx, repo, "add-web", map[string]string{"network/main.tf": net + webTF + "resource \"terraform_data\" {\n"}, "wip")
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +96,7 @@ func TestE2EPlanApplyLocks(t *testing.T) {
 	if _, err := gh.Comment(ctx, repo, pr1, "bob", "atoll apply"); err != nil {
 		t.Fatal(err)
 	}
-	waitComment(t, gh, repo, pr1, "stale", "atoll plan -d network")
+	waitComment(t, gh, repo, pr1, "the last plan of this project (at "+broken[:7]+") failed, so there is no plan to apply", "atoll plan -d network")
 
 	// 4. A fixed push is planned again, and apply runs exactly that saved plan.
 	head, err := gh.Push(ctx, repo, "add-web", map[string]string{"network/main.tf": net + webTF}, "fix")

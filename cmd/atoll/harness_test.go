@@ -61,10 +61,15 @@ const (
 	e2eSecret = "e2e-webhook-secret"
 )
 
+// teamMembers are the users the e2e tests act as, with write access to every
+// repository of the fake GitHub (an organisation's base permission); anyone
+// else can only read.
+var teamMembers = map[string]string{"alice": "write", "bob": "write", "carol": "write", "dave": "write", "security-lead": "write"}
+
 // fakeGitHub starts vcs/vcstest with a token and a webhook secret.
 func fakeGitHub(t testing.TB) *vcstest.Server {
 	t.Helper()
-	gh, err := vcstest.New(vcstest.Options{Dir: t.TempDir(), Token: e2eToken, WebhookSecret: e2eSecret})
+	gh, err := vcstest.New(vcstest.Options{Dir: t.TempDir(), Token: e2eToken, WebhookSecret: e2eSecret, BasePermissions: teamMembers})
 	if err != nil {
 		t.Fatal(err)
 	}

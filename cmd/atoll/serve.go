@@ -25,6 +25,7 @@ import (
 	"github.com/atollhq/atoll/locking/bolt"
 	lockredis "github.com/atollhq/atoll/locking/redis"
 	"github.com/atollhq/atoll/policy"
+	"github.com/atollhq/atoll/redact"
 	"github.com/atollhq/atoll/runner"
 	"github.com/atollhq/atoll/server"
 	"github.com/atollhq/atoll/vcs"
@@ -77,6 +78,12 @@ type serverOptions struct {
 	DriftSchedule    string
 	DriftLabel       string
 	DriftRemediate   bool
+	// CommandPermission is the least repository permission to run commands.
+	CommandPermission string
+	// AllowUnsignedWebhooks accepts webhooks without --gh-webhook-secret.
+	AllowUnsignedWebhooks bool
+	// AllowOpenWeb serves the UI and API to anyone without credentials.
+	AllowOpenWeb bool
 }
 
 func (o *serverOptions) register(fs *flag.FlagSet) {
@@ -122,6 +129,9 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.DriftSchedule, "drift-schedule", "@every 1h", "when to check --drift-repos: a cron expression (\"0 * * * *\") or @every DURATION")
 	fs.StringVar(&o.DriftLabel, "drift-label", "atoll-drift", "label of drift issues")
 	fs.BoolVar(&o.DriftRemediate, "drift-auto-remediate", false, "apply Git's state as soon as a drift check finds a difference (unless a pull request holds the workspace)")
+	fs.StringVar(&o.CommandPermission, "command-permission", "write", "least repository permission a commenter needs to run any command: admin, maintain, write, triage, read or any (any: everyone who can comment)")
+	fs.BoolVar(&o.AllowUnsignedWebhooks, "allow-unsigned-webhooks", false, "UNSAFE: accept webhooks when --gh-webhook-secret is not set; anyone who can reach /events can then run commands as any user")
+	fs.BoolVar(&o.AllowOpenWeb, "allow-open-web", false, "UNSAFE: serve the web UI and API to every client when neither --web-basic-auth nor --api-secret is set (default: only clients on this machine)")
 	fs.DurationVar(&o.ClusterLease, "cluster-lease", cluster.DefaultLease, "with redis: how long a replica's job may go without a heartbeat before another replica takes it over")
 }
 
@@ -147,6 +157,11 @@ func (o *serverOptions) validate() error {
 	}
 	if o.DefaultDist != "" && o.DefaultDist != "terraform" && o.DefaultDist != "opentofu" {
 		errs = append(errs, fmt.Errorf("--default-tf-distribution must be terraform or opentofu, not %q", o.DefaultDist))
+	}
+	if o.CommandPermission != "" && o.CommandPermission != server.PermissionAny {
+		if _, err := vcs.ParsePermission(o.CommandPermission); err != nil {
+			errs = append(errs, fmt.Errorf("--command-permission must be admin, maintain, write, triage, read or any, not %q", o.CommandPermission))
+		}
 	}
 	if o.WebBasicAuth && o.WebPassword == "" {
 		errs = append(errs, errors.New("--web-basic-auth needs --web-password"))
@@ -179,7 +194,10 @@ func parseLevel(s string) (slog.Level, error) {
 func runServer(args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	o, app, err := startApp(ctx, "atoll server", args, stderr, getenv, nil)
+	if err := hideEnvironment(); err != nil {
+		return fmt.Errorf("hide the server's environment from child processes: %w", err)
+	}
+	o, app, err := startApp(ctx, "atoll server", args, stderr, getenv, requireWebhookSecret)
 	if err != nil {
 		return err
 	}
@@ -189,6 +207,16 @@ func runServer(args []string, stdout, stderr io.Writer, getenv func(string) (str
 		return fmt.Errorf("listen on port %d: %w", o.Port, err)
 	}
 	return app.Serve(ctx, ln, stdout)
+}
+
+// requireWebhookSecret refuses to serve unsigned webhooks unless asked to:
+// without a secret anyone who can reach /events can forge a comment from any
+// user.
+func requireWebhookSecret(o *serverOptions) error {
+	if o.GHWebhookSecret == "" && !o.AllowUnsignedWebhooks {
+		return errors.New("--gh-webhook-secret is required: set it (or ATOLL_GH_WEBHOOK_SECRET) to the secret of the GitHub webhook or App, or pass --allow-unsigned-webhooks to accept forged webhooks (unsafe; for local experiments only)")
+	}
+	return nil
 }
 
 // startApp parses the server flags (flag > ATOLL_* > --config file > default),
@@ -206,18 +234,25 @@ func startApp(ctx context.Context, name string, args []string, stderr io.Writer,
 	if err := applyEnvAndFile(fs, getenv, *configFile); err != nil {
 		return o, nil, err
 	}
+	if err := o.validate(); err != nil {
+		return o, nil, err
+	}
 	if check != nil {
 		if err := check(&o); err != nil {
 			return o, nil, err
 		}
 	}
-	if err := o.validate(); err != nil {
-		return o, nil, err
-	}
 	level, _ := parseLevel(o.LogLevel)
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	a, err := build(ctx, o, logger, os.Environ())
+	red := redact.New(o.secrets()...)
+	logger := slog.New(red.Handler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+	a, err := build(ctx, o, logger, os.Environ(), red)
 	return o, a, err
+}
+
+// secrets are the secret values given as flags, environment variables or in
+// the config file; build adds those it reads from files.
+func (o *serverOptions) secrets() []string {
+	return []string{o.GHToken, o.GHWebhookSecret, o.RedisPassword, o.WebPassword, o.APISecret}
 }
 
 // app is a wired Atoll server with what it must close.
@@ -236,8 +271,12 @@ type app struct {
 }
 
 // build wires concrete types from options. env is the environment terraform and
-// git inherit.
-func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []string) (*app, error) {
+// git inherit, less Atoll's own settings and secrets. red learns the secrets
+// read from files; nil makes one from o.
+func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []string, red *redact.Redactor) (*app, error) {
+	if red == nil {
+		red = redact.New(o.secrets()...)
+	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -251,6 +290,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 			return nil, fmt.Errorf("read --gh-token-file: %w", err)
 		}
 		token = strings.TrimSpace(string(b))
+		red.Add(token)
 	}
 	ghCfg := ghvcs.Config{Hostname: o.GHHostname, APIURL: o.GHAPIURL, User: o.GHUser, Token: token, Logger: logger}
 	if o.GHAppID != 0 {
@@ -258,7 +298,12 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		if err != nil {
 			return nil, fmt.Errorf("read --gh-app-key-file: %w", err)
 		}
+		red.Add(string(key))
 		ghCfg.AppID, ghCfg.AppKey, ghCfg.InstallationID = o.GHAppID, key, o.GHAppInstallID
+	}
+	secrets := append(o.secrets(), token)
+	if len(ghCfg.AppKey) > 0 {
+		secrets = append(secrets, string(ghCfg.AppKey))
 	}
 	gh, err := ghvcs.New(ghCfg)
 	if err != nil {
@@ -267,7 +312,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	a := &app{opts: o, log: logger, gh: gh}
 	var pullMutex server.PullMutex
 	var jobArchive *cluster.JobArchive
-	var deliveries *cluster.Deliveries
+	var deliveries server.DeliveryLog
 	switch o.LockingDBType {
 	case "redis":
 		var tlsCfg *tls.Config
@@ -295,6 +340,9 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 			return nil, err
 		}
 		a.store = st
+		// Deliveries are kept on disk: a captured delivery cannot run again
+		// after a restart.
+		deliveries = st.Deliveries(bolt.DeliveryOptions{})
 	}
 	a.closers = append(a.closers, a.store.Close)
 	// terraform runs in each project's directory: a relative path must not be
@@ -309,7 +357,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		return nil, fmt.Errorf("find the atoll binary: %w", err)
 	}
 	run, err := runner.New(runner.Config{DataDir: o.DataDir, Terraform: o.TFBinary, BinDir: o.TFBinDir,
-		DefaultVersion: o.DefaultTFVersion, Env: env, Logger: logger, Shim: shim, Tofu: o.TofuBinary, DefaultDistribution: o.DefaultDist})
+		DefaultVersion: o.DefaultTFVersion, Env: env, Secrets: secrets, Logger: logger, Shim: shim, Tofu: o.TofuBinary, DefaultDistribution: o.DefaultDist})
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -339,12 +387,14 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		}
 	}
 	registry := prometheus.NewRegistry()
+	// Everything written to GitHub goes through one redaction step.
+	out := redactedGitHub{Client: gh, red: red}
 	if o.DriftRepos != "" {
 		if a.driftRepos, err = resolveRepos(ctx, gh, splitList(o.DriftRepos)); err != nil {
 			a.Close()
 			return nil, err
 		}
-		if a.drift, err = drift.New(drift.Config{Runner: run, Issues: gh, Locks: a.store, RepoCfg: repoCfg, GitToken: gh.GitToken,
+		if a.drift, err = drift.New(drift.Config{Runner: run, Issues: out, Locks: a.store, RepoCfg: repoCfg, GitToken: gh.GitToken,
 			Label: o.DriftLabel, PageURL: o.AtollURL + "/drift", Registry: registry, Logger: logger}); err != nil {
 			a.Close()
 			return nil, err
@@ -352,10 +402,11 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	}
 	scfg := server.Config{Registry: registry, DriftRepos: a.driftRepos,
 		AtollURL: o.AtollURL, RepoAllowlist: splitList(o.RepoAllowlist), MaxParallelJobs: o.MaxParallelJobs,
-		Parser: &ghvcs.WebhookParser{Secret: []byte(o.GHWebhookSecret), Hostname: o.GHHostname, BotUser: o.GHUser},
-		VCS:    gh, Teams: gh, Merger: gh, GitToken: gh.GitToken, Store: a.store, Runner: run, RepoCfg: repoCfg, TeamAllow: teams,
+		Parser: &ghvcs.WebhookParser{Secret: []byte(o.GHWebhookSecret), Hostname: o.GHHostname, GitURL: gh.GitURL(), BotUser: o.GHUser},
+		VCS:    out, Teams: gh, Merger: gh, GitToken: gh.GitToken, Store: a.store, Runner: run, RepoCfg: repoCfg, TeamAllow: teams,
 		APISecret: o.APISecret, Logger: logger, PullMutex: pullMutex, EnablePolicyChecks: o.EnablePolicies,
-		AllowForkPRs: o.AllowForkPRs,
+		AllowForkPRs: o.AllowForkPRs, CommandPermission: o.CommandPermission, AllowOpenWeb: o.AllowOpenWeb,
+		Redact: red.Bytes,
 	}
 	if checker != nil {
 		scfg.Policy = checker
@@ -366,8 +417,8 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	if a.queue != nil {
 		scfg.Dispatcher = server.QueueDispatcher(a.queue)
 		scfg.Jobs = jobArchive
-		scfg.Deliveries = deliveries
 	}
+	scfg.Deliveries = deliveries
 	if o.WebBasicAuth {
 		scfg.WebUser, scfg.WebPassword = o.WebUsername, o.WebPassword
 	}
@@ -486,9 +537,7 @@ func loadPolicies(ctx context.Context, cfg *config.ServerConfig, reposYAML strin
 // Serve runs until ctx ends, then drains jobs for up to a minute.
 func (a *app) Serve(ctx context.Context, ln net.Listener, stdout io.Writer) error {
 	a.log.Info("atoll server listening", "addr", ln.Addr().String(), "url", a.opts.AtollURL, "locking", a.opts.LockingDBType)
-	if !a.opts.WebBasicAuth && a.opts.APISecret == "" && !isLoopback(ln.Addr()) {
-		a.log.Warn("the web UI and API are open: anyone who can reach this port can release locks and read job logs (terraform output); set --web-basic-auth with --web-password, and --api-secret")
-	}
+	a.logSafety(ln.Addr())
 	fmt.Fprintf(stdout, "atoll server listening on %s (%s)\n", ln.Addr(), a.opts.AtollURL)
 	driftDone := make(chan struct{})
 	driftCtx, stopDrift := context.WithCancel(ctx)
@@ -533,6 +582,33 @@ func (a *app) Serve(ctx context.Context, ln net.Listener, stdout io.Writer) erro
 	<-queueDone
 	<-reconDone
 	return errors.Join(serveErr, err)
+}
+
+// logSafety says at start-up which unsafe options are on, and how the web UI
+// and API are protected.
+func (a *app) logSafety(addr net.Addr) {
+	o := a.opts
+	if o.GHWebhookSecret == "" {
+		a.log.Warn("UNSAFE: --allow-unsigned-webhooks: webhooks are not verified; anyone who can reach /events can run commands as any GitHub user")
+	}
+	switch {
+	case o.WebBasicAuth || o.APISecret != "":
+		if !o.WebBasicAuth {
+			a.log.Info("web UI: served to clients on this machine only, or with the --api-secret token (set --web-basic-auth to open it to browsers)")
+		}
+	case o.AllowOpenWeb && !isLoopback(addr):
+		a.log.Warn("UNSAFE: --allow-open-web: the web UI and API are open to anyone who can reach this port: they release locks and show job logs (terraform output)")
+	case !o.AllowOpenWeb:
+		a.log.Info("web UI and API: served to clients on this machine only; set --web-basic-auth and --api-secret to open them to others")
+	}
+	if o.AllowForkPRs {
+		a.log.Warn("UNSAFE: --allow-fork-prs: terraform runs the code of pull requests from forks with this server's credentials")
+	}
+	if o.CommandPermission == server.PermissionAny {
+		a.log.Warn("UNSAFE: --command-permission=any: anyone who can comment on a pull request can plan and apply")
+	} else if p := vcs.Permission(o.CommandPermission); p != "" && !p.AtLeast(vcs.PermWrite) {
+		a.log.Warn("--command-permission is below write: users who cannot push to a repository can plan and apply it", "permission", o.CommandPermission)
+	}
 }
 
 // Close releases the app's resources.

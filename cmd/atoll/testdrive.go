@@ -68,7 +68,7 @@ func runTestdrive(args []string, stdout, stderr io.Writer) error {
 				ln.Close()
 				return "", nil, err
 			}
-			a, err := build(ctx, o, logger, t.Env)
+			a, err := build(ctx, o, logger, t.Env, nil)
 			if err != nil {
 				ln.Close()
 				return "", nil, err

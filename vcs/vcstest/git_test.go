@@ -123,6 +123,20 @@ func TestGitCloneAndFetch(t *testing.T) {
 	if got := gitCmd(t, clone, "show", sha+":network/new.tf"); got != "locals { x = 2 }" {
 		t.Errorf("pushed file = %q", got)
 	}
+	// Symlink commits a symbolic link (mode 120000), as a pull request can.
+	linkSHA, err := f.s.Push(ctx, f.repo, "feature", map[string]string{"zero": Symlink("/dev/zero")}, "Link")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := gitCmd(t, clone, "-c", "http.extraHeader="+basic, "fetch", "--quiet", "origin", "+refs/pull/1/head:refs/remotes/origin/pr1"); got != "" {
+		t.Logf("fetch: %s", got)
+	}
+	if got := gitCmd(t, clone, "ls-tree", linkSHA, "zero"); !strings.HasPrefix(got, "120000 blob ") {
+		t.Errorf("ls-tree zero = %q, want a symbolic link (120000)", got)
+	}
+	if got := gitCmd(t, clone, "cat-file", "-p", linkSHA+":zero"); got != "/dev/zero" {
+		t.Errorf("link target = %q, want /dev/zero", got)
+	}
 	// Pushing over HTTP is refused.
 	gitCmd(t, clone, "-c", "user.name=T", "-c", "user.email=t@t", "commit", "--allow-empty", "-q", "-m", "x")
 	if out, err := runGit(t, clone, "-c", "user.name=T", "-c", "user.email=t@t", "-c", "http.extraHeader="+basic, "push", "origin", "HEAD:main"); err == nil {

@@ -382,5 +382,37 @@ func TestE2ESecurityBadInputs(t *testing.T) {
 		}
 	}
 	assertNoPlanRan(t, gh, repo, pr)
+
+	// Files of a pull request that the server itself reads: a repo config
+	// that is a symlink to /dev/zero (once enough to exhaust the server's
+	// memory), one that leaves the repository, and a YAML alias bomb. Each
+	// PR gets a refusal naming the file; the server stays up.
+	bomb := "version: 3\na: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n"
+	prev := "a"
+	for _, n := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
+		bomb += n + ": &" + n + " [*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + "]\n"
+		prev = n
+	}
+	for _, tc := range []struct {
+		branch string
+		files  map[string]string
+		says   []string
+	}{
+		{"zero", map[string]string{"atlantis.yaml": vcstest.Symlink("/dev/zero"), "network/x.tf": "locals {}\n"}, []string{"`atlantis.yaml`", "atlantis.yaml: is a symbolic link that leaves the repository"}},
+		{"passwd", map[string]string{"atoll.yaml": vcstest.Symlink("../../../../../../etc/passwd"), "network/x.tf": "locals {}\n"}, []string{"`atoll.yaml`", "leaves the repository"}},
+		{"bomb", map[string]string{"atoll.yaml": bomb, "network/x.tf": "locals {}\n"}, []string{"`atoll.yaml`", "atoll.yaml:"}},
+	} {
+		_, num := openPR(t, gh, repo, tc.branch, tc.files, "alice")
+		c := waitComment(t, gh, repo, num, "is not valid, so nothing ran")
+		for _, want := range tc.says {
+			if !strings.Contains(c.Body, want) {
+				t.Errorf("%s: refusal lacks %q:\n%s", tc.branch, want, c.Body)
+			}
+		}
+		assertNoPlanRan(t, gh, repo, num)
+	}
+	if code, _ := httpDo(t, http.MethodGet, atoll.URL+"/healthz", nil, nil); code != http.StatusOK {
+		t.Errorf("server unhealthy after hostile repo files: %d", code)
+	}
 	assertNoLocks(t, atoll)
 }

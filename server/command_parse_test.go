@@ -2,8 +2,10 @@ package server
 
 import (
 	"errors"
+	"path"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -107,6 +109,35 @@ func TestCleanDir(t *testing.T) {
 			t.Errorf("CleanDir(%q) = %q, %v; want %q ok=%v", tt.in, got, err, tt.want, tt.ok)
 		}
 	}
+}
+
+// FuzzCleanDir checks that every directory CleanDir accepts is relative,
+// clean, stays inside the repository, and holds nothing that could leave a
+// Markdown code span or a path: no "..", NUL, control characters, backslash,
+// backtick or angle brackets.
+func FuzzCleanDir(f *testing.F) {
+	for _, s := range []string{"network", "./a/b/", "..", "a/../../x", "/etc", "a\x00b", `a\..\x`, "a`b", "<x>",
+		"a/./b//c", ".", "net work", "\u202e", "a/..", "%2e%2e/x", "....//x", "a\nb"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := CleanDir(in)
+		if err != nil {
+			if got != "" {
+				t.Errorf("CleanDir(%q) = %q with error %v", in, got, err)
+			}
+			return
+		}
+		if got == "" || path.IsAbs(got) || path.Clean(got) != got {
+			t.Errorf("CleanDir(%q) = %q: not a clean relative path", in, got)
+		}
+		if got == ".." || strings.HasPrefix(got, "../") || strings.Contains(got, "/../") {
+			t.Errorf("CleanDir(%q) = %q leaves the repository", in, got)
+		}
+		if strings.ContainsAny(got, "\x00\\`<>") || strings.IndexFunc(got, unicode.IsControl) >= 0 {
+			t.Errorf("CleanDir(%q) = %q holds a forbidden character", in, got)
+		}
+	})
 }
 
 // FuzzParseCommand checks that no comment makes the parser panic and that every

@@ -16,7 +16,7 @@ APT_PACKAGES := redis-server:redis-server chromium:chromium git:git
 export ATOLL_TEST_TERRAFORM := $(TERRAFORM)
 export ATOLL_TEST_TOFU := $(TOFU)
 
-.PHONY: all build test testdrive tools apt-tools lint bench clean docker
+.PHONY: all build test testdrive tools apt-tools lint bench fuzz clean docker
 
 all: build
 
@@ -69,13 +69,26 @@ lint: $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 	$(GO) vet ./...
 	$(BIN)/staticcheck-$(STATICCHECK_VERSION) ./...
 
-## test: every test, against real terraform, git, redis-server and chromium.
+## test: every test, against real terraform, git, redis-server and chromium, then every fuzz target for $(FUZZTIME).
 test: tools lint $(BIN)/terraform-provider-sandbox
 	$(GO) test -race -count=1 -timeout 20m ./...
+	@$(MAKE) --no-print-directory fuzz
 
 ## bench: speed and memory figures (see docs/benchmarks.md).
 bench: tools
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+FUZZTIME ?= 3s
+## fuzz: each fuzz target for $(FUZZTIME) from its seed corpus (go fuzzes one target per run); a failing input is saved under the package's testdata/fuzz/.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCommand$$' -fuzztime $(FUZZTIME) ./server
+	$(GO) test -run '^$$' -fuzz '^FuzzCleanDir$$' -fuzztime $(FUZZTIME) ./server
+	$(GO) test -run '^$$' -fuzz '^FuzzParseWebhook$$' -fuzztime $(FUZZTIME) ./vcs/github
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRepoConfig$$' -fuzztime $(FUZZTIME) ./config
+	$(GO) test -run '^$$' -fuzz '^FuzzParseServerConfig$$' -fuzztime $(FUZZTIME) ./config
+	$(GO) test -run '^$$' -fuzz '^FuzzProjectDir$$' -fuzztime $(FUZZTIME) ./config
+	$(GO) test -run '^$$' -fuzz '^FuzzHCLNesting$$' -fuzztime $(FUZZTIME) ./config
+	$(GO) test -run '^$$' -fuzz '^FuzzRedact$$' -fuzztime $(FUZZTIME) ./redact
 
 ## testdrive: the whole product on this machine, no GitHub account, no cloud.
 testdrive: $(TERRAFORM) build $(BIN)/terraform-provider-sandbox

@@ -4,20 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	hcljson "github.com/hashicorp/hcl/v2/json"
 )
 
-// tfFiles returns the Terraform files (*.tf, *.tf.json) directly in dir, sorted.
-func tfFiles(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
+// tfFiles returns the Terraform files (*.tf, *.tf.json) directly in dir (repo-relative,
+// "." for the root), as sorted repo-relative paths. Files are chosen by name, as
+// terraform does; whether they can be read is readFile's concern.
+func tfFiles(c *checkout, dir string) ([]string, error) {
+	entries, err := c.readDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -28,7 +29,7 @@ func tfFiles(dir string) ([]string, error) {
 		}
 		n := e.Name()
 		if strings.HasSuffix(n, ".tf") || strings.HasSuffix(n, ".tf.json") {
-			out = append(out, filepath.Join(dir, n))
+			out = append(out, path.Join(dir, n))
 		}
 	}
 	sort.Strings(out)
@@ -52,23 +53,33 @@ type parsedDir struct {
 	moduleSources []string
 }
 
-// parseDir reads dir's Terraform files. Files that do not parse are reported in
-// the error but the others are still read.
-func parseDir(dir string) (parsedDir, error) {
+// parseDir reads the Terraform files in dir (repo-relative). Files that cannot be
+// read (too large, not regular, a symbolic link out of the repository) or do not
+// parse are reported in the error but the others are still read.
+func parseDir(c *checkout, dir string) (parsedDir, error) {
 	var out parsedDir
-	files, err := tfFiles(dir)
+	files, err := tfFiles(c, dir)
 	if err != nil {
-		return out, fmt.Errorf("read terraform files in %s: %w", dir, err)
+		return out, fmt.Errorf("read terraform files: %w", err)
 	}
-	parser := hclparse.NewParser()
 	var problems []error
 	for _, f := range files {
+		src, err := c.readFile(f, MaxTerraformFileSize)
+		if err == nil {
+			err = checkNesting(f, src)
+		}
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		// Parse without hclparse.Parser, which would keep every file's syntax tree
+		// until the directory is done.
 		var file *hcl.File
 		var diags hcl.Diagnostics
 		if strings.HasSuffix(f, ".json") {
-			file, diags = parser.ParseJSONFile(f)
+			file, diags = hcljson.Parse(src, f)
 		} else {
-			file, diags = parser.ParseHCLFile(f)
+			file, diags = hclsyntax.ParseConfig(src, f, hcl.InitialPos)
 		}
 		if diags.HasErrors() {
 			problems = append(problems, fmt.Errorf("parse %s: %w", f, diags))
@@ -119,8 +130,19 @@ var exactVersionRe = regexp.MustCompile(`^=?\s*v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]
 // files in projectDir. It returns the version when the constraint pins one exact
 // version ("1.5.7" or "= 1.5.7"), and "" for a range (">= 1.5"), for no constraint,
 // or when the files name none. An error means a file could not be read or parsed.
+// Only files inside projectDir are read: a symbolic link that leads out of it is
+// refused (see requiredVersion for reading a project within its repository).
 func RequiredVersion(projectDir string) (string, error) {
-	pd, err := parseDir(projectDir)
+	c := openCheckout(projectDir)
+	defer c.close()
+	return requiredVersion(c, ".")
+}
+
+// requiredVersion is RequiredVersion for the project in dir (repo-relative) of the
+// working copy c, so that symbolic links to files elsewhere in the repository
+// (a shared versions.tf) are followed.
+func requiredVersion(c *checkout, dir string) (string, error) {
+	pd, err := parseDir(c, dir)
 	if len(pd.requiredVersions) == 0 {
 		return "", err
 	}
@@ -157,36 +179,32 @@ type repoGraph struct {
 // skipDirs are never walked.
 var skipDirs = map[string]bool{".git": true, ".terraform": true, ".terragrunt-cache": true, "node_modules": true}
 
-// scanRepo walks repoRoot, finding Terraform directories and their local module
-// calls (module sources starting with ./ or ../ that stay inside the repo).
-// Files that do not parse contribute no module calls; terraform reports them when
-// the project plans.
-func scanRepo(repoRoot string) (*repoGraph, error) {
+// scanRepo walks the working copy, finding Terraform directories and their local
+// module calls (module sources starting with ./ or ../ that stay inside the repo).
+// Symbolic links to directories are not followed. Files that cannot be read or do
+// not parse contribute no module calls; terraform reports them when the project
+// plans.
+func scanRepo(c *checkout) (*repoGraph, error) {
 	g := &repoGraph{tfDirs: map[string]bool{}, calls: map[string][]string{}, callers: map[string][]string{}}
-	err := filepath.WalkDir(repoRoot, func(p string, e fs.DirEntry, err error) error {
+	err := c.walkDir(func(rel string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if !e.IsDir() {
 			return nil
 		}
-		if p != repoRoot && skipDirs[e.Name()] {
-			return filepath.SkipDir
+		if rel != "." && skipDirs[e.Name()] {
+			return fs.SkipDir
 		}
-		files, err := tfFiles(p)
+		files, err := tfFiles(c, rel)
 		if err != nil {
 			return err
 		}
 		if len(files) == 0 {
 			return nil
 		}
-		rel, err := filepath.Rel(repoRoot, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
 		g.tfDirs[rel] = true
-		pd, _ := parseDir(p)
+		pd, _ := parseDir(c, rel)
 		for _, src := range pd.moduleSources {
 			if !strings.HasPrefix(src, "./") && !strings.HasPrefix(src, "../") {
 				continue
@@ -203,7 +221,7 @@ func scanRepo(repoRoot string) (*repoGraph, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("scan %s for terraform files: %w", repoRoot, err)
+		return nil, fmt.Errorf("scan the repository for terraform files: %w", err)
 	}
 	return g, nil
 }

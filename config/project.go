@@ -1,7 +1,9 @@
 // Package config reads Atoll's configuration files: a repository's atoll.yaml (or an
 // Atlantis atlantis.yaml v3, read as-is) and the server-side repos.yaml. It parses,
 // validates with file:line:column errors, merges server and repo settings, and finds
-// which projects a pull request touches. It runs nothing.
+// which projects a pull request touches. It runs nothing. Files of a pull
+// request's working copy are read only through checkout (repo_files.go), which
+// stays inside the repository and caps what it reads.
 package config
 
 // Requirement names, as in Atlantis.

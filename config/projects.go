@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -97,11 +96,6 @@ func isTerraformFile(f string) bool {
 	return false
 }
 
-func dirExists(repoRoot, dir string) bool {
-	st, err := os.Stat(filepath.Join(repoRoot, filepath.FromSlash(dir)))
-	return err == nil && st.IsDir()
-}
-
 // Projects returns the projects to autoplan for a pull request whose changed files
 // (repo-relative, slash-separated) are changed. It takes the configured projects
 // whose when_modified patterns match and, with module-aware autoplan, those using a
@@ -111,7 +105,9 @@ func dirExists(repoRoot, dir string) bool {
 // exist (deleted by the PR) or under ignore_paths are left out. The result is
 // sorted by execution_order_group, dir, workspace and name.
 func (r *Resolved) Projects(repoRoot string, changed []string) ([]Project, error) {
-	g, err := scanRepo(repoRoot)
+	c := openCheckout(repoRoot)
+	defer c.close()
+	g, err := scanRepo(c)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +129,7 @@ func (r *Resolved) Projects(repoRoot string, changed []string) ([]Project, error
 
 	var out []Project
 	for _, p := range r.ConfiguredProjects {
-		if !p.AutoplanEnabled || !dirExists(repoRoot, p.Dir) {
+		if !p.AutoplanEnabled || !c.isDir(p.Dir) {
 			continue
 		}
 		hit := whenModifiedMatches(p.Dir, p.WhenModified, clean)
@@ -158,7 +154,7 @@ func (r *Resolved) Projects(repoRoot string, changed []string) ([]Project, error
 				continue
 			}
 			d := path.Dir(f)
-			if !dirExists(repoRoot, d) {
+			if !c.isDir(d) {
 				continue
 			}
 			for !g.tfDirs[d] && d != "." {
@@ -180,7 +176,7 @@ func (r *Resolved) Projects(repoRoot string, changed []string) ([]Project, error
 			out = append(out, r.adHoc(d, ""))
 		}
 	}
-	r.fillVersions(repoRoot, out)
+	r.fillVersions(c, out)
 	sortProjects(out)
 	return out, nil
 }
@@ -189,14 +185,20 @@ func (r *Resolved) Projects(repoRoot string, changed []string) ([]Project, error
 // directory exists and, as autodiscover allows, every root Terraform directory no
 // configured project covers. Used for a plan with no -d or -p.
 func (r *Resolved) AllProjects(repoRoot string) ([]Project, error) {
+	c := openCheckout(repoRoot)
+	defer c.close()
+	return r.allProjects(c)
+}
+
+func (r *Resolved) allProjects(c *checkout) ([]Project, error) {
 	var out []Project
 	for _, p := range r.ConfiguredProjects {
-		if dirExists(repoRoot, p.Dir) {
+		if c.isDir(p.Dir) {
 			out = append(out, p.clone())
 		}
 	}
 	if r.discovering() {
-		g, err := scanRepo(repoRoot)
+		g, err := scanRepo(c)
 		if err != nil {
 			return nil, err
 		}
@@ -208,7 +210,7 @@ func (r *Resolved) AllProjects(repoRoot string) ([]Project, error) {
 			out = append(out, r.adHoc(d, ""))
 		}
 	}
-	r.fillVersions(repoRoot, out)
+	r.fillVersions(c, out)
 	sortProjects(out)
 	return out, nil
 }
@@ -241,12 +243,12 @@ func (r *Resolved) adHoc(dir, workspace string) Project {
 // fillVersions sets TerraformVersion from an exact required_version when the
 // project sets none. Files that do not parse leave it empty; terraform itself
 // reports them.
-func (r *Resolved) fillVersions(repoRoot string, ps []Project) {
+func (r *Resolved) fillVersions(c *checkout, ps []Project) {
 	for i := range ps {
 		if ps[i].TerraformVersion != "" {
 			continue
 		}
-		if v, _ := RequiredVersion(filepath.Join(repoRoot, filepath.FromSlash(ps[i].Dir))); v != "" {
+		if v, _ := requiredVersion(c, ps[i].Dir); v != "" {
 			ps[i].TerraformVersion = v
 		}
 	}
@@ -278,6 +280,8 @@ func (r *Resolved) Select(repoRoot string, candidates []Project, dir, workspace,
 	if name != "" && (dir != "" || workspace != "") {
 		return nil, fmt.Errorf("use -p on its own, or -d and -w, not both")
 	}
+	c := openCheckout(repoRoot)
+	defer c.close()
 	pool := candidates
 	if pool == nil {
 		pool = r.ConfiguredProjects
@@ -325,18 +329,18 @@ func (r *Resolved) Select(repoRoot string, candidates []Project, dir, workspace,
 		}
 		if len(wss) > 0 {
 			sort.Strings(wss)
-			return nil, fmt.Errorf("directory %s is configured only for workspace %s, not %s", clean, strings.Join(slices.Compact(wss), ", "), ws)
+			return nil, fmt.Errorf("directory `%s` is configured only for workspace `%s`, not `%s`", clean, strings.Join(slices.Compact(wss), ", "), ws)
 		}
 		if candidates != nil {
-			return nil, fmt.Errorf("no project in directory %s (workspace %s) here", clean, ws)
+			return nil, fmt.Errorf("no project in directory `%s` (workspace `%s`) here", clean, ws)
 		}
-		if !dirExists(repoRoot, clean) {
-			return nil, fmt.Errorf("directory %s does not exist in the repository", clean)
+		if !c.isDir(clean) {
+			return nil, fmt.Errorf("directory `%s` does not exist in the repository", clean)
 		}
 		out = append(out, r.adHoc(clean, ws))
 	default:
 		if candidates == nil {
-			all, err := r.AllProjects(repoRoot)
+			all, err := r.allProjects(c)
 			if err != nil {
 				return nil, err
 			}
@@ -349,7 +353,7 @@ func (r *Resolved) Select(repoRoot string, candidates []Project, dir, workspace,
 			out = slices.DeleteFunc(out, func(p Project) bool { return p.Workspace != workspace })
 		}
 	}
-	r.fillVersions(repoRoot, out)
+	r.fillVersions(c, out)
 	sortProjects(out)
 	return out, nil
 }

@@ -219,15 +219,15 @@ projects:
 		{name: "by name", proj: "staging", want: []string{"envs/staging(staging)"}},
 		{name: "unknown name", proj: "prod", wantErr: `no project is named "prod"; projects: prod-blue, prod-green, staging`},
 		{name: "by dir and workspace", dir: "envs/prod/", workspace: "green", want: []string{"envs/prod:green(prod-green)"}},
-		{name: "dir configured for other workspaces", dir: "envs/prod", wantErr: "directory envs/prod is configured only for workspace blue, green, not default"},
+		{name: "dir configured for other workspaces", dir: "envs/prod", wantErr: "directory `envs/prod` is configured only for workspace `blue, green`, not `default`"},
 		{name: "ad hoc dir", dir: "./envs/dev", want: []string{"envs/dev"}},
 		{name: "ad hoc dir and workspace", dir: "envs/dev", workspace: "qa", want: []string{"envs/dev:qa"}},
-		{name: "missing dir", dir: "envs/nope", wantErr: "directory envs/nope does not exist in the repository"},
+		{name: "missing dir", dir: "envs/nope", wantErr: "directory `envs/nope` does not exist in the repository"},
 		{name: "dir outside the repo", dir: "../etc", wantErr: `-d "../etc" must stay inside the repo: it may not contain ..`},
 		{name: "name and dir", proj: "staging", dir: "envs/staging", wantErr: "use -p on its own, or -d and -w, not both"},
 		{name: "everything", want: []string{"envs/prod:blue(prod-blue)", "envs/prod:green(prod-green)", "envs/staging(staging)"}},
 		{name: "candidates by dir", candidates: []Project{{Dir: "a", Workspace: "default"}, {Dir: "b", Workspace: "default"}}, dir: "b", want: []string{"b"}},
-		{name: "candidates miss", candidates: []Project{{Dir: "a", Workspace: "default"}}, dir: "envs/dev", wantErr: "no project in directory envs/dev (workspace default) here"},
+		{name: "candidates miss", candidates: []Project{{Dir: "a", Workspace: "default"}}, dir: "envs/dev", wantErr: "no project in directory `envs/dev` (workspace `default`) here"},
 		{name: "all in a workspace", workspace: "green", want: []string{"envs/prod:green(prod-green)"}},
 		{name: "candidates by workspace", candidates: []Project{{Dir: "a", Workspace: "x"}, {Dir: "b", Workspace: "y"}}, workspace: "y", want: []string{"b:y"}},
 	}
@@ -304,7 +304,9 @@ func TestModuleFixtureIsRealTerraform(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g, err := scanRepo(root)
+		c := openCheckout(root)
+		g, err := scanRepo(c)
+		c.close()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -349,10 +350,21 @@ func (d *decoder) repoLocking(fields map[string]field, p string) string {
 }
 
 // cleanDir validates a project directory and returns it cleaned ("." for the root),
-// or a message saying what is wrong.
+// or a message saying what is wrong. An accepted directory is relative,
+// slash-separated and path.Clean, with no ".." element, backslash or NUL byte, so
+// it names a place inside the repository (symbolic links are checked when files
+// are read; see checkout). It also validates repo_config_file names.
 func cleanDir(s string) (string, string) {
 	if s == "" {
 		return "", "must be a directory relative to the repo root, or . for the root"
+	}
+	if strings.ContainsRune(s, 0) {
+		return "", fmt.Sprintf("%q must not contain a NUL byte", s)
+	}
+	// The same characters a -d in a comment may not hold: a dir is quoted in
+	// comments, and these would break out of the quoting.
+	if strings.ContainsAny(s, "`<>") || strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return "", fmt.Sprintf("%q has a character Atoll does not accept in a directory (` < > or a control character)", s)
 	}
 	if strings.Contains(s, "\\") {
 		return "", fmt.Sprintf("%q must use / as the separator", s)

@@ -238,6 +238,7 @@ func TestParseRepoConfigErrors(t *testing.T) {
 		{"dir with ..", "version: 3\nprojects:\n- dir: a/../../b\n", `atoll.yaml:3:8: projects[0].dir: "a/../../b" must stay inside the repo: it may not contain ..`},
 		{"dir absolute", "version: 3\nprojects:\n- dir: /srv/tf\n", `atoll.yaml:3:8: projects[0].dir: "/srv/tf" must be relative to the repo root, not absolute`},
 		{"dir backslash", "version: 3\nprojects:\n- dir: 'a\\b'\n", `atoll.yaml:3:8: projects[0].dir: "a\\b" must use / as the separator`},
+		{"dir with a backtick", "version: 3\nprojects:\n- dir: 'a`b'\n", "atoll.yaml:3:8: projects[0].dir: \"a`b\" has a character Atoll does not accept in a directory (` < > or a control character)"},
 		{"branch bad regex", "version: 3\nprojects:\n- dir: a\n  branch: /ma(in/\n", "atoll.yaml:4:11: projects[0].branch: invalid regular expression \"/ma(in/\": missing closing ): `ma(in`"},
 		{"execution_order_group not int", "version: 3\nprojects:\n- dir: a\n  execution_order_group: first\n", "atoll.yaml:4:26: projects[0].execution_order_group: must be an integer"},
 		{"depends_on not list", "version: 3\nprojects:\n- dir: a\n  depends_on: b\n", "atoll.yaml:4:15: projects[0].depends_on: must be a list of strings"},

@@ -53,7 +53,88 @@ func (d *decoder) parseDocument(data []byte) *yaml.Node {
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil
 	}
+	if err := checkAliases(d.file, &doc); err != nil {
+		d.errs = append(d.errs, err)
+		return nil
+	}
 	return doc.Content[0]
+}
+
+// maxAliasNodes caps how many nodes aliases (*name) may add to a document when they
+// are expanded. Decoding into yaml.Node keeps aliases as pointers, so a "billion
+// laughs" document costs nothing to parse, but every walk that follows aliases
+// would pay for the expansion. 2^19 is about the most nodes a 1 MiB file
+// (MaxRepoConfigSize) can hold written out in full ("[a,a,a,...": two bytes a
+// node), so aliases can at most double the work the size limit already allows.
+const maxAliasNodes = 1 << 19
+
+// checkAliases refuses a document whose aliases expand it by more than
+// maxAliasNodes nodes (an alias bomb), or in which an alias is used inside the
+// value it names (a cycle, which yaml.v3 accepts when decoding into nodes). The
+// work is linear in the size of the document: each anchored node is counted once.
+func checkAliases(file string, doc *yaml.Node) *Error {
+	a := aliasCounter{file: file, sizes: map[*yaml.Node]int{}, open: map[*yaml.Node]bool{}}
+	_, err := a.size(doc)
+	return err
+}
+
+// aliasCounter computes the size of a node tree with its aliases expanded.
+type aliasCounter struct {
+	file string
+	// sizes is the expanded size of each anchored node counted so far.
+	sizes map[*yaml.Node]int
+	// open holds the anchored nodes whose content is being counted.
+	open map[*yaml.Node]bool
+	// added is how many nodes the aliases met so far stand for.
+	added int
+}
+
+// size returns how many nodes n stands for with its aliases expanded.
+func (a *aliasCounter) size(n *yaml.Node) (int, *Error) {
+	if n == nil {
+		return 0, nil
+	}
+	if n.Kind == yaml.AliasNode {
+		t := n.Alias
+		if t == nil {
+			return 1, nil
+		}
+		if a.open[t] {
+			return 0, &Error{File: a.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf("alias *%s is used inside the value it names", n.Value)}
+		}
+		s, ok := a.sizes[t]
+		if !ok {
+			var err *Error
+			if s, err = a.size(t); err != nil {
+				return 0, err
+			}
+		}
+		a.added += s
+		if a.added > maxAliasNodes {
+			return 0, &Error{File: a.file, Line: n.Line, Col: n.Column,
+				Msg: fmt.Sprintf("too many aliases: expanding them would add more than %d values to the document; write the repeated parts out instead", maxAliasNodes)}
+		}
+		return s, nil
+	}
+	if s, ok := a.sizes[n]; ok {
+		return s, nil
+	}
+	if n.Anchor != "" {
+		a.open[n] = true
+		defer delete(a.open, n)
+	}
+	total := 1
+	for _, c := range n.Content {
+		s, err := a.size(c)
+		if err != nil {
+			return 0, err
+		}
+		total += s
+	}
+	if n.Anchor != "" {
+		a.sizes[n] = total
+	}
+	return total, nil
 }
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)

@@ -214,7 +214,7 @@ func (r *prRun) checkout(ctx context.Context, statusCtx string) bool {
 			Command: commandLabel(r.w),
 			Reason:  "The configuration in `" + file + "` is not valid, so nothing ran.",
 			Fix:     "Fix the file and push; Atoll plans again on the next push. You can check it locally with `atoll validate " + file + "`.",
-			Details: strings.Split(err.Error(), "\n"),
+			Details: capLines(strings.Split(err.Error(), "\n"), maxDetailLines),
 		})
 		if rerr == nil {
 			r.comment(ctx, body)
@@ -262,6 +262,19 @@ func (r *prRun) fail(ctx context.Context, statusCtx, msg, detail string) {
 	if err == nil {
 		r.comment(ctx, body)
 	}
+}
+
+// maxDetailLines bounds the error lines a refusal quotes: a hostile config
+// can produce thousands of errors, and each comment part is a GitHub call.
+const maxDetailLines = 50
+
+// capLines returns the first max lines, and a last line saying how many more
+// there were.
+func capLines(lines []string, max int) []string {
+	if len(lines) <= max {
+		return lines
+	}
+	return append(lines[:max:max], fmt.Sprintf("... and %d more", len(lines)-max))
 }
 
 func commandLabel(w Work) string {

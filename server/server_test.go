@@ -395,3 +395,18 @@ func TestScheduleDriftOncePerTick(t *testing.T) {
 		}
 	}
 }
+
+func TestCapLines(t *testing.T) {
+	t.Parallel()
+	lines := make([]string, 120)
+	for i := range lines {
+		lines[i] = "atoll.yaml:1:1: error"
+	}
+	got := capLines(lines, maxDetailLines)
+	if len(got) != maxDetailLines+1 || got[maxDetailLines] != "... and 70 more" {
+		t.Errorf("capLines(120 lines) = %d lines ending %q", len(got), got[len(got)-1])
+	}
+	if got := capLines(lines[:3], maxDetailLines); len(got) != 3 {
+		t.Errorf("capLines(3 lines) = %d lines", len(got))
+	}
+}

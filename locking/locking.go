@@ -149,6 +149,11 @@ type Plan struct {
 	// different from the plan before it (zero when it was only ever planned
 	// without any): approvals older than this were given for another plan.
 	ArgsChangedAt time.Time
+	// SupersededReviews are the IDs of the reviews the pull request had when
+	// the arguments last changed: none of them approves this plan. Nil when
+	// they could not be read; then only reviews submitted after
+	// ArgsChangedAt count.
+	SupersededReviews []int64
 	// Failed marks the record of a plan that failed: it replaces the previous
 	// plan, which can no longer be applied, and has no Data.
 	Failed bool

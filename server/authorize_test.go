@@ -113,6 +113,10 @@ func TestApprovalsCountOnlyValidReviews(t *testing.T) {
 			locking.Plan{ExtraArgs: []string{"-destroy"}, ArgsChangedAt: t0.Add(time.Minute)}, 0, "@bob approved before the plan was made again with `-destroy`"},
 		{"approved after the -destroy re-plan", []vcs.Review{rv("bob", "APPROVED", head, t0.Add(2*time.Minute))},
 			locking.Plan{ExtraArgs: []string{"-destroy"}, ArgsChangedAt: t0.Add(time.Minute)}, 1, ""},
+		{"superseded by id, same second", []vcs.Review{{ID: 5, User: "bob", State: "APPROVED", CommitID: head, SubmittedAt: t0.Add(time.Minute)}},
+			locking.Plan{ExtraArgs: []string{"-destroy"}, ArgsChangedAt: t0.Add(time.Minute), SupersededReviews: []int64{4, 5}}, 0, "@bob approved before the plan was made again"},
+		{"new review in the same second counts", []vcs.Review{{ID: 6, User: "bob", State: "APPROVED", CommitID: head, SubmittedAt: t0.Add(time.Minute)}},
+			locking.Plan{ExtraArgs: []string{"-destroy"}, ArgsChangedAt: t0.Add(time.Minute), SupersededReviews: []int64{4, 5}}, 1, ""},
 		{"two writers", []vcs.Review{rv("bob", "APPROVED", head, t0), rv("carol", "APPROVED", head, t0)}, locking.Plan{}, 2, ""},
 	}
 	for _, tt := range tests {

@@ -354,11 +354,23 @@ func (r *prRun) setArgs(ctx context.Context, rec *locking.Plan) {
 	prev, found := r.previousPlan(ctx, rec.Key)
 	switch {
 	case found && slices.Equal(prev.ExtraArgs, rec.ExtraArgs):
-		rec.ArgsChangedAt = prev.ArgsChangedAt
+		rec.ArgsChangedAt, rec.SupersededReviews = prev.ArgsChangedAt, prev.SupersededReviews
 	case !found && len(rec.ExtraArgs) == 0:
 		// The first plan, with no extra arguments: nothing changed.
 	default:
 		rec.ArgsChangedAt = rec.Time
+		// Every review given so far was given for another plan. GitHub's
+		// review times have one-second resolution, so they are told apart
+		// by ID, not by time.
+		reviews, err := r.s.cfg.VCS.ListReviews(ctx, r.w.Repo, r.pull.Num)
+		if err != nil {
+			r.log.Error("list reviews superseded by a re-plan; only later reviews will count", "error", err)
+			return
+		}
+		rec.SupersededReviews = []int64{}
+		for _, rv := range reviews {
+			rec.SupersededReviews = append(rec.SupersededReviews, rv.ID)
+		}
 	}
 }
 

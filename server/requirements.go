@@ -90,9 +90,7 @@ func (l *liveReqs) approvals(ctx context.Context, pl locking.Plan) approvalCount
 			out.ignored = append(out.ignored, "@"+rv.User+" approved an earlier commit ("+short(rv.CommitID)+")")
 		case rv.CommitID == "":
 			out.ignored = append(out.ignored, "@"+rv.User+"'s review names no commit")
-		case !pl.ArgsChangedAt.IsZero() && rv.SubmittedAt.Before(pl.ArgsChangedAt.Truncate(time.Second)):
-			// GitHub gives review times to the second: a review in the
-			// second the plan was saved counts.
+		case !pl.ArgsChangedAt.IsZero() && superseded(rv, pl):
 			out.ignored = append(out.ignored, fmt.Sprintf("@%s approved before the plan was made again with %s (%s)",
 				rv.User, argsText(pl.ExtraArgs), pl.ArgsChangedAt.UTC().Format(time.RFC3339)))
 		default:
@@ -110,6 +108,16 @@ func (l *liveReqs) approvals(ctx context.Context, pl locking.Plan) approvalCount
 		}
 	}
 	return out
+}
+
+// superseded reports whether review rv was given before plan pl's arguments
+// last changed: it is one of the reviews recorded then, or, when those could
+// not be read, it was not submitted strictly after the change.
+func superseded(rv vcs.Review, pl locking.Plan) bool {
+	if pl.SupersededReviews != nil {
+		return slices.Contains(pl.SupersededReviews, rv.ID)
+	}
+	return !rv.SubmittedAt.After(pl.ArgsChangedAt)
 }
 
 // argsText names a plan's extra arguments for a reason line.

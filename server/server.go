@@ -210,6 +210,13 @@ func New(cfg Config) (*Server, error) {
 		s.cfg.Dispatcher = s.local
 	}
 	s.echo = s.routes()
+	// Made here, not in Start, so Shutdown (from another goroutine, maybe
+	// before Start runs) never races with it.
+	s.httpSrv = &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+	}
 	return s, nil
 }
 
@@ -218,11 +225,6 @@ func (s *Server) Handler() http.Handler { return s.echo }
 
 // Start serves on ln until Shutdown. It returns http.ErrServerClosed after Shutdown.
 func (s *Server) Start(ln net.Listener) error {
-	s.httpSrv = &http.Server{
-		Handler:           s.echo,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-	}
 	return s.httpSrv.Serve(ln)
 }
 
@@ -232,10 +234,8 @@ func (s *Server) Start(ln net.Listener) error {
 // pull requests that they were stopped.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
-	if s.httpSrv != nil {
-		if err := s.httpSrv.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shut down http: %w", err))
-		}
+	if err := s.httpSrv.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("shut down http: %w", err))
 	}
 	if s.local != nil {
 		if err := s.local.Drain(ctx); err != nil {

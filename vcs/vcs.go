@@ -98,6 +98,8 @@ type Status struct {
 
 // Review is a pull request review.
 type Review struct {
+	// ID is GitHub's ID of the review.
+	ID   int64
 	User string
 	// State is GitHub's review state: "APPROVED", "CHANGES_REQUESTED",
 	// "COMMENTED" or "PENDING". A review someone dismissed (or that GitHub

@@ -33,6 +33,8 @@ type planRecord struct {
 	ExtraArgs     []string             `json:"extra_args,omitempty"`
 	ArgsChangedAt time.Time            `json:"args_changed_at,omitempty"`
 	Failed        bool                 `json:"failed,omitempty"`
+	// Superseded keeps nil (unknown) apart from empty (none): no omitempty.
+	SupersededReviews []int64 `json:"superseded_reviews"`
 }
 
 // planPrefix is the key prefix of every plan of pull in repo: "repo|pull|".
@@ -62,7 +64,7 @@ func (s *Store) SavePlan(ctx context.Context, p locking.Plan) error {
 		Pull: p.Pull, Project: p.Project, HeadSHA: p.HeadSHA, Path: p.Path,
 		Data: p.Data, SHA256: p.SHA256, Summary: p.Summary,
 		HasChanges: p.HasChanges, Applied: p.Applied, Time: p.Time.UTC(), Policy: p.Policy,
-		ExtraArgs: p.ExtraArgs, ArgsChangedAt: p.ArgsChangedAt.UTC(), Failed: p.Failed,
+		ExtraArgs: p.ExtraArgs, ArgsChangedAt: p.ArgsChangedAt.UTC(), Failed: p.Failed, SupersededReviews: p.SupersededReviews,
 	})
 	if err != nil {
 		return fmt.Errorf("save plan %s: encode: %w", p.Key, err)
@@ -93,7 +95,7 @@ func (s *Store) Plans(ctx context.Context, repo string, pull int) ([]locking.Pla
 				Pull: r.Pull, Project: r.Project, HeadSHA: r.HeadSHA, Path: r.Path,
 				Data: r.Data, SHA256: r.SHA256, Summary: r.Summary,
 				HasChanges: r.HasChanges, Applied: r.Applied, Time: r.Time, Policy: r.Policy,
-				ExtraArgs: r.ExtraArgs, ArgsChangedAt: r.ArgsChangedAt, Failed: r.Failed,
+				ExtraArgs: r.ExtraArgs, ArgsChangedAt: r.ArgsChangedAt, Failed: r.Failed, SupersededReviews: r.SupersededReviews,
 			})
 			return nil
 		})

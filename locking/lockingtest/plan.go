@@ -67,12 +67,20 @@ func testPlans(t *testing.T, s locking.Store, c *clock) {
 		{Set: "tags", Failures: []string{"missing tag owner"}, Warnings: []string{"name"}}, {Set: "cost"}}}
 	replaced.ExtraArgs = []string{"-destroy", "-target=a.b"}
 	replaced.ArgsChangedAt = time.Date(2022, 1, 2, 3, 4, 5, 0, time.UTC)
+	replaced.SupersededReviews = []int64{7, 9}
 	pz2 := save(replaced)
 	// A failed plan replaces the record with one that has no data.
 	failed := plan(key(a, "f"), 1, "s2")
 	failed.Data, failed.SHA256, failed.Summary, failed.HasChanges, failed.Failed = nil, "", "", false, true
+	failed.SupersededReviews = []int64{} // none, which is not unknown
 	pf := save(failed)
 	wantPlans(t, s, a, 1, []locking.Plan{pa, pf, pm, pz2})
+	// Recorded-but-empty superseded reviews are not "unknown" (nil).
+	if got, err := s.Plans(ctx, a, 1); err == nil && len(got) == 4 {
+		if got[1].SupersededReviews == nil || got[0].SupersededReviews != nil {
+			t.Errorf("SupersededReviews: empty read back as %#v, unset as %#v", got[1].SupersededReviews, got[0].SupersededReviews)
+		}
+	}
 
 	if err := s.DeletePlans(ctx, a, 1); err != nil {
 		t.Fatalf("DeletePlans(a, 1): %v", err)

@@ -69,6 +69,7 @@ func (c *Client) ListReviews(ctx context.Context, repo vcs.Repo, num int) ([]vcs
 		}
 		for _, r := range page {
 			reviews = append(reviews, vcs.Review{
+				ID:          r.GetID(),
 				User:        r.GetUser().GetLogin(),
 				State:       r.GetState(),
 				CommitID:    r.GetCommitID(),

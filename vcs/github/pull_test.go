@@ -67,13 +67,13 @@ func TestListReviewsPaginates(t *testing.T) {
 	f.mux.HandleFunc("/repos/acme/infra/pulls/7/reviews", func(w http.ResponseWriter, r *http.Request) {
 		testMethod(t, r, "GET")
 		if r.URL.Query().Get("page") == "2" {
-			fmt.Fprint(w, `[{"user":{"login":"carol"},"state":"CHANGES_REQUESTED","commit_id":"bbb","submitted_at":"2026-11-23T09:30:00Z"},
-				{"user":{"login":"dave"},"state":"PENDING","commit_id":"bbb"}]`)
+			fmt.Fprint(w, `[{"id":3,"user":{"login":"carol"},"state":"CHANGES_REQUESTED","commit_id":"bbb","submitted_at":"2026-11-23T09:30:00Z"},
+				{"id":4,"user":{"login":"dave"},"state":"PENDING","commit_id":"bbb"}]`)
 			return
 		}
 		linkNext(w, r, 2, 2)
-		fmt.Fprint(w, `[{"user":{"login":"alice"},"state":"APPROVED","commit_id":"aaa","submitted_at":"2026-11-23T09:00:00Z"},
-			{"user":{"login":"bob"},"state":"DISMISSED","commit_id":"aaa","submitted_at":"2026-11-23T09:10:00Z"}]`)
+		fmt.Fprint(w, `[{"id":1,"user":{"login":"alice"},"state":"APPROVED","commit_id":"aaa","submitted_at":"2026-11-23T09:00:00Z"},
+			{"id":2,"user":{"login":"bob"},"state":"DISMISSED","commit_id":"aaa","submitted_at":"2026-11-23T09:10:00Z"}]`)
 	})
 	got, err := f.client.ListReviews(context.Background(), testRepo, 7)
 	if err != nil {
@@ -81,10 +81,10 @@ func TestListReviewsPaginates(t *testing.T) {
 	}
 	at := func(min int) time.Time { return time.Date(2026, 11, 23, 9, min, 0, 0, time.UTC) }
 	want := []vcs.Review{
-		{User: "alice", State: "APPROVED", CommitID: "aaa", SubmittedAt: at(0)},
-		{User: "bob", State: "DISMISSED", CommitID: "aaa", SubmittedAt: at(10)},
-		{User: "carol", State: "CHANGES_REQUESTED", CommitID: "bbb", SubmittedAt: at(30)},
-		{User: "dave", State: "PENDING", CommitID: "bbb"},
+		{ID: 1, User: "alice", State: "APPROVED", CommitID: "aaa", SubmittedAt: at(0)},
+		{ID: 2, User: "bob", State: "DISMISSED", CommitID: "aaa", SubmittedAt: at(10)},
+		{ID: 3, User: "carol", State: "CHANGES_REQUESTED", CommitID: "bbb", SubmittedAt: at(30)},
+		{ID: 4, User: "dave", State: "PENDING", CommitID: "bbb"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ListReviews (-want +got):\n%s", diff)

@@ -179,7 +179,14 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("step 2: %w", err)
 	}
 
-	// Step 3: apply the reviewed plan.
+	// Step 3: a stranger is refused; then the reviewed plan is applied.
+	say("── Step 3: mallory, who cannot push to the repository, comments `atoll apply` on #%d; Atoll refuses ──", pr1)
+	if _, err := gh.Comment(ctx, repo, pr1, "mallory", "atoll apply"); err != nil {
+		return fmt.Errorf("step 3: comment: %w", err)
+	}
+	if err := w.showComment(pr1, "refusal", func(b string) bool { return strings.Contains(b, "@mallory may not run") }); err != nil {
+		return fmt.Errorf("step 3: %w", err)
+	}
 	say("── Step 3: bob approves and comments `atoll apply` on #%d ──", pr1)
 	if err := gh.Review(repo, pr1, "bob", "APPROVED"); err != nil {
 		return fmt.Errorf("step 3: review: %w", err)

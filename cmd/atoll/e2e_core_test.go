@@ -263,7 +263,7 @@ func TestE2ETestdrive(t *testing.T) {
 	if err != nil {
 		t.Fatalf("atoll testdrive: %v\n%s", err, out)
 	}
-	for _, want := range []string{"Setup", "Step 1", "Plan: 1 to add, 0 to change, 0 to destroy.", "locked by #1", "Apply complete! Resources: 1 added", "Locks released", "Plan: 0 to add, 1 to change, 0 to destroy.",
+	for _, want := range []string{"Setup", "Step 1", "Plan: 1 to add, 0 to change, 0 to destroy.", "locked by #1", "@mallory may not run `atoll apply`", "Apply complete! Resources: 1 added", "Locks released", "Plan: 0 to add, 1 to change, 0 to destroy.",
 		"Step 6", "Drift: acme/infra app (default)", "`size`: `\"small\"` in Git, `\"large\"` in reality",
 		"Step 7", "Apply complete! Resources: 0 added, 1 changed, 0 destroyed.", "is closed: Back in sync", "Test drive complete"} {
 		if !strings.Contains(string(out), want) {

@@ -152,10 +152,11 @@ func hclNesting(name string, toks hclsyntax.Tokens, template bool) error {
 	return nil
 }
 
-// nextToken returns the token after toks[i], skipping newlines, or nil.
+// nextToken returns the token after toks[i], skipping newlines and comments
+// (the parser ignores both: "[/**/*]" is a splat), or nil.
 func nextToken(toks hclsyntax.Tokens, i int) *hclsyntax.Token {
 	for j := i + 1; j < len(toks); j++ {
-		if toks[j].Type != hclsyntax.TokenNewline {
+		if toks[j].Type != hclsyntax.TokenNewline && toks[j].Type != hclsyntax.TokenComment {
 			return &toks[j]
 		}
 	}

@@ -30,6 +30,8 @@ func TestCheckNestingRefusesDeepFiles(t *testing.T) {
 		{"conditionals", "main.tf", "a = " + strings.Repeat("true ? 1 : ", n) + "2", "main.tf:1:10999"},
 		{"conditionals across lines in parentheses", "main.tf", "a = (" + strings.Repeat("true ? 1 :\n", n) + "2)", "main.tf:999:6"},
 		{"splats", "main.tf", "a = x" + strings.Repeat("[*]", n), "main.tf:1:3000"},
+		{"splats with comments", "main.tf", "a = x" + strings.Repeat("[/**/*]", n), "main.tf:1:6992"},
+		{"splats with line comments", "main.tf", "a = x" + strings.Repeat("[#c\n*]", n), "main.tf:999:3"},
 		{"for object across lines", "main.tf", "a = {for k, v in x : k => " + strings.Repeat("!\n", n) + "v}", "main.tf:999:1"},
 		{"templates in templates", "main.tf", "a = \"" + strings.Repeat("${\"", n), "main.tf:1:1503"},
 		{"if directives", "main.tf", "a = \"" + strings.Repeat("%{if true}", n), "main.tf:1:9976"},
@@ -145,7 +147,7 @@ func TestCheckNestingAcceptsRealFiles(t *testing.T) {
 func FuzzHCLNesting(f *testing.F) {
 	for _, s := range []string{
 		"(", "[", "{", "!", "-", "true ? 1 : ", "x[*]", "\"${", "%{if a}", "<<EOT\n${", "{for k, v in x : k => ",
-		"(]", "!\n", "a {\n", "f(", "[for x in y : ", "a = {\n", "${(", "x.*.", "# c\n(", "/* c */(", "-1, ", "a ? b : c\n",
+		"(]", "!\n", "a {\n", "f(", "[for x in y : ", "a = {\n", "${(", "x.*.", "# c\n(", "/* c */(", "-1, ", "a ? b : c\n", "[/**/*]", "[#c\n*]",
 	} {
 		f.Add(s)
 	}

@@ -6,6 +6,8 @@
 // stays inside the repository and caps what it reads.
 package config
 
+import "time"
+
 // Requirement names, as in Atlantis.
 const (
 	ReqApproved       = "approved"
@@ -107,6 +109,9 @@ type Step struct {
 	// FilterRegex lists regular expressions whose matches are replaced by
 	// "<redacted>" in a run step's output (Atlantis output: [filter_regex: ...]).
 	FilterRegex []string
+	// Timeout bounds how long the step may run (timeout: 30m, an Atoll
+	// extension); 0 leaves it to the server's step timeout.
+	Timeout time.Duration
 }
 
 // DefaultWorkflow is the workflow used when nothing else is configured:

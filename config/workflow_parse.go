@@ -2,6 +2,7 @@ package config
 
 import (
 	"regexp"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -27,6 +28,9 @@ const (
 )
 
 func defaultShellArgs() []string { return []string{"-c"} }
+
+// minStepTimeout is the shortest timeout a step may set.
+const minStepTimeout = time.Second
 
 // workflows decodes a map of workflow name to workflow. Stages that are not
 // written stay nil (Resolve fills them from the default workflow); a stage written
@@ -149,8 +153,11 @@ func (d *decoder) step(v *yaml.Node, path string) (Step, bool) {
 	if isNull(f.val) {
 		return st, true
 	}
-	args, _, ok := d.mapping(f.val, p, []string{"extra_args"})
+	args, _, ok := d.mapping(f.val, p, []string{"extra_args", "timeout"})
 	if !ok {
+		return Step{}, false
+	}
+	if !d.stepTimeout(args, p, &st) {
 		return Step{}, false
 	}
 	if a, set := args["extra_args"]; set {
@@ -230,11 +237,12 @@ func (d *decoder) commandStep(v *yaml.Node, path, kind string, output func(o *ya
 		d.fail(rv, path, "needs a command")
 		return Step{}, false
 	}
-	fields, _, ok := d.mapping(rv, path, append([]string{"command", "output"}, shellKeys...))
+	fields, _, ok := d.mapping(rv, path, append([]string{"command", "output", "timeout"}, shellKeys...))
 	if !ok {
 		return Step{}, false
 	}
 	good := d.shellFields(fields, path, &st)
+	good = d.stepTimeout(fields, path, &st) && good
 	f, set := fields["command"]
 	if !set {
 		d.fail(rv, child(path, "command"), "required key is missing")
@@ -308,7 +316,7 @@ func (d *decoder) runOutput(v *yaml.Node, path string) (string, []string, bool) 
 
 func (d *decoder) envStep(v *yaml.Node, path string) (Step, bool) {
 	st := Step{Kind: StepEnv}
-	fields, _, ok := d.mapping(v, path, append([]string{"name", "value", "command"}, shellKeys...))
+	fields, _, ok := d.mapping(v, path, append([]string{"name", "value", "command", "timeout"}, shellKeys...))
 	if !ok {
 		return Step{}, false
 	}
@@ -336,7 +344,7 @@ func (d *decoder) envStep(v *yaml.Node, path string) (Step, bool) {
 		} else {
 			good = false
 		}
-		for _, k := range shellKeys {
+		for _, k := range append([]string{"timeout"}, shellKeys...) {
 			if f, set := fields[k]; set {
 				d.fail(f.key, child(path, k), "only applies with command, not value")
 				good = false
@@ -349,6 +357,7 @@ func (d *decoder) envStep(v *yaml.Node, path string) (Step, bool) {
 		}
 		st.Run = cmd
 		good = d.shellFields(fields, path, &st) && good
+		good = d.stepTimeout(fields, path, &st) && good
 	default:
 		d.fail(resolve(v), path, "needs value or command")
 		good = false
@@ -367,6 +376,37 @@ func (d *decoder) multienvStep(v *yaml.Node, path string) (Step, bool) {
 		}
 		return ok
 	})
+}
+
+// stepTimeout reads the timeout key among a step's fields into st: a Go
+// duration such as 30m or 1h30m, at least minStepTimeout. Atlantis has no such
+// key.
+func (d *decoder) stepTimeout(fields map[string]field, path string, st *Step) bool {
+	f, set := fields["timeout"]
+	if !set {
+		return true
+	}
+	p := child(path, "timeout")
+	v := resolve(f.val)
+	if isNull(v) {
+		d.fail(v, p, "must be a duration such as 30m or 1h30m")
+		return false
+	}
+	s, ok := d.str(v, p)
+	if !ok {
+		return false
+	}
+	timeout, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		d.fail(v, p, "%q is not a duration: use a number and a unit (s, m, h), such as 90s, 30m or 1h30m", s)
+	case timeout < minStepTimeout:
+		d.fail(v, p, "%q is too short: a step timeout must be at least %s", s, minStepTimeout)
+	default:
+		st.Timeout = timeout
+		return true
+	}
+	return false
 }
 
 // nonEmpty reports an empty string.

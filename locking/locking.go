@@ -145,10 +145,14 @@ type Plan struct {
 	// ExtraArgs are the terraform flags the plan was made with (from the
 	// comment, after "--").
 	ExtraArgs []string
-	// ArgsChangedAt is when the project was last planned with extra arguments
-	// different from the plan before it (zero when it was only ever planned
-	// without any): approvals older than this were given for another plan.
+	// ArgsChangedAt is when the plan last changed: the project was planned
+	// with extra arguments different from the plan before it, or the planned
+	// changes differ (zero when neither ever happened). Approvals given
+	// before were given for another plan.
 	ArgsChangedAt time.Time
+	// ChangesDigest identifies what the plan changes (runner's
+	// PlanSummary.ChangesDigest); a failed plan keeps the last one's.
+	ChangesDigest string
 	// SupersededReviews are the IDs of the reviews the pull request had when
 	// the arguments last changed: none of them approves this plan. Nil when
 	// they could not be read; then only reviews submitted after

@@ -1,6 +1,9 @@
 package runner
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	tfjson "github.com/hashicorp/terraform-json"
 )
 
@@ -32,6 +35,11 @@ type PlanSummary struct {
 	// Drift lists resources that changed outside Terraform since the last
 	// apply (the plan's resource_drift).
 	Drift []ResourceChange
+	// ChangesDigest is the hex SHA-256 of what applying the plan would do
+	// (its resource_changes and output_changes as JSON): two plans with the
+	// same digest make the same changes, so an approval of one covers the
+	// other. Empty when it could not be computed.
+	ChangesDigest string
 }
 
 // ResourceChange is one resource and what happens to it.
@@ -83,6 +91,13 @@ func summarizePlan(p *tfjson.Plan, hasChanges bool) *PlanSummary {
 	}
 	if s.Add+s.Change+s.Destroy+s.Import > 0 {
 		s.HasChanges = true
+	}
+	if b, err := json.Marshal(struct {
+		R []*tfjson.ResourceChange  `json:"resource_changes"`
+		O map[string]*tfjson.Change `json:"output_changes"`
+	}{p.ResourceChanges, p.OutputChanges}); err == nil {
+		sum := sha256.Sum256(b)
+		s.ChangesDigest = hex.EncodeToString(sum[:])
 	}
 	return s
 }

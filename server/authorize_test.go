@@ -110,11 +110,11 @@ func TestApprovalsCountOnlyValidReviews(t *testing.T) {
 		{"changes requested later", []vcs.Review{rv("bob", "APPROVED", head, t0), rv("bob", "CHANGES_REQUESTED", head, t0.Add(time.Minute))}, locking.Plan{}, 0, ""},
 		{"comment after approval keeps it", []vcs.Review{rv("bob", "APPROVED", head, t0), rv("bob", "COMMENTED", head, t0.Add(time.Minute))}, locking.Plan{}, 1, ""},
 		{"approved before a -destroy re-plan", []vcs.Review{rv("bob", "APPROVED", head, t0)},
-			locking.Plan{ExtraArgs: []string{"-destroy"}, ArgsChangedAt: t0.Add(time.Minute)}, 0, "@bob approved before the plan was made again with `-destroy`"},
+			locking.Plan{ExtraArgs: []string{"-destroy"}, ArgsChangedAt: t0.Add(time.Minute)}, 0, "@bob approved before the plan changed (it was made again with `-destroy`"},
 		{"approved after the -destroy re-plan", []vcs.Review{rv("bob", "APPROVED", head, t0.Add(2*time.Minute))},
 			locking.Plan{ExtraArgs: []string{"-destroy"}, ArgsChangedAt: t0.Add(time.Minute)}, 1, ""},
 		{"superseded by id, same second", []vcs.Review{{ID: 5, User: "bob", State: "APPROVED", CommitID: head, SubmittedAt: t0.Add(time.Minute)}},
-			locking.Plan{ExtraArgs: []string{"-destroy"}, ArgsChangedAt: t0.Add(time.Minute), SupersededReviews: []int64{4, 5}}, 0, "@bob approved before the plan was made again"},
+			locking.Plan{ExtraArgs: []string{"-destroy"}, ArgsChangedAt: t0.Add(time.Minute), SupersededReviews: []int64{4, 5}}, 0, "@bob approved before the plan changed"},
 		{"new review in the same second counts", []vcs.Review{{ID: 6, User: "bob", State: "APPROVED", CommitID: head, SubmittedAt: t0.Add(time.Minute)}},
 			locking.Plan{ExtraArgs: []string{"-destroy"}, ArgsChangedAt: t0.Add(time.Minute), SupersededReviews: []int64{4, 5}}, 1, ""},
 		{"two writers", []vcs.Review{rv("bob", "APPROVED", head, t0), rv("carol", "APPROVED", head, t0)}, locking.Plan{}, 2, ""},
@@ -181,5 +181,46 @@ func TestFailedReplanDiscardsPreviousPlan(t *testing.T) {
 	comments := gh.allComments()
 	if last := comments[len(comments)-1]; !strings.Contains(last, "the last plan of this project (at 0123456) failed, so there is no plan to apply") {
 		t.Errorf("apply comment does not say the last plan failed:\n%s", last)
+	}
+}
+
+// A re-plan with the same arguments whose planned changes differ (a module or
+// data source outside the repository changed) supersedes the approvals given
+// so far; a re-plan with the same changes keeps them.
+func TestReplanWithOtherChangesSupersedesApprovals(t *testing.T) {
+	t.Parallel()
+	digests := []string{"d1", "d1", "d2", "d2"}
+	calls := 0
+	s, gh := newPipelineServer(t, Config{}, openPull(), func(_ context.Context, job runner.Job) (runner.Result, error) {
+		d := digests[calls]
+		calls++
+		if err := os.WriteFile(job.PlanFile, []byte("plan "+d), 0o600); err != nil {
+			return runner.Result{}, err
+		}
+		return runner.Result{Plan: &runner.PlanSummary{Add: 1, HasChanges: true, ChangesDigest: d}}, nil
+	})
+	gh.reviews = []vcs.Review{{ID: 41, User: "bob", State: "APPROVED", CommitID: testSHA, SubmittedAt: time.Now()}}
+	ctx := context.Background()
+	plan := func() locking.Plan {
+		t.Helper()
+		s.Execute(ctx, planWork(newJobID()))
+		plans, err := s.cfg.Store.Plans(ctx, testRepo.ID(), 1)
+		if err != nil || len(plans) != 1 {
+			t.Fatalf("plans = %+v, %v", plans, err)
+		}
+		return plans[0]
+	}
+	if p := plan(); !p.ArgsChangedAt.IsZero() || p.ChangesDigest != "d1" {
+		t.Fatalf("first plan: changed at %v, digest %q", p.ArgsChangedAt, p.ChangesDigest)
+	}
+	if p := plan(); !p.ArgsChangedAt.IsZero() {
+		t.Fatalf("same changes again: the plan counts as changed at %v", p.ArgsChangedAt)
+	}
+	p := plan()
+	if p.ArgsChangedAt.IsZero() || len(p.SupersededReviews) != 1 || p.SupersededReviews[0] != 41 {
+		t.Fatalf("other changes: changed at %v, superseded %v; want now and [41]", p.ArgsChangedAt, p.SupersededReviews)
+	}
+	if p2 := plan(); !p2.ArgsChangedAt.Equal(p.ArgsChangedAt) || len(p2.SupersededReviews) != 1 {
+		t.Errorf("same changes as the last plan: changed at %v (was %v), superseded %v", p2.ArgsChangedAt, p.ArgsChangedAt, p2.SupersededReviews)
 	}
 }

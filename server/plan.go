@@ -335,7 +335,8 @@ func (r *prRun) planProject(ctx context.Context, p config.Project) templates.Pro
 	}
 	sum := sha256.Sum256(data)
 	rec := locking.Plan{Policy: pc, Key: projectKey(r.w.Repo, p), Pull: r.pull.Num, Project: p.Name, HeadSHA: r.pull.HeadSHA, Path: planFile,
-		Data: data, SHA256: hex.EncodeToString(sum[:]), Summary: summary(res.Counts), HasChanges: result.Plan.HasChanges, Time: s.cfg.Now()}
+		Data: data, SHA256: hex.EncodeToString(sum[:]), Summary: summary(res.Counts), HasChanges: result.Plan.HasChanges, Time: s.cfg.Now(),
+		ChangesDigest: result.Plan.ChangesDigest}
 	r.setArgs(ctx, &rec)
 	if err := s.cfg.Store.SavePlan(ctx, rec); err != nil {
 		log.Error("save plan record", "error", err)
@@ -346,14 +347,19 @@ func (r *prRun) planProject(ctx context.Context, p config.Project) templates.Pro
 	return res
 }
 
-// setArgs records the extra arguments rec was planned with and when they last
-// changed for its project, so approvals given for a plan made with other
-// arguments (a re-plan with -destroy, say) no longer count.
+// setArgs records the extra arguments rec was planned with and when the
+// project's plan last changed (other arguments, or other planned changes:
+// a module or data source outside the repository can change what the same
+// code plans), so approvals given for another plan no longer count.
 func (r *prRun) setArgs(ctx context.Context, rec *locking.Plan) {
 	rec.ExtraArgs = slices.Clone(r.w.Command.ExtraArgs)
 	prev, found := r.previousPlan(ctx, rec.Key)
+	if found && rec.ChangesDigest == "" {
+		rec.ChangesDigest = prev.ChangesDigest // a failed plan keeps the last one's
+	}
+	sameChanges := !found || prev.ChangesDigest == "" || rec.ChangesDigest == prev.ChangesDigest
 	switch {
-	case found && slices.Equal(prev.ExtraArgs, rec.ExtraArgs):
+	case found && slices.Equal(prev.ExtraArgs, rec.ExtraArgs) && sameChanges:
 		rec.ArgsChangedAt, rec.SupersededReviews = prev.ArgsChangedAt, prev.SupersededReviews
 	case !found && len(rec.ExtraArgs) == 0:
 		// The first plan, with no extra arguments: nothing changed.

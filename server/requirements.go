@@ -61,8 +61,8 @@ type approvalCount struct {
 // user's latest review (comments aside) is APPROVED (not dismissed, not
 // superseded by a request for changes), by someone other than the PR's author,
 // with at least write permission on the repository, on the PR's current head
-// commit, and submitted after pl was last planned with different extra
-// arguments (so a `-destroy` re-plan needs a fresh approval).
+// commit, and not given before pl last changed (other extra arguments, such
+// as a `-destroy` re-plan, or other planned changes need a fresh approval).
 func (l *liveReqs) approvals(ctx context.Context, pl locking.Plan) approvalCount {
 	r := l.r
 	latest := map[string]vcs.Review{}
@@ -91,7 +91,7 @@ func (l *liveReqs) approvals(ctx context.Context, pl locking.Plan) approvalCount
 		case rv.CommitID == "":
 			out.ignored = append(out.ignored, "@"+rv.User+"'s review names no commit")
 		case !pl.ArgsChangedAt.IsZero() && superseded(rv, pl):
-			out.ignored = append(out.ignored, fmt.Sprintf("@%s approved before the plan was made again with %s (%s)",
+			out.ignored = append(out.ignored, fmt.Sprintf("@%s approved before the plan changed (it was made again with %s at %s)",
 				rv.User, argsText(pl.ExtraArgs), pl.ArgsChangedAt.UTC().Format(time.RFC3339)))
 		default:
 			perm, err := r.s.perms.get(ctx, r.w.Repo, rv.User)

@@ -79,7 +79,7 @@ func TestE2ESecurityStrangerCannotApply(t *testing.T) {
 	comment(t, gh, repo, pr2, "carol", "atoll plan -d network -- -destroy")
 	waitComment(t, gh, repo, pr2, "Plan: 0 to add, 0 to change, 2 to destroy.")
 	comment(t, gh, repo, pr2, "carol", "atoll apply -d network")
-	waitComment(t, gh, repo, pr2, "@bob approved before the plan was made again with `-destroy`")
+	waitComment(t, gh, repo, pr2, "@bob approved before the plan changed (it was made again with `-destroy`")
 	if err := gh.Review(repo, pr2, "bob", "APPROVED"); err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,7 @@ type planRecord struct {
 	Failed        bool                 `json:"failed,omitempty"`
 	// Superseded keeps nil (unknown) apart from empty (none): no omitempty.
 	SupersededReviews []int64 `json:"superseded_reviews"`
+	ChangesDigest     string  `json:"changes_digest,omitempty"`
 }
 
 // planPrefix is the key prefix of every plan of pull in repo: "repo|pull|".
@@ -64,7 +65,7 @@ func (s *Store) SavePlan(ctx context.Context, p locking.Plan) error {
 		Pull: p.Pull, Project: p.Project, HeadSHA: p.HeadSHA, Path: p.Path,
 		Data: p.Data, SHA256: p.SHA256, Summary: p.Summary,
 		HasChanges: p.HasChanges, Applied: p.Applied, Time: p.Time.UTC(), Policy: p.Policy,
-		ExtraArgs: p.ExtraArgs, ArgsChangedAt: p.ArgsChangedAt.UTC(), Failed: p.Failed, SupersededReviews: p.SupersededReviews,
+		ExtraArgs: p.ExtraArgs, ArgsChangedAt: p.ArgsChangedAt.UTC(), Failed: p.Failed, SupersededReviews: p.SupersededReviews, ChangesDigest: p.ChangesDigest,
 	})
 	if err != nil {
 		return fmt.Errorf("save plan %s: encode: %w", p.Key, err)
@@ -95,7 +96,7 @@ func (s *Store) Plans(ctx context.Context, repo string, pull int) ([]locking.Pla
 				Pull: r.Pull, Project: r.Project, HeadSHA: r.HeadSHA, Path: r.Path,
 				Data: r.Data, SHA256: r.SHA256, Summary: r.Summary,
 				HasChanges: r.HasChanges, Applied: r.Applied, Time: r.Time, Policy: r.Policy,
-				ExtraArgs: r.ExtraArgs, ArgsChangedAt: r.ArgsChangedAt, Failed: r.Failed, SupersededReviews: r.SupersededReviews,
+				ExtraArgs: r.ExtraArgs, ArgsChangedAt: r.ArgsChangedAt, Failed: r.Failed, SupersededReviews: r.SupersededReviews, ChangesDigest: r.ChangesDigest,
 			})
 			return nil
 		})

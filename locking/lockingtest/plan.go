@@ -68,6 +68,7 @@ func testPlans(t *testing.T, s locking.Store, c *clock) {
 	replaced.ExtraArgs = []string{"-destroy", "-target=a.b"}
 	replaced.ArgsChangedAt = time.Date(2022, 1, 2, 3, 4, 5, 0, time.UTC)
 	replaced.SupersededReviews = []int64{7, 9}
+	replaced.ChangesDigest = "c0ffee"
 	pz2 := save(replaced)
 	// A failed plan replaces the record with one that has no data.
 	failed := plan(key(a, "f"), 1, "s2")

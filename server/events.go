@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -51,6 +52,12 @@ func (s *Server) handleEvents(c echo.Context) error {
 			}
 			event, kind = "issue_comment", WorkDriftApply
 		}
+		// The replay log keeps deliveries for 72 hours: a captured comment
+		// replayed later than that is refused by its own date instead.
+		if age := s.cfg.Now().Sub(ev.Comment.CreatedAt); ev.Comment.CreatedAt.IsZero() || age > maxCommentAge {
+			log.Warn("comment too old or undated; a replay?", "created", ev.Comment.CreatedAt)
+			return s.eventReply(c, event, http.StatusOK, "ignored: the comment is undated or older than "+maxCommentAge.String())
+		}
 		cmd, err := ParseCommand(ev.Comment.Body, s.cfg.Executables)
 		var ce *CommandError
 		switch {
@@ -90,6 +97,11 @@ func (s *Server) eventReply(c echo.Context, event string, code int, msg string) 
 	s.metrics.webhooks.WithLabelValues(event, strconv.Itoa(code)).Inc()
 	return c.String(code, msg+"\n")
 }
+
+// maxCommentAge is the oldest comment a command is taken from: well inside
+// the 72 hours deliveries are remembered for, and far longer than GitHub
+// takes to deliver (or an admin to redeliver after an outage).
+const maxCommentAge = 48 * time.Hour
 
 // maxDeliveries is how many webhook deliveries the in-memory log remembers.
 const maxDeliveries = 10000

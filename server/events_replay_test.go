@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/atollhq/atoll/vcs"
 )
@@ -23,7 +24,7 @@ func TestEventsRefuseReplayedDelivery(t *testing.T) {
 	acme := vcs.Repo{Host: "github.com", Owner: "acme", Name: "infra"}
 	event := func(delivery, digest string) fakeParser {
 		return fakeParser{ev: vcs.Event{Kind: vcs.EventComment, DeliveryID: delivery, BodyDigest: digest, Repo: acme, Pull: vcs.PullRequest{Num: 1},
-			Comment: vcs.Comment{Body: "atoll apply", User: "bob"}}}
+			Comment: vcs.Comment{Body: "atoll apply", User: "bob", CreatedAt: time.Now()}}}
 	}
 	type delivery struct{ id, digest string }
 	tests := []struct {

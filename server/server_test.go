@@ -121,9 +121,11 @@ func TestEventsAnswers(t *testing.T) {
 		{"ignored", fakeParser{ev: vcs.Event{Kind: vcs.EventIgnored, Reason: "push"}}, http.StatusOK, false},
 		{"not allowlisted", fakeParser{ev: vcs.Event{Kind: vcs.EventPullOpened, Repo: other, Pull: vcs.PullRequest{Num: 1}}}, http.StatusForbidden, false},
 		{"pull opened", fakeParser{ev: vcs.Event{Kind: vcs.EventPullOpened, BodyDigest: "b1", Repo: acme, Pull: vcs.PullRequest{Num: 1}}}, http.StatusAccepted, true},
-		{"chat comment", fakeParser{ev: vcs.Event{Kind: vcs.EventComment, Repo: acme, Comment: vcs.Comment{Body: "lgtm"}}}, http.StatusOK, false},
-		{"command", fakeParser{ev: vcs.Event{Kind: vcs.EventComment, BodyDigest: "b2", Repo: acme, Comment: vcs.Comment{Body: "atoll plan", User: "bob"}}}, http.StatusAccepted, true},
-		{"bad command still answered", fakeParser{ev: vcs.Event{Kind: vcs.EventComment, BodyDigest: "b3", Repo: acme, Comment: vcs.Comment{Body: "atoll plan -d ../x"}}}, http.StatusAccepted, true},
+		{"chat comment", fakeParser{ev: vcs.Event{Kind: vcs.EventComment, Repo: acme, Comment: vcs.Comment{Body: "lgtm", CreatedAt: time.Now()}}}, http.StatusOK, false},
+		{"command", fakeParser{ev: vcs.Event{Kind: vcs.EventComment, BodyDigest: "b2", Repo: acme, Comment: vcs.Comment{Body: "atoll plan", User: "bob", CreatedAt: time.Now()}}}, http.StatusAccepted, true},
+		{"command from three days ago (a replay)", fakeParser{ev: vcs.Event{Kind: vcs.EventComment, BodyDigest: "b4", Repo: acme, Comment: vcs.Comment{Body: "atoll apply", User: "bob", CreatedAt: time.Now().Add(-72 * time.Hour)}}}, http.StatusOK, false},
+		{"undated command", fakeParser{ev: vcs.Event{Kind: vcs.EventComment, BodyDigest: "b5", Repo: acme, Comment: vcs.Comment{Body: "atoll apply", User: "bob"}}}, http.StatusOK, false},
+		{"bad command still answered", fakeParser{ev: vcs.Event{Kind: vcs.EventComment, BodyDigest: "b3", Repo: acme, Comment: vcs.Comment{Body: "atoll plan -d ../x", CreatedAt: time.Now()}}}, http.StatusAccepted, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

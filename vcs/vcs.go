@@ -74,6 +74,8 @@ type Comment struct {
 	ID   int64
 	Body string
 	User string
+	// CreatedAt is when the comment was made (zero when unknown).
+	CreatedAt time.Time
 }
 
 // StatusState is the state of a commit status.

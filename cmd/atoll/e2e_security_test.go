@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-github/v60/github"
 
@@ -276,7 +277,8 @@ func forgedComment(t *testing.T, repo vcs.Repo, num int, user, text, evilURL str
 		Issue: &github.Issue{Number: github.Int(num), HTMLURL: github.String(evilURL + "/pull"),
 			PullRequestLinks: &github.PullRequestLinks{HTMLURL: github.String(evilURL + "/pull"), URL: github.String(evilURL + "/api/pull")},
 			User:             &github.User{Login: github.String("alice")}},
-		Comment: &github.IssueComment{ID: github.Int64(987654), Body: github.String(text), User: &github.User{Login: github.String(user)}},
+		Comment: &github.IssueComment{ID: github.Int64(987654), Body: github.String(text), User: &github.User{Login: github.String(user)},
+			CreatedAt: &github.Timestamp{Time: time.Now()}},
 		Repo: &github.Repository{Name: github.String(repo.Name), FullName: github.String(repo.FullName()),
 			Owner:    &github.User{Login: github.String(repo.Owner)},
 			CloneURL: github.String(evilURL + "/" + repo.FullName() + ".git"), HTMLURL: github.String(evilURL),

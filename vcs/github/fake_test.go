@@ -134,7 +134,8 @@ func TestParseIssueCommentFromFakeGitHub(t *testing.T) {
 	ev := <-events
 	if ev.Kind != vcs.EventIssueComment || ev.Kind.String() != "issue_comment" || ev.Pull.Num != is.Num ||
 		ev.Repo != repo || ev.Sender != "alice" || ev.Pull.URL != is.URL ||
-		ev.Comment != (vcs.Comment{ID: id, Body: "atoll plan", User: "alice"}) {
+		ev.Comment.ID != id || ev.Comment.Body != "atoll plan" || ev.Comment.User != "alice" ||
+		time.Since(ev.Comment.CreatedAt) > time.Minute {
 		t.Errorf("event = %+v", ev)
 	}
 

@@ -231,6 +231,9 @@ func (p *WebhookParser) parsePayload(kind string, payload []byte, gitBase string
 			ID:   e.GetComment().GetID(),
 			Body: e.GetComment().GetBody(),
 			User: e.GetComment().GetUser().GetLogin(),
+			// A signed delivery stays valid forever: the server refuses old
+			// comments once its replay log may have forgotten them.
+			CreatedAt: e.GetComment().GetCreatedAt().Time,
 		}
 		isPull := e.GetIssue().GetPullRequestLinks() != nil // IsPullRequest panics on a nil issue
 		if n := ev.Pull.Num; n > 0 {

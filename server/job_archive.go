@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"sort"
@@ -53,11 +54,17 @@ func (s *Server) archiveJob(ctx context.Context, j *Job) {
 	if s.cfg.Jobs == nil {
 		return
 	}
-	info, err := json.Marshal(j.Snapshot())
+	snap := j.Snapshot()
+	info, err := json.Marshal(snap)
 	if err != nil {
 		return
 	}
 	log, _ := j.Log()
+	if snap.State == JobRunning || snap.State == JobQueued {
+		// Whole lines only while it runs: a secret half written could not
+		// be recognised by the redaction.
+		log = log[:bytes.LastIndexByte(log, '\n')+1]
+	}
 	if err := s.cfg.Jobs.SaveJob(ctx, j.ID, info, log); err != nil {
 		s.log.Warn("archive job", "job", j.ID, "error", err)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"sort"
 	"sync"
 	"time"
@@ -49,6 +50,11 @@ func (j *Job) Write(p []byte) (int, error) {
 	j.mu.Lock()
 	j.log = append(j.log, p...)
 	if over := len(j.log) - maxJobLog; over > 0 {
+		// Drop whole lines, so no secret is cut in half and left where the
+		// redaction cannot recognise it.
+		if nl := bytes.IndexByte(j.log[over:], '\n'); nl >= 0 {
+			over += nl + 1
+		}
 		j.dropped += over
 		j.log = append(j.log[:0], j.log[over:]...)
 	}

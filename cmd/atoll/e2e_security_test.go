@@ -192,6 +192,9 @@ workflows:
 		}
 	}
 	assertNoSecretsOnDisk(t, dataDir, secrets)
+	if lines := logLines(readable["server log"], "given on the command line"); len(lines) != 0 {
+		t.Errorf("secrets from the environment were reported as command-line flags: %q", lines)
+	}
 }
 
 // `atoll server` refuses to start without a webhook secret, unless told it
@@ -208,9 +211,13 @@ func TestE2ESecurityWebhookSecretRequired(t *testing.T) {
 		t.Errorf("atoll server without a webhook secret = %v:\n%s\nwant an exit naming --gh-webhook-secret and --allow-unsigned-webhooks", err, out)
 	}
 
-	atoll := startAtoll(t, gh, t.TempDir(), "--gh-webhook-secret=", "--allow-unsigned-webhooks")
+	atoll := startAtoll(t, gh, t.TempDir(), "--gh-webhook-secret=", "--allow-unsigned-webhooks", "--api-secret", "flag-secret-0123456")
 	if lines := logLines(atoll.log.String(), "UNSAFE: --allow-unsigned-webhooks"); len(lines) != 1 {
 		t.Errorf("start-up log does not warn about unsigned webhooks:\n%s", atoll.log.String())
+	}
+	// A secret on the command line is readable by every process from /proc.
+	if lines := logLines(atoll.log.String(), "given on the command line"); len(lines) != 1 || !strings.Contains(lines[0], "--api-secret") || strings.Contains(lines[0], "flag-secret-0123456") {
+		t.Errorf("start-up log does not warn (once, without the value) about --api-secret on the command line: %q", lines)
 	}
 }
 

@@ -129,12 +129,12 @@ func startAtollEnv(t testing.TB, gh *vcstest.Server, dataDir string, env []strin
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	args := append([]string{"server",
 		"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--atoll-url", url, "--data-dir", dataDir,
-		"--gh-user", gh.BotUser(), "--gh-api-url", gh.APIURL(), "--gh-webhook-secret", e2eSecret,
+		"--gh-user", gh.BotUser(), "--gh-api-url", gh.APIURL(),
 		"--repo-allowlist", "github.com/acme/*", "--tf-binary", testenv.Terraform(t), "--log-level", "debug",
 	}, extra...)
 	cmd := exec.Command(atollBinary(t), args...)
-	// The token comes through the environment, as in production.
-	cmd.Env = append(append(testenv.TerraformEnv(t), "ATOLL_GH_TOKEN="+e2eToken), env...)
+	// Secrets come through the environment, as in production.
+	cmd.Env = append(append(testenv.TerraformEnv(t), "ATOLL_GH_TOKEN="+e2eToken, "ATOLL_GH_WEBHOOK_SECRET="+e2eSecret), env...)
 	p := &atollProc{t: t, cmd: cmd, URL: url, log: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {

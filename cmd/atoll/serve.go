@@ -231,6 +231,13 @@ func startApp(ctx context.Context, name string, args []string, stderr io.Writer,
 	if err := fs.Parse(args); err != nil {
 		return o, nil, err
 	}
+	// Secrets typed on the command line are visible in /proc/PID/cmdline.
+	var onCommandLine []string
+	fs.Visit(func(f *flag.Flag) {
+		if secretFlags[f.Name] && f.Value.String() != "" {
+			onCommandLine = append(onCommandLine, f.Name)
+		}
+	})
 	if err := applyEnvAndFile(fs, getenv, *configFile); err != nil {
 		return o, nil, err
 	}
@@ -245,9 +252,16 @@ func startApp(ctx context.Context, name string, args []string, stderr io.Writer,
 	level, _ := parseLevel(o.LogLevel)
 	red := redact.New(o.secrets()...)
 	logger := slog.New(red.Handler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+	for _, f := range onCommandLine {
+		logger.Warn("UNSAFE: a secret was given on the command line, where every process on this machine (terraform included) can read it from /proc; use the environment variable, --config or a file instead",
+			"flag", "--"+f, "instead", "ATOLL_"+strings.ToUpper(strings.ReplaceAll(f, "-", "_")))
+	}
 	a, err := build(ctx, o, logger, os.Environ(), red)
 	return o, a, err
 }
+
+// secretFlags are the flags that hold secrets.
+var secretFlags = map[string]bool{"gh-token": true, "gh-webhook-secret": true, "redis-password": true, "web-password": true, "api-secret": true}
 
 // secrets are the secret values given as flags, environment variables or in
 // the config file; build adds those it reads from files.

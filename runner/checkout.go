@@ -95,7 +95,7 @@ func (r *Runner) BehindBase(ctx context.Context, co Checkout, baseBranch string)
 	cmd := r.gitCmd(ctx, mirror, "", "", "merge-base", "--is-ancestor", ref, sha)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	err = cmd.Run()
+	err = r.runCommand(cmd)
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
@@ -221,7 +221,7 @@ func (r *Runner) updateWorktree(ctx context.Context, mirror, wt, sha string) err
 
 func (r *Runner) hasCommit(ctx context.Context, mirror, sha string) bool {
 	cmd := r.gitCmd(ctx, mirror, "", "", "cat-file", "-e", sha+"^{commit}")
-	return cmd.Run() == nil
+	return r.runCommand(cmd) == nil
 }
 
 // validateBranch checks name with git's own rules for branch names.
@@ -230,7 +230,7 @@ func (r *Runner) validateBranch(ctx context.Context, name string) error {
 		return fmt.Errorf("invalid branch name %q", name)
 	}
 	cmd := r.gitCmd(ctx, "", "", "", "check-ref-format", "refs/heads/"+name)
-	if err := cmd.Run(); err != nil {
+	if err := r.runCommand(cmd); err != nil {
 		return fmt.Errorf("invalid branch name %q", name)
 	}
 	return nil
@@ -313,9 +313,10 @@ func validateRepo(repo vcs.Repo) error {
 	return nil
 }
 
-// gitCmd builds a git command run in dir ("" for none). When token is set, git
-// gets an Authorization header for remote's scheme://host/ through its
-// environment only; the token never reaches argv or a file.
+// gitCmd builds a git command run in dir ("" for none), to be run with
+// runCommand. When token is set, git gets an Authorization header for remote's
+// scheme://host/ through its environment only; the token never reaches argv or
+// a file.
 func (r *Runner) gitCmd(ctx context.Context, dir, token, remote string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, r.git, args...)
 	cmd.Dir = dir
@@ -356,7 +357,7 @@ func (r *Runner) runGit(ctx context.Context, dir, token, remote string, args ...
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	if err := r.runCommand(cmd); err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("git %s: %w", args[0], ctx.Err())
 		}

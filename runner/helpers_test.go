@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/atollhq/atoll/config"
 	"github.com/atollhq/atoll/internal/testenv"
 	"github.com/atollhq/atoll/vcs"
 )
@@ -143,4 +145,75 @@ func serveGitHTTP(t *testing.T, root, token string) *httptest.Server {
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// newRunnerWith returns a Runner for cfg, with its own data dir, the test git,
+// terraform and environment where cfg leaves them empty.
+func newRunnerWith(t *testing.T, cfg Config) *Runner {
+	t.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	if cfg.Git == "" {
+		cfg.Git = testenv.Git(t)
+	}
+	if cfg.Terraform == "" {
+		cfg.Terraform = testenv.Terraform(t)
+	}
+	if cfg.Env == nil {
+		cfg.Env = testenv.TerraformEnv(t)
+	}
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return r
+}
+
+// Variables of the helper process (see runHelper). They start with ATOLL_, so
+// the runner passes none of them on to the helper's children.
+const (
+	helperEnv          = "ATOLL_TEST_HELPER"           // what to run: run, git or terraform
+	helperDirEnv       = "ATOLL_TEST_HELPER_DIR"       // the project directory
+	helperDataEnv      = "ATOLL_TEST_HELPER_DATA"      // Config.DataDir
+	helperTerraformEnv = "ATOLL_TEST_HELPER_TERRAFORM" // Config.Terraform
+	helperURLEnv       = "ATOLL_TEST_HELPER_URL"       // the clone URL for git
+)
+
+// runHelper is the test binary standing in for the server: it runs one child
+// process through a Runner and waits, until the test kills it. mode is what
+// the child is: a run step ("run"), git fetching from a server that never
+// answers ("git"), or terraform apply through the TF_VAR_ shim, with this
+// binary as the shim ("terraform").
+func runHelper(mode string) int {
+	shim, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	r, err := New(Config{DataDir: os.Getenv(helperDataEnv), Terraform: os.Getenv(helperTerraformEnv), Env: os.Environ(), Shim: shim})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx := context.Background()
+	dir := os.Getenv(helperDirEnv)
+	switch mode {
+	case "run":
+		_, err = r.Run(ctx, Job{Dir: dir, ProjectDir: ".", Steps: []config.Step{{Kind: config.StepRun, Run: "exec sleep 60"}}})
+	case "terraform":
+		steps := append(planSteps(), applySteps()...)
+		_, err = r.Run(ctx, Job{Dir: dir, ProjectDir: ".", Steps: steps, PlanFile: filepath.Join(os.Getenv(helperDataEnv), "helper.tfplan")})
+	case "git":
+		url := os.Getenv(helperURLEnv)
+		repo := vcs.Repo{Host: "example.com", Owner: "acme", Name: "infra", CloneURL: url}
+		_, err = r.Checkout(ctx, Checkout{BaseRepo: repo, HeadCloneURL: url, HeadBranch: "main", HeadSHA: strings.Repeat("a", 40), Pull: 1})
+	default:
+		err = fmt.Errorf("unknown helper mode %q", mode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }

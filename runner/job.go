@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -95,23 +96,62 @@ type StepError struct {
 }
 
 // Error names the step, its exit code and the first line of the cause; the
-// full output is in Output.
+// full output is in Output. A timeout says only that: "step plan timed out
+// after 1h".
 func (e *StepError) Error() string {
 	msg, _, _ := strings.Cut(e.Err.Error(), "\n")
+	if errors.Is(e.Err, ErrStepTimeout) {
+		return msg
+	}
 	if e.ExitCode >= 0 {
 		return fmt.Sprintf("%s step failed with exit code %d: %s", e.Step, e.ExitCode, msg)
 	}
 	return fmt.Sprintf("%s step failed: %s", e.Step, msg)
 }
 
-// Unwrap returns the underlying error, so errors.Is(err, context.Canceled) works.
+// Unwrap returns the underlying error, so errors.Is(err, context.Canceled) and
+// errors.Is(err, ErrStepTimeout) work.
 func (e *StepError) Unwrap() error { return e.Err }
+
+// ErrStepTimeout is wrapped by the *StepError of a step that ran longer than
+// its timeout (config.Step.Timeout, else Config.StepTimeout). Such an error
+// also matches context.DeadlineExceeded.
+var ErrStepTimeout = errors.New("step timed out")
+
+// stepTimeoutError is the cause of a step context that timed out and the
+// error of the step.
+type stepTimeoutError struct {
+	kind  string
+	after time.Duration
+}
+
+func (e *stepTimeoutError) Error() string {
+	return fmt.Sprintf("step %s timed out after %s", e.kind, formatDuration(e.after))
+}
+
+func (e *stepTimeoutError) Unwrap() []error {
+	return []error{ErrStepTimeout, context.DeadlineExceeded}
+}
+
+// formatDuration is d.String() without its zero units: 1h, 5m, 1h30m, 1m30s.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
 
 // Run runs job's steps in order in its project directory. On failure it returns
 // a *StepError (also for an invalid step) and the steps done so far; an invalid
 // job (bad directory, workspace or plan file) is a plain error. Runs in one
 // project directory are serialized, and a Checkout of the same worktree waits
-// for running jobs.
+// for running jobs. Each step runs for at most its timeout (see
+// Config.StepTimeout); a step cut short by its timeout or by ctx returns once
+// its processes are gone, at most Config.KillGrace later.
 func (r *Runner) Run(ctx context.Context, job Job) (Result, error) {
 	if job.Workspace == "" {
 		job.Workspace = "default"
@@ -150,7 +190,14 @@ func (r *Runner) Run(ctx context.Context, job Job) (Result, error) {
 	var sections []string
 	for _, step := range job.Steps {
 		start := time.Now()
-		out, err := x.runStep(ctx, step, &res)
+		timeout := step.Timeout
+		if timeout <= 0 {
+			timeout = r.stepTimeout
+		}
+		timedOut := &stepTimeoutError{kind: step.Kind, after: timeout}
+		stepCtx, cancel := context.WithTimeoutCause(ctx, timeout, timedOut)
+		out, err := x.runStepGuarded(stepCtx, step, &res)
+		cancel()
 		sr := StepResult{Kind: step.Kind, Duration: time.Since(start)}
 		if out != nil {
 			sr.Output = out.text
@@ -158,6 +205,20 @@ func (r *Runner) Run(ctx context.Context, job Job) (Result, error) {
 			if err == nil && out.section != "" {
 				sections = append(sections, strings.TrimRight(out.section, "\n"))
 			}
+		}
+		if err != nil && context.Cause(stepCtx) == error(timedOut) {
+			// Whatever the step's command said on its way out, the cause is the
+			// timeout; the output keeps what it printed, and says so too.
+			err = timedOut
+			sr.ExitCode = -1
+			if sr.Output != "" && !strings.HasSuffix(sr.Output, "\n") {
+				sr.Output += "\n"
+			}
+			sr.Output += timedOut.Error() + "\n"
+			res.Steps = append(res.Steps, sr)
+			res.Output = joinSections(sections)
+			x.log.WarnContext(ctx, "step timed out", "step", step.Kind, "timeout", timeout, "duration", sr.Duration)
+			return res, &StepError{Step: step.Kind, ExitCode: -1, Output: sr.Output, Err: err}
 		}
 		if err != nil {
 			sr.ExitCode = exitCode(err)
@@ -199,6 +260,24 @@ type execution struct {
 	stepEnv    map[string]string // set by env and multienv steps
 	log        *slog.Logger
 	tf         *tfRun // created by the first terraform step
+}
+
+// runStepGuarded runs step with the calling goroutine locked to its OS thread,
+// so that the processes it starts die with the server but not before (see
+// runCommand), and, for terraform steps, with guardTerraform. terraform-exec
+// starts terraform from the calling goroutine for every command the runner
+// uses (none of them is a streaming -json command, which would start it from a
+// goroutine of its own).
+func (x *execution) runStepGuarded(ctx context.Context, step config.Step, res *Result) (*stepOut, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	switch step.Kind {
+	case config.StepInit, config.StepPlan, config.StepShow, config.StepApply, config.StepImport:
+		var stop func()
+		ctx, stop = x.guardTerraform(ctx)
+		defer stop()
+	}
+	return x.runStep(ctx, step, res)
 }
 
 func (x *execution) runStep(ctx context.Context, step config.Step, res *Result) (*stepOut, error) {

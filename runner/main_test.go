@@ -5,10 +5,14 @@ import (
 	"testing"
 )
 
-// TestMain lets the test binary act as the TF_VAR_ shim, as the atoll binary does.
+// TestMain lets the test binary act as the TF_VAR_ shim, as the atoll binary
+// does, and as a stand-in server for tests that kill one (see runHelper).
 func TestMain(m *testing.M) {
 	if IsShim(os.Environ()) {
-		os.Exit(ShimMain(os.Args, os.Environ(), os.Stderr))
+		os.Exit(runShim())
+	}
+	if mode := os.Getenv(helperEnv); mode != "" {
+		os.Exit(runHelper(mode))
 	}
 	os.Exit(m.Run())
 }

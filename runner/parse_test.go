@@ -2,14 +2,12 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/atollhq/atoll/config"
 	"github.com/google/go-cmp/cmp"
@@ -215,7 +213,7 @@ func TestSummarizePlan(t *testing.T) {
 		},
 		Drift: []ResourceChange{{"x.drifted", ActionUpdate}, {"x.vanished", ActionDelete}},
 	}
-	if diff := cmp.Diff(want, summarizePlan(plan, false)); diff != "" {
+	if diff := cmp.Diff(want, summarizePlan(plan, false), ignoreDigest); diff != "" {
 		t.Errorf("summarizePlan (-want +got):\n%s", diff)
 	}
 }
@@ -287,20 +285,5 @@ func TestRunTerraformEnv(t *testing.T) {
 	// terraform-exec's own variables stay its own, shim or not.
 	if strings.Contains(res.Output, "-bogus") {
 		t.Errorf("TF_CLI_ARGS_plan reached terraform:\n%s", res.Output)
-	}
-}
-
-func TestRunCancel(t *testing.T) {
-	t.Parallel()
-	r, _, dir := projectCheckout(t, map[string]string{"main.tf": webTF})
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := r.Run(ctx, Job{Dir: dir, ProjectDir: ".", Steps: []config.Step{{Kind: config.StepRun, Run: "sleep 30 & sleep 30; wait"}}})
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Run error = %v, want one wrapping context.DeadlineExceeded", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("cancelled run took %v", d)
 	}
 }

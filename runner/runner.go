@@ -19,6 +19,19 @@
 // variable holding one of Config.Secrets: the runner filters Config.Env once,
 // in New, and every child's environment starts from the result.
 //
+// Child processes (terraform, run, env and multienv steps, workflow hooks, git)
+// run in process groups of their own and, on Linux, die with the server: the
+// kernel SIGKILLs each one when the server dies (Pdeathsig; see runCommand for
+// why each is started from a goroutine locked to its OS thread). Only the
+// direct child is tied to the server that way: what it started itself (a run
+// step's background command, terraform's providers) survives a server killed
+// with SIGKILL, and is killed with the child's process group only when the
+// step is cancelled. Every step has a timeout (Config.StepTimeout, or the
+// step's own timeout: key); a step whose context ends, by timeout or because the
+// server is shutting down, first gets SIGINT, so terraform can stop cleanly and
+// release its state lock, and its process group gets SIGKILL Config.KillGrace
+// later. A step that timed out fails with a *StepError wrapping ErrStepTimeout.
+//
 // The runner decides no policy: who may plan or apply, and when, is the caller's
 // business.
 package runner
@@ -33,6 +46,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
 
@@ -83,6 +97,17 @@ type Config struct {
 	// terraform's place to pass TF_VAR_* variables that terraform-exec refuses.
 	// Empty drops those variables with a warning.
 	Shim string
+	// StepTimeout bounds each step of a job (a terraform command, a run, env
+	// or multienv step, a workflow hook) that sets no timeout of its own
+	// (config.Step.Timeout); DefaultStepTimeout (1h) when zero. A step that
+	// runs longer is interrupted and fails with ErrStepTimeout.
+	StepTimeout time.Duration
+	// KillGrace is how long a cancelled or timed-out child process has
+	// between SIGINT and SIGKILL: terraform to stop and release its state
+	// lock, a run step's process group to clean up, git to remove its lock
+	// files. DefaultKillGrace (10s) when zero. A Run or Checkout that is
+	// cancelled can take this much longer to return.
+	KillGrace time.Duration
 }
 
 // Runner checks out pull requests and runs workflows. It is safe for concurrent
@@ -97,6 +122,9 @@ type Runner struct {
 	// env is Config.Env filtered by childEnv: where the environment of every
 	// child process starts. Use it, never cfg.Env.
 	env []string
+	// stepTimeout and killGrace are Config.StepTimeout and Config.KillGrace
+	// with their defaults applied.
+	stepTimeout, killGrace time.Duration
 
 	// mirrors serializes everything that touches one bare mirror (fetches, refs,
 	// worktree add/prune/remove), keyed by the mirror's path.
@@ -134,6 +162,10 @@ func (r *Runner) tfHandle(projectDir, bin string, shim bool) (*tfRun, error) {
 	if err != nil {
 		return nil, fmt.Errorf("set up terraform: %w", err)
 	}
+	// On cancellation terraform-exec sends terraform SIGINT; with a wait delay
+	// it sends SIGKILL that much later, where without one it would wait for
+	// terraform forever. It refuses only on Windows, where it cannot send SIGINT.
+	_ = tf.SetWaitDelay(r.killGrace)
 	t := &tfRun{tf: tf, stdout: &switchWriter{}, stderr: &switchWriter{}, shim: shim}
 	tf.SetStdout(t.stdout)
 	tf.SetStderr(t.stderr)
@@ -148,6 +180,9 @@ func (r *Runner) tfHandle(projectDir, bin string, shim bool) (*tfRun, error) {
 func New(cfg Config) (*Runner, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("new runner: DataDir is required")
+	}
+	if cfg.StepTimeout < 0 || cfg.KillGrace < 0 {
+		return nil, fmt.Errorf("new runner: StepTimeout (%s) and KillGrace (%s) must not be negative", cfg.StepTimeout, cfg.KillGrace)
 	}
 	abs, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
@@ -169,7 +204,15 @@ func New(cfg Config) (*Runner, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{cfg: cfg, dataDir: abs, env: env, git: git, log: logger}, nil
+	rn := &Runner{cfg: cfg, dataDir: abs, env: env, git: git, log: logger,
+		stepTimeout: cfg.StepTimeout, killGrace: cfg.KillGrace}
+	if rn.stepTimeout == 0 {
+		rn.stepTimeout = DefaultStepTimeout
+	}
+	if rn.killGrace == 0 {
+		rn.killGrace = DefaultKillGrace
+	}
+	return rn, nil
 }
 
 // versionRe is what a terraform version from a config file may look like.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os/exec"
 	"strings"
-	"time"
 
 	"github.com/atollhq/atoll/config"
 )
@@ -18,10 +17,6 @@ const (
 	OutputHide            = "hide"
 	OutputStripRefreshing = "strip_refreshing"
 )
-
-// shellWaitDelay is how long a cancelled run step's output pipes may stay open
-// (held by a grandchild) before Run gives up on them.
-const shellWaitDelay = 10 * time.Second
 
 // runShell runs step.Run with the step's shell in the project directory, with
 // stdout and stderr both going to w.
@@ -46,9 +41,7 @@ func (x *execution) runShell(ctx context.Context, step config.Step, w io.Writer)
 	cmd.Env = x.baseEnv()
 	cmd.Stdout = w
 	cmd.Stderr = w
-	cmd.WaitDelay = shellWaitDelay
-	setProcessGroup(cmd)
-	if err := cmd.Run(); err != nil {
+	if err := x.r.runCommand(cmd); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: %w", err, ctx.Err())
 		}

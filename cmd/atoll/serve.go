@@ -84,6 +84,9 @@ type serverOptions struct {
 	AllowUnsignedWebhooks bool
 	// AllowOpenWeb serves the UI and API to anyone without credentials.
 	AllowOpenWeb bool
+	// StepTimeout bounds every workflow step; KillGrace is how long a
+	// cancelled step has between SIGINT and SIGKILL.
+	StepTimeout, KillGrace time.Duration
 }
 
 func (o *serverOptions) register(fs *flag.FlagSet) {
@@ -132,6 +135,8 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.CommandPermission, "command-permission", "write", "least repository permission a commenter needs to run any command: admin, maintain, write, triage, read or any (any: everyone who can comment)")
 	fs.BoolVar(&o.AllowUnsignedWebhooks, "allow-unsigned-webhooks", false, "UNSAFE: accept webhooks when --gh-webhook-secret is not set; anyone who can reach /events can then run commands as any user")
 	fs.BoolVar(&o.AllowOpenWeb, "allow-open-web", false, "UNSAFE: serve the web UI and API to every client when neither --web-basic-auth nor --api-secret is set (default: only clients on this machine)")
+	fs.DurationVar(&o.StepTimeout, "step-timeout", runner.DefaultStepTimeout, "longest a terraform or run step may take (a workflow step's timeout: overrides it); then it gets SIGINT, and SIGKILL after --kill-grace")
+	fs.DurationVar(&o.KillGrace, "kill-grace", runner.DefaultKillGrace, "how long a cancelled or timed-out step has to stop after SIGINT (terraform releases its state lock) before SIGKILL")
 	fs.DurationVar(&o.ClusterLease, "cluster-lease", cluster.DefaultLease, "with redis: how long a replica's job may go without a heartbeat before another replica takes it over")
 }
 
@@ -162,6 +167,9 @@ func (o *serverOptions) validate() error {
 		if _, err := vcs.ParsePermission(o.CommandPermission); err != nil {
 			errs = append(errs, fmt.Errorf("--command-permission must be admin, maintain, write, triage, read or any, not %q", o.CommandPermission))
 		}
+	}
+	if o.StepTimeout < 0 || o.KillGrace < 0 {
+		errs = append(errs, errors.New("--step-timeout and --kill-grace must not be negative"))
 	}
 	if o.WebBasicAuth && o.WebPassword == "" {
 		errs = append(errs, errors.New("--web-basic-auth needs --web-password"))
@@ -371,7 +379,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		return nil, fmt.Errorf("find the atoll binary: %w", err)
 	}
 	run, err := runner.New(runner.Config{DataDir: o.DataDir, Terraform: o.TFBinary, BinDir: o.TFBinDir,
-		DefaultVersion: o.DefaultTFVersion, Env: env, Secrets: secrets, Logger: logger, Shim: shim, Tofu: o.TofuBinary, DefaultDistribution: o.DefaultDist})
+		DefaultVersion: o.DefaultTFVersion, Env: env, Secrets: secrets, Logger: logger, StepTimeout: o.StepTimeout, KillGrace: o.KillGrace, Shim: shim, Tofu: o.TofuBinary, DefaultDistribution: o.DefaultDist})
 	if err != nil {
 		a.Close()
 		return nil, err

@@ -167,7 +167,11 @@ func (r *prRun) fetchPull(ctx context.Context) bool {
 	pull, err := r.s.cfg.VCS.GetPullRequest(ctx, r.w.Repo, r.w.Pull.Num)
 	if err != nil {
 		r.log.Error("get pull request", "error", err)
-		r.logf("error: could not read pull request #%d from GitHub: %v\n", r.w.Pull.Num, err)
+		if isTimeout(err) {
+			r.logf("error: GitHub did not answer in time (see --gh-timeout), so pull request #%d could not be read: %v\n", r.w.Pull.Num, err)
+		} else {
+			r.logf("error: could not read pull request #%d from GitHub: %v\n", r.w.Pull.Num, err)
+		}
 		return false
 	}
 	// Keys and comments use the repo the webhook named (its Host is the configured one).
@@ -180,6 +184,13 @@ func (r *prRun) fetchPull(ctx context.Context) bool {
 	r.job.PullURL = pull.URL
 	r.job.mu.Unlock()
 	return true
+}
+
+// isTimeout reports whether err is a deadline that passed or a network
+// timeout.
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // checkout prepares the PR head and its config. On failure it has already told

@@ -87,6 +87,8 @@ type serverOptions struct {
 	// StepTimeout bounds every workflow step; KillGrace is how long a
 	// cancelled step has between SIGINT and SIGKILL.
 	StepTimeout, KillGrace time.Duration
+	// GHTimeout bounds one GitHub API call, retries included.
+	GHTimeout time.Duration
 }
 
 func (o *serverOptions) register(fs *flag.FlagSet) {
@@ -135,6 +137,7 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.CommandPermission, "command-permission", "write", "least repository permission a commenter needs to run any command: admin, maintain, write, triage, read or any (any: everyone who can comment)")
 	fs.BoolVar(&o.AllowUnsignedWebhooks, "allow-unsigned-webhooks", false, "UNSAFE: accept webhooks when --gh-webhook-secret is not set; anyone who can reach /events can then run commands as any user")
 	fs.BoolVar(&o.AllowOpenWeb, "allow-open-web", false, "UNSAFE: serve the web UI and API to every client when neither --web-basic-auth nor --api-secret is set (default: only clients on this machine)")
+	fs.DurationVar(&o.GHTimeout, "gh-timeout", 2*time.Minute, "longest one GitHub API call may take, retries and rate-limit waits included; connecting and TLS take at most 10s, and GitHub must start answering within 30s (or this, if shorter)")
 	fs.DurationVar(&o.StepTimeout, "step-timeout", runner.DefaultStepTimeout, "longest a terraform or run step may take (a workflow step's timeout: overrides it); then it gets SIGINT, and SIGKILL after --kill-grace")
 	fs.DurationVar(&o.KillGrace, "kill-grace", runner.DefaultKillGrace, "how long a cancelled or timed-out step has to stop after SIGINT (terraform releases its state lock) before SIGKILL")
 	fs.DurationVar(&o.ClusterLease, "cluster-lease", cluster.DefaultLease, "with redis: how long a replica's job may go without a heartbeat before another replica takes it over")
@@ -170,6 +173,9 @@ func (o *serverOptions) validate() error {
 	}
 	if o.StepTimeout < 0 || o.KillGrace < 0 {
 		errs = append(errs, errors.New("--step-timeout and --kill-grace must not be negative"))
+	}
+	if o.GHTimeout <= 0 {
+		errs = append(errs, errors.New("--gh-timeout must be positive: every GitHub call needs a deadline"))
 	}
 	if o.WebBasicAuth && o.WebPassword == "" {
 		errs = append(errs, errors.New("--web-basic-auth needs --web-password"))
@@ -314,7 +320,8 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		token = strings.TrimSpace(string(b))
 		red.Add(token)
 	}
-	ghCfg := ghvcs.Config{Hostname: o.GHHostname, APIURL: o.GHAPIURL, User: o.GHUser, Token: token, Logger: logger}
+	ghCfg := ghvcs.Config{Hostname: o.GHHostname, APIURL: o.GHAPIURL, User: o.GHUser, Token: token, Logger: logger,
+		HTTPClient: githubHTTPClient(o.GHTimeout)}
 	if o.GHAppID != 0 {
 		key, err := os.ReadFile(o.GHAppKeyFile)
 		if err != nil {
@@ -449,6 +456,27 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		return nil, err
 	}
 	return a, nil
+}
+
+// githubHTTPClient bounds every GitHub call: connecting, the TLS handshake,
+// the wait for the first byte of the answer, and the whole call with its
+// retries, so a hung GitHub cannot hold a job (and its worker) forever.
+func githubHTTPClient(timeout time.Duration) *http.Client {
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: min(30*time.Second, timeout),
+			IdleConnTimeout:       90 * time.Second,
+			MaxIdleConnsPerHost:   16,
+			ForceAttemptHTTP2:     true,
+		},
+	}
 }
 
 // resolveRepos looks up each "owner/name" (its clone URL and default branch):

@@ -209,5 +209,34 @@ type PlanStore interface {
 type Store interface {
 	Locker
 	PlanStore
+	Journal
 	Close() error
+}
+
+// JobRecord is a job's entry in the journal: written when its webhook is
+// accepted, updated as it runs, deleted when it ends. A record still there at
+// start-up belongs to a job a crash cut off.
+type JobRecord struct {
+	ID   string
+	Repo string // host/owner/name
+	Pull int
+	// State is "queued" or "running".
+	State string
+	// Work is the server's description of the job (JSON), to run it again.
+	Work []byte
+	// HeadSHA is the commit the job worked on, once known; statuses go there.
+	HeadSHA string
+	// Comments are the comments the job posted, to say what happened to it.
+	Comments []int64
+	Updated  time.Time
+}
+
+// Journal records unfinished jobs, so that a crash leaves none unexplained.
+type Journal interface {
+	// SaveJob stores j, replacing the record with the same ID.
+	SaveJob(ctx context.Context, j JobRecord) error
+	// DeleteJob removes the record of job id; removing none is no error.
+	DeleteJob(ctx context.Context, id string) error
+	// Jobs returns every record, oldest update first.
+	Jobs(ctx context.Context) ([]JobRecord, error)
 }

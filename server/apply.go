@@ -121,7 +121,7 @@ func (r *prRun) apply(ctx context.Context) bool {
 		ready = append(ready, i) // Status stays "" until the apply finishes
 	}
 
-	lc := &liveComment{s: s, repo: r.w.Repo, num: r.pull.Num, log: r.log}
+	lc := r.newLiveComment()
 	silenced := allSilenced(projects, "apply")
 	r.postResults(ctx, lc, templates.Apply, results)
 	var mu sync.Mutex // guards results while projects finish in parallel

@@ -84,7 +84,9 @@ func (s *Server) handleEvents(c echo.Context) error {
 		log.Warn("webhook delivery already handled; replay ignored", "digest", ev.BodyDigest)
 		return s.eventReply(c, ev.Kind.String(), http.StatusOK, "ignored: this delivery was already handled (same delivery ID or same body)")
 	}
+	s.journalQueued(ctx, w)
 	if err := s.cfg.Dispatcher.Dispatch(ctx, w); err != nil {
+		s.journalDone(ctx, w.ID)
 		s.cfg.Deliveries.Remove(ctx, ev.DeliveryID, ev.BodyDigest) // GitHub may redeliver it
 		log.Error("dispatch work", "error", err)
 		return s.eventReply(c, ev.Kind.String(), http.StatusServiceUnavailable, "cannot queue work: server is shutting down")

@@ -32,6 +32,9 @@ type prRun struct {
 	dir      string
 	resolved *config.Resolved
 
+	journalMu  sync.Mutex // guards commentIDs and serialises journal writes
+	commentIDs []int64    // comments this job posted
+
 	statusMu sync.Mutex // guards unsettled
 	// unsettled holds, by status context, the last status this job set or
 	// tried to set that is pending or did not reach the VCS. Execute settles
@@ -52,6 +55,8 @@ func (s *Server) Execute(ctx context.Context, w Work) {
 	job := s.jobs.start(w, label)
 	log := s.log.With("repo", w.Repo.FullName(), "pull", w.Pull.Num, "job", w.ID, "kind", label)
 	r := &prRun{s: s, w: w, job: job, log: log}
+	r.journal(ctx)
+	defer s.journalDone(ctx, w.ID) // runs last: the job has told its PR how it ended
 	ok := false
 	stopArchive := s.archiveWhileRunning(ctx, job)
 	defer stopArchive() // runs after the deferred state change below
@@ -180,6 +185,7 @@ func (r *prRun) fetchPull(ctx context.Context) bool {
 		pull.URL = r.w.Pull.URL
 	}
 	r.pull = pull
+	r.journal(ctx) // the head commit is known now
 	r.job.mu.Lock()
 	r.job.PullURL = pull.URL
 	r.job.mu.Unlock()
@@ -332,8 +338,7 @@ func (r *prRun) logf(format string, args ...any) { fmt.Fprintf(r.job, format, ar
 
 // comment posts a new comment (split into parts if needed).
 func (r *prRun) comment(ctx context.Context, body string) {
-	lc := &liveComment{s: r.s, repo: r.w.Repo, num: r.w.Pull.Num, log: r.log}
-	lc.set(ctx, body)
+	r.newLiveComment().set(ctx, body)
 }
 
 // liveComment is one comment per command run, edited in place as projects finish.
@@ -345,6 +350,8 @@ type liveComment struct {
 	log  *slog.Logger
 	mu   sync.Mutex // guards ids and serialises edits
 	ids  []int64
+	// created, when set, hears of every comment part created.
+	created func(ctx context.Context, id int64)
 }
 
 func (lc *liveComment) set(ctx context.Context, body string) {
@@ -364,6 +371,9 @@ func (lc *liveComment) set(ctx context.Context, body string) {
 			return
 		}
 		lc.ids = append(lc.ids, id)
+		if lc.created != nil {
+			lc.created(ctx, id)
+		}
 	}
 	// Parts left over from a longer earlier version are emptied, not deleted, so
 	// links to them keep working.

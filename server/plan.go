@@ -124,7 +124,7 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 	projects, refused := r.planBlocked(ctx, projects)
 	if len(projects) == 0 {
 		r.setStatus(ctx, statusPlan, vcs.StatusFailure, "plan_requirements are not met")
-		r.postResults(ctx, &liveComment{s: s, repo: r.w.Repo, num: pr.Num, log: r.log}, templates.Plan, refused)
+		r.postResults(ctx, r.newLiveComment(), templates.Plan, refused)
 		return false
 	}
 	var locks []locking.Lock
@@ -156,7 +156,7 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 			}
 		}
 		r.setStatus(ctx, statusPlan, vcs.StatusFailure, fmt.Sprintf("%s is locked by #%d", held.Held.Key.Dir, held.Held.Pull))
-		r.postResults(ctx, &liveComment{s: s, repo: r.w.Repo, num: pr.Num, log: r.log}, templates.Plan, append(results, refused...))
+		r.postResults(ctx, r.newLiveComment(), templates.Plan, append(results, refused...))
 		return false
 	}
 
@@ -167,7 +167,7 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 	// Projects refused by plan_requirements follow the planned ones; their
 	// indices are past len(projects), so runGroups never touches them.
 	results = append(results, refused...)
-	lc := &liveComment{s: s, repo: r.w.Repo, num: pr.Num, log: r.log}
+	lc := r.newLiveComment()
 	silenced := allSilenced(projects, "plan")
 	if !silenced {
 		r.postResults(ctx, lc, templates.Plan, results)

@@ -32,7 +32,7 @@ func (d queueDispatcher) Dispatch(ctx context.Context, w Work) error {
 
 // HandleQueued runs a job taken from the shared queue. attempt > 1 means
 // another replica started it and stopped; the job runs again from the start
-// (plans are repeatable; terraform refuses a saved plan whose state moved on).
+// (plans are repeatable), except an apply, which is reported and not run again.
 func (s *Server) HandleQueued(ctx context.Context, payload []byte, attempt int) {
 	var w Work
 	if err := json.Unmarshal(payload, &w); err != nil {
@@ -42,6 +42,17 @@ func (s *Server) HandleQueued(ctx context.Context, payload []byte, attempt int) 
 	if attempt > 1 {
 		s.log.Warn("resuming work taken over from a stopped replica", "job", w.ID, "kind", w.Kind, "repo", w.Repo.FullName(),
 			"pull", w.Pull.Num, "attempt", attempt)
+		if isApply(w) {
+			// An apply never runs twice: the replica that stopped may have
+			// applied part of it. Its pull request hears what to do.
+			rec, _ := s.journalRecordOf(ctx, w.ID)
+			if rec.State == "" {
+				rec.State = journalRunning // claimed by a replica; assume it started
+			}
+			s.reportCutOffApply(ctx, w, rec)
+			s.journalDone(ctx, w.ID)
+			return
+		}
 	}
 	s.Execute(ctx, w)
 }

@@ -56,3 +56,53 @@ func TestGiveUpQueuedSettlesStatus(t *testing.T) {
 		})
 	}
 }
+
+// An apply taken over from a replica that stopped is not run again: its pull
+// request hears that it may be partial, on the head the journal recorded.
+func TestTakenOverApplyIsNotRunAgain(t *testing.T) {
+	t.Parallel()
+	s, gh := newPipelineServer(t, Config{}, openPull(), func(context.Context, runner.Job) (runner.Result, error) {
+		t.Error("the apply ran again")
+		return runner.Result{}, nil
+	})
+	w := Work{ID: "applying", Kind: WorkCommand, Command: Command{Name: CmdApply, Raw: "atoll apply"}, Repo: testRepo, Pull: vcs.PullRequest{Num: 1}, User: "bob"}
+	ctx := context.Background()
+	rec := journalRecord(w, journalRunning)
+	rec.HeadSHA, rec.Comments = testSHA, []int64{}
+	s.saveJournal(ctx, rec)
+	payload, err := json.Marshal(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.HandleQueued(ctx, payload, 2)
+	if !hasComment(gh.allComments(), "Atoll stopped while it was running `atoll apply`") {
+		t.Errorf("no comment about the cut-off apply: %q", gh.allComments())
+	}
+	if st, ok := gh.lastStatus(statusApply); !ok || st.State != vcs.StatusError || st.SHA != testSHA {
+		t.Errorf("atoll/apply = %+v, want error on %s", st, testSHA)
+	}
+	if recs, _ := s.cfg.Store.Jobs(ctx); len(recs) != 0 {
+		t.Errorf("journal still holds %+v", recs)
+	}
+}
+
+// Every job is journaled while it runs and forgotten when it ends.
+func TestJobsAreJournaled(t *testing.T) {
+	t.Parallel()
+	var seen []string
+	var s *Server
+	s, _ = newPipelineServer(t, Config{}, openPull(), func(ctx context.Context, _ runner.Job) (runner.Result, error) {
+		recs, err := s.cfg.Store.Jobs(ctx)
+		for _, r := range recs {
+			seen = append(seen, r.ID+":"+r.State+":"+r.HeadSHA)
+		}
+		return runner.Result{}, err
+	})
+	s.Execute(context.Background(), planWork("j1"))
+	if len(seen) == 0 || seen[0] != "j1:running:"+testSHA {
+		t.Errorf("journal while running = %q, want j1 running at the head", seen)
+	}
+	if recs, _ := s.cfg.Store.Jobs(context.Background()); len(recs) != 0 {
+		t.Errorf("journal after the job = %+v, want empty", recs)
+	}
+}

@@ -1,14 +1,20 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/atollhq/atoll/vcs"
 )
 
 // A step that runs too long is stopped: the comment says which step timed
@@ -88,5 +94,82 @@ func TestE2EHungGitHub(t *testing.T) {
 	id = id[:strings.IndexByte(id, '"')]
 	if _, log := httpDo(t, http.MethodGet, atoll.URL+"/jobs/"+id+"/log", nil, nil); !strings.Contains(log, "GitHub did not answer in time (see --gh-timeout), so pull request #1 could not be read") {
 		t.Errorf("job log does not say GitHub timed out:\n%s", log)
+	}
+}
+
+// slowOnce is a run step that sleeps once (until killed) and passes straight
+// through every later time: the sleep replaces the shell, so it is the
+// server's direct child.
+func slowOnce(marker string) string {
+	return fmt.Sprintf("test -f %s || { touch %s; exec sleep 61.37; }", marker, marker)
+}
+
+// noSleeper checks that no `sleep 61.37` outlived the server.
+func noSleeper(t *testing.T) {
+	t.Helper()
+	waitFor(t, func() bool {
+		out, _ := exec.Command("pgrep", "-f", "sleep 61.37").Output()
+		return len(strings.TrimSpace(string(out))) == 0
+	}, "the step's process to die with the server")
+}
+
+// kill -9 in the middle of a plan, then a restart on the same data dir: the
+// plan runs again from scratch, the cut-off comment says what happened, the
+// status is settled, and the step's process died with the server.
+func TestE2ECrashMidPlan(t *testing.T) {
+	gh := fakeGitHub(t)
+	dataDir, marker := t.TempDir(), filepath.Join(t.TempDir(), "slept")
+	reposYAML := writeReposYAML(t, fmt.Sprintf("repos:\n- id: /.*/\n  workflow: slow\nworkflows:\n  slow:\n    plan:\n      steps:\n      - run: %q\n      - init\n      - plan\n", slowOnce(marker)))
+	atoll := startAtoll(t, gh, dataDir, reposYAML)
+	repo := networkRepo(t, gh, "infra", t.TempDir())
+	sha, pr := openPR(t, gh, repo, "subnet", map[string]string{
+		"network/subnet.tf": "resource \"terraform_data\" \"subnet\" {\n  input = \"10.0.1.0/24\"\n}\n",
+	}, "alice")
+	waitFor(t, func() bool { _, err := os.Stat(marker); return err == nil }, "the slow step to start")
+	running := waitComment(t, gh, repo, pr, "network")
+	atoll.Kill()
+	noSleeper(t)
+	if st := gh.Statuses(repo, sha); len(st) == 0 || st[len(st)-1].State != vcs.StatusPending {
+		t.Fatalf("before the restart the plan status is %+v, want pending (the crash left it so)", st)
+	}
+
+	startAtoll(t, gh, dataDir, reposYAML)
+	waitComment(t, gh, repo, pr, "Plan: 2 to add, 0 to change, 0 to destroy.")
+	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusSuccess)
+	for _, c := range gh.Comments(repo, pr) {
+		if c.ID == running.ID && !strings.Contains(c.Body, "Atoll stopped while running this (the server restarted); it runs again") {
+			t.Errorf("the cut-off comment was not edited to say what happened:\n%s", c.Body)
+		}
+	}
+}
+
+// kill -9 in the middle of an apply: after the restart the apply is not run
+// again; its status is error and a comment says what may be partial and what
+// to do next.
+func TestE2ECrashMidApply(t *testing.T) {
+	gh := fakeGitHub(t)
+	dataDir, marker := t.TempDir(), filepath.Join(t.TempDir(), "slept")
+	reposYAML := writeReposYAML(t, fmt.Sprintf("repos:\n- id: /.*/\n  workflow: slow\nworkflows:\n  slow:\n    apply:\n      steps:\n      - run: %q\n      - apply\n", slowOnce(marker)))
+	atoll := startAtoll(t, gh, dataDir, reposYAML)
+	repo := networkRepo(t, gh, "infra", t.TempDir())
+	sha, pr := openPR(t, gh, repo, "subnet", map[string]string{
+		"network/subnet.tf": "resource \"terraform_data\" \"subnet\" {\n  input = \"10.0.1.0/24\"\n}\n",
+	}, "alice")
+	waitComment(t, gh, repo, pr, "Plan: 2 to add")
+	comment(t, gh, repo, pr, "bob", "atoll apply")
+	waitFor(t, func() bool { _, err := os.Stat(marker); return err == nil }, "the slow apply step to start")
+	atoll.Kill()
+	noSleeper(t)
+
+	atoll = startAtoll(t, gh, dataDir, reposYAML)
+	c := waitComment(t, gh, repo, pr, "Atoll stopped while it was running `atoll apply`", "comment `atoll plan` to see what is left")
+	waitStatus(t, gh, repo, sha, "atoll/apply", vcs.StatusError)
+	// Give a wrongly re-run apply time to show itself.
+	time.Sleep(2 * time.Second)
+	if n := countComments(gh, repo, pr, "Apply complete"); n != 0 {
+		t.Errorf("the apply ran again after the restart (%d comments):\n%s", n, c.Body)
+	}
+	if _, body := httpDo(t, http.MethodGet, atoll.URL+"/api/locks", nil, nil); !strings.Contains(body, `"dir":"network"`) {
+		t.Errorf("the PR lost its lock: %s", body)
 	}
 }

@@ -610,6 +610,13 @@ func (a *app) Serve(ctx context.Context, ln net.Listener, stdout io.Writer) erro
 	} else {
 		close(queueDone)
 	}
+	if a.queue == nil {
+		// Jobs a crash cut off: plans run again, applies are reported.
+		// (With a shared queue another replica takes them over instead.)
+		if err := a.srv.Recover(ctx); err != nil {
+			a.log.Error("recover interrupted jobs", "error", err)
+		}
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- a.srv.Start(ln) }()
 	var serveErr error

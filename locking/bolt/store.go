@@ -24,6 +24,8 @@ const DefaultTimeout = 10 * time.Second
 var (
 	locksBucket = []byte("locks")
 	plansBucket = []byte("plans")
+	// journalBucket holds unfinished jobs by ID.
+	journalBucket = []byte("journal")
 )
 
 // Options configures a Store.
@@ -62,7 +64,7 @@ func New(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open lock db %q: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{locksBucket, plansBucket} {
+		for _, name := range [][]byte{locksBucket, plansBucket, journalBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}

@@ -69,6 +69,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"List", testList},
 		{"Get", testGet},
 		{"Plans", testPlans},
+		{"Journal", testJournal},
 		{"PlanDataRoundTrip", testPlanData},
 		{"CanceledContext", testCanceled},
 		{"Contention64", testContention},

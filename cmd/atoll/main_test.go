@@ -95,7 +95,7 @@ func TestFlagPrecedence(t *testing.T) {
 func TestServerOptionsValidate(t *testing.T) {
 	t.Parallel()
 	base := func() serverOptions {
-		return serverOptions{Port: 4141, RepoAllowlist: "*", GHToken: "x", LockingDBType: "boltdb", LogLevel: "info"}
+		return serverOptions{Port: 4141, RepoAllowlist: "*", GHToken: "x", LockingDBType: "boltdb", LogLevel: "info", GHTimeout: time.Minute}
 	}
 	tests := []struct {
 		name   string
@@ -111,6 +111,9 @@ func TestServerOptionsValidate(t *testing.T) {
 		{"bad log level", func(o *serverOptions) { o.LogLevel = "loud" }, "--log-level"},
 		{"bad port", func(o *serverOptions) { o.Port = 70000 }, "out of range"},
 		{"bad distribution", func(o *serverOptions) { o.DefaultDist = "pulumi" }, "--default-tf-distribution must be terraform or opentofu"},
+		{"no github timeout", func(o *serverOptions) { o.GHTimeout = 0 }, "--gh-timeout must be positive"},
+		{"negative step timeout", func(o *serverOptions) { o.StepTimeout = -time.Second }, "--step-timeout and --kill-grace must not be negative"},
+		{"unknown command permission", func(o *serverOptions) { o.CommandPermission = "owner" }, "--command-permission must be"},
 	}
 	for _, tt := range tests {
 		o := base()

@@ -7,7 +7,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -107,10 +106,24 @@ func slowOnce(marker string) string {
 // noSleeper checks that no `sleep 61.37` outlived the server.
 func noSleeper(t *testing.T) {
 	t.Helper()
-	waitFor(t, func() bool {
-		out, _ := exec.Command("pgrep", "-f", "sleep 61.37").Output()
-		return len(strings.TrimSpace(string(out))) == 0
-	}, "the step's process to die with the server")
+	waitFor(t, func() bool { return !processRunning(t, "sleep\x0061.37") }, "the step's process to die with the server")
+}
+
+// processRunning reports whether a live process's command line (arguments
+// joined by NUL) contains cmdline, reading /proc.
+func processRunning(t *testing.T, cmdline string) bool {
+	t.Helper()
+	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil || len(procs) == 0 {
+		t.Fatalf("cannot list processes in /proc: %v", err)
+	}
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err == nil && strings.Contains(string(b), cmdline) {
+			return true
+		}
+	}
+	return false
 }
 
 // kill -9 in the middle of a plan, then a restart on the same data dir: the
@@ -127,6 +140,7 @@ func TestE2ECrashMidPlan(t *testing.T) {
 	}, "alice")
 	waitFor(t, func() bool { _, err := os.Stat(marker); return err == nil }, "the slow step to start")
 	running := waitComment(t, gh, repo, pr, "network")
+	waitFor(t, func() bool { return processRunning(t, "sleep\x0061.37") }, "the slow step's sleep")
 	atoll.Kill()
 	noSleeper(t)
 	if st := gh.Statuses(repo, sha); len(st) == 0 || st[len(st)-1].State != vcs.StatusPending {
@@ -158,6 +172,7 @@ func TestE2ECrashMidApply(t *testing.T) {
 	waitComment(t, gh, repo, pr, "Plan: 2 to add")
 	comment(t, gh, repo, pr, "bob", "atoll apply")
 	waitFor(t, func() bool { _, err := os.Stat(marker); return err == nil }, "the slow apply step to start")
+	waitFor(t, func() bool { return processRunning(t, "sleep\x0061.37") }, "the slow step's sleep")
 	atoll.Kill()
 	noSleeper(t)
 

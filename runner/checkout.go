@@ -168,8 +168,11 @@ func (r *Runner) fetchHead(ctx context.Context, mirror string, co Checkout, sha 
 	return nil
 }
 
+// ensureMirror creates the bare mirror if it is missing or broken. It is made
+// under a temporary name and renamed into place, so a server killed while
+// creating it (its git dies with it) leaves no half-made repository behind.
 func (r *Runner) ensureMirror(ctx context.Context, mirror string) error {
-	if _, err := os.Stat(filepath.Join(mirror, "HEAD")); err == nil {
+	if mirrorComplete(mirror) {
 		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(mirror), 0o700); err != nil {
@@ -178,10 +181,27 @@ func (r *Runner) ensureMirror(ctx context.Context, mirror string) error {
 	if err := os.RemoveAll(mirror); err != nil {
 		return fmt.Errorf("remove broken mirror: %w", err)
 	}
-	if _, err := r.runGit(ctx, "", "", "", "init", "--quiet", "--bare", "--", mirror); err != nil {
+	tmp := mirror + ".new"
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("remove unfinished mirror: %w", err)
+	}
+	if _, err := r.runGit(ctx, "", "", "", "init", "--quiet", "--bare", "--", tmp); err != nil {
+		return fmt.Errorf("create mirror: %w", err)
+	}
+	if err := os.Rename(tmp, mirror); err != nil {
 		return fmt.Errorf("create mirror: %w", err)
 	}
 	return nil
+}
+
+// mirrorComplete reports whether mirror looks like a whole bare repository.
+func mirrorComplete(mirror string) bool {
+	for _, p := range []string{"HEAD", "config", "objects", "refs"} {
+		if _, err := os.Stat(filepath.Join(mirror, p)); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // updateWorktree moves wt to sha, creating it if needed, and verifies HEAD. Call

@@ -258,3 +258,29 @@ func TestRemovePull(t *testing.T) {
 	}
 	g.checkout(t, r, "main", sha)
 }
+
+// A mirror left half-made (the server was killed while git created it, and
+// git died with it) is made again instead of failing every later checkout.
+func TestCheckoutRepairsHalfMadeMirror(t *testing.T) {
+	t.Parallel()
+	g := newGitRepo(t, map[string]string{"main.tf": "# base\n"})
+	sha := g.commit("feature", map[string]string{"net/main.tf": "# v1\n"})
+	r := newTestRunner(t)
+	mirror, err := r.mirrorPath(g.repo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(mirror, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mirror, "HEAD"), []byte("ref: refs/heads/main\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(mirror+".new/objects", 0o700); err != nil { // an unfinished earlier attempt
+		t.Fatal(err)
+	}
+	dir := g.checkout(t, r, "feature", sha)
+	if got := readFile(t, filepath.Join(dir, "net/main.tf")); got != "# v1\n" {
+		t.Errorf("net/main.tf = %q after repairing the mirror", got)
+	}
+}

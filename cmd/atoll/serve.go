@@ -34,176 +34,6 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
-// serverOptions are the `atoll server` flags.
-type serverOptions struct {
-	Port             int
-	Bind             string
-	AtollURL         string
-	DataDir          string
-	GHUser           string
-	GHToken          string
-	GHTokenFile      string
-	GHWebhookSecret  string
-	GHHostname       string
-	GHAPIURL         string
-	GHAppID          int64
-	GHAppKeyFile     string
-	GHAppInstallID   int64
-	GHTeamAllowlist  string
-	RepoAllowlist    string
-	RepoConfig       string
-	LockingDBType    string
-	RedisHost        string
-	RedisPort        int
-	RedisPassword    string
-	RedisDB          int
-	RedisTLS         bool
-	RedisInsecure    bool
-	DefaultTFVersion string
-	TFBinary         string
-	TFBinDir         string
-	TofuBinary       string
-	DefaultDist      string
-	LogLevel         string
-	WebBasicAuth     bool
-	WebUsername      string
-	WebPassword      string
-	APISecret        string
-	MaxParallelJobs  int
-	ReconcileEvery   time.Duration
-	ClusterLease     time.Duration
-	EnablePolicies   bool
-	AllowForkPRs     bool
-	DriftRepos       string
-	DriftSchedule    string
-	DriftLabel       string
-	DriftRemediate   bool
-	// CommandPermission is the least repository permission to run commands.
-	CommandPermission string
-	// AllowUnsignedWebhooks accepts webhooks without --gh-webhook-secret.
-	AllowUnsignedWebhooks bool
-	// AllowOpenWeb serves the UI and API to anyone without credentials.
-	AllowOpenWeb bool
-	// StepTimeout bounds every workflow step; KillGrace is how long a
-	// cancelled step has between SIGINT and SIGKILL.
-	StepTimeout, KillGrace time.Duration
-	// GHTimeout bounds one GitHub API call, retries included.
-	GHTimeout time.Duration
-}
-
-func (o *serverOptions) register(fs *flag.FlagSet) {
-	home, _ := os.UserHomeDir()
-	fs.IntVar(&o.Port, "port", 4141, "port to serve on")
-	fs.StringVar(&o.Bind, "bind", "", "address to bind (default all interfaces)")
-	fs.StringVar(&o.AtollURL, "atoll-url", "", "external URL of this server, for links in comments (default http://localhost:PORT)")
-	fs.StringVar(&o.DataDir, "data-dir", filepath.Join(home, ".atoll"), "directory for the lock database, checkouts and plans")
-	fs.StringVar(&o.GHUser, "gh-user", "", "GitHub login of the bot (its own comments are ignored)")
-	fs.StringVar(&o.GHToken, "gh-token", "", "GitHub personal access token (prefer ATOLL_GH_TOKEN or --gh-token-file)")
-	fs.StringVar(&o.GHTokenFile, "gh-token-file", "", "file holding the GitHub token")
-	fs.StringVar(&o.GHWebhookSecret, "gh-webhook-secret", "", "secret GitHub signs webhooks with (strongly recommended)")
-	fs.StringVar(&o.GHHostname, "gh-hostname", "github.com", "GitHub hostname (GitHub Enterprise Server: its hostname)")
-	fs.StringVar(&o.GHAPIURL, "gh-api-url", "", "full REST API base URL (default derived from --gh-hostname)")
-	fs.Int64Var(&o.GHAppID, "gh-app-id", 0, "GitHub App ID (instead of a token)")
-	fs.StringVar(&o.GHAppKeyFile, "gh-app-key-file", "", "GitHub App private key (PEM)")
-	fs.Int64Var(&o.GHAppInstallID, "gh-app-installation-id", 0, "GitHub App installation ID")
-	fs.StringVar(&o.GHTeamAllowlist, "gh-team-allowlist", "", `which teams may run which commands, e.g. "ops:apply,dev:plan,*:unlock" (default: everyone may run everything)`)
-	fs.StringVar(&o.RepoAllowlist, "repo-allowlist", "", `comma-separated repos Atoll acts on, matched against host/owner/repo; "*" matches anything, e.g. "github.com/acme/*"`)
-	fs.StringVar(&o.RepoConfig, "repo-config", "", "server-side repos.yaml")
-	fs.StringVar(&o.LockingDBType, "locking-db-type", "boltdb", "lock store: boltdb (embedded) or redis (shared by replicas)")
-	fs.StringVar(&o.RedisHost, "redis-host", "", "redis host (with --locking-db-type=redis)")
-	fs.IntVar(&o.RedisPort, "redis-port", 6379, "redis port")
-	fs.StringVar(&o.RedisPassword, "redis-password", "", "redis password (prefer ATOLL_REDIS_PASSWORD)")
-	fs.IntVar(&o.RedisDB, "redis-db", 0, "redis database number")
-	fs.BoolVar(&o.RedisTLS, "redis-tls-enabled", false, "connect to redis over TLS")
-	fs.BoolVar(&o.RedisInsecure, "redis-insecure-skip-verify", false, "skip redis TLS certificate checks (testing only)")
-	fs.StringVar(&o.DefaultTFVersion, "default-tf-version", "", "terraform version of --tf-binary, used when a project asks for none")
-	fs.StringVar(&o.TFBinary, "tf-binary", "", "terraform binary (default: terraform on PATH)")
-	fs.StringVar(&o.TofuBinary, "tofu-binary", "", "OpenTofu binary, for projects with terraform_distribution: opentofu (default: tofu on PATH)")
-	fs.StringVar(&o.DefaultDist, "default-tf-distribution", "terraform", "terraform or opentofu: what projects that set no terraform_distribution run")
-	fs.StringVar(&o.TFBinDir, "tf-bin-dir", "", "directory holding other terraform versions as terraform<VERSION>")
-	fs.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
-	fs.BoolVar(&o.WebBasicAuth, "web-basic-auth", false, "protect the web UI and API with basic auth")
-	fs.StringVar(&o.WebUsername, "web-username", "atoll", "web UI basic auth user")
-	fs.StringVar(&o.WebPassword, "web-password", "", "web UI basic auth password (prefer ATOLL_WEB_PASSWORD)")
-	fs.StringVar(&o.APISecret, "api-secret", "", "secret scripts send as X-Atoll-Token to the JSON API")
-	fs.IntVar(&o.MaxParallelJobs, "max-parallel-jobs", 4, "jobs run at once by this process")
-	fs.DurationVar(&o.ReconcileEvery, "lock-reconcile-interval", 10*time.Minute, "how often locks of merged or closed pull requests are released")
-	fs.BoolVar(&o.EnablePolicies, "enable-policy-checks", false, "check every repo's plans against the policy sets in --repo-config (otherwise only repos with policy_check: true)")
-	fs.BoolVar(&o.AllowForkPRs, "allow-fork-prs", false, "plan and apply pull requests from forks; off by default because terraform runs a fork's code with this server's credentials")
-	fs.StringVar(&o.DriftRepos, "drift-repos", "", "comma-separated repos (owner/name) whose default branch is re-planned to detect drift")
-	fs.StringVar(&o.DriftSchedule, "drift-schedule", "@every 1h", "when to check --drift-repos: a cron expression (\"0 * * * *\") or @every DURATION")
-	fs.StringVar(&o.DriftLabel, "drift-label", "atoll-drift", "label of drift issues")
-	fs.BoolVar(&o.DriftRemediate, "drift-auto-remediate", false, "apply Git's state as soon as a drift check finds a difference (unless a pull request holds the workspace)")
-	fs.StringVar(&o.CommandPermission, "command-permission", "write", "least repository permission a commenter needs to run any command: admin, maintain, write, triage, read or any (any: everyone who can comment)")
-	fs.BoolVar(&o.AllowUnsignedWebhooks, "allow-unsigned-webhooks", false, "UNSAFE: accept webhooks when --gh-webhook-secret is not set; anyone who can reach /events can then run commands as any user")
-	fs.BoolVar(&o.AllowOpenWeb, "allow-open-web", false, "UNSAFE: serve the web UI and API to every client when neither --web-basic-auth nor --api-secret is set (default: only clients on this machine)")
-	fs.DurationVar(&o.GHTimeout, "gh-timeout", 2*time.Minute, "longest one GitHub API call may take, retries and rate-limit waits included; connecting and TLS take at most 10s, and GitHub must start answering within 30s (or this, if shorter)")
-	fs.DurationVar(&o.StepTimeout, "step-timeout", runner.DefaultStepTimeout, "longest a terraform or run step may take (a workflow step's timeout: overrides it); then it gets SIGINT, and SIGKILL after --kill-grace")
-	fs.DurationVar(&o.KillGrace, "kill-grace", runner.DefaultKillGrace, "how long a cancelled or timed-out step has to stop after SIGINT (terraform releases its state lock) before SIGKILL")
-	fs.DurationVar(&o.ClusterLease, "cluster-lease", cluster.DefaultLease, "with redis: how long a replica's job may go without a heartbeat before another replica takes it over")
-}
-
-func (o *serverOptions) validate() error {
-	var errs []error
-	if o.Port < 0 || o.Port > 65535 {
-		errs = append(errs, fmt.Errorf("--port %d is out of range", o.Port))
-	}
-	if o.RepoAllowlist == "" {
-		errs = append(errs, errors.New("--repo-allowlist is required (for example --repo-allowlist='github.com/acme/*')"))
-	}
-	if o.GHToken == "" && o.GHTokenFile == "" && o.GHAppID == 0 {
-		errs = append(errs, errors.New("set --gh-token (or ATOLL_GH_TOKEN, --gh-token-file) or a GitHub App (--gh-app-id, --gh-app-key-file)"))
-	}
-	switch o.LockingDBType {
-	case "boltdb":
-	case "redis":
-		if o.RedisHost == "" {
-			errs = append(errs, errors.New("--locking-db-type=redis needs --redis-host"))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("--locking-db-type must be boltdb or redis, not %q", o.LockingDBType))
-	}
-	if o.DefaultDist != "" && o.DefaultDist != "terraform" && o.DefaultDist != "opentofu" {
-		errs = append(errs, fmt.Errorf("--default-tf-distribution must be terraform or opentofu, not %q", o.DefaultDist))
-	}
-	if o.CommandPermission != "" && o.CommandPermission != server.PermissionAny {
-		if _, err := vcs.ParsePermission(o.CommandPermission); err != nil {
-			errs = append(errs, fmt.Errorf("--command-permission must be admin, maintain, write, triage, read or any, not %q", o.CommandPermission))
-		}
-	}
-	if o.StepTimeout < 0 || o.KillGrace < 0 {
-		errs = append(errs, errors.New("--step-timeout and --kill-grace must not be negative"))
-	}
-	if o.GHTimeout <= 0 {
-		errs = append(errs, errors.New("--gh-timeout must be positive: every GitHub call needs a deadline"))
-	}
-	if o.WebBasicAuth && o.WebPassword == "" {
-		errs = append(errs, errors.New("--web-basic-auth needs --web-password"))
-	}
-	if _, err := parseLevel(o.LogLevel); err != nil {
-		errs = append(errs, err)
-	}
-	if o.DriftRepos != "" {
-		if _, err := cron.ParseStandard(o.DriftSchedule); err != nil {
-			errs = append(errs, fmt.Errorf("--drift-schedule %q: %w", o.DriftSchedule, err))
-		}
-		for _, r := range splitList(o.DriftRepos) {
-			if owner, name, ok := strings.Cut(r, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
-				errs = append(errs, fmt.Errorf("--drift-repos: %q is not owner/name", r))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func parseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return 0, fmt.Errorf("--log-level: %q is not debug, info, warn or error", s)
-	}
-	return l, nil
-}
-
 // runServer is `atoll server`.
 func runServer(args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -221,16 +51,6 @@ func runServer(args []string, stdout, stderr io.Writer, getenv func(string) (str
 		return fmt.Errorf("listen on port %d: %w", o.Port, err)
 	}
 	return app.Serve(ctx, ln, stdout)
-}
-
-// requireWebhookSecret refuses to serve unsigned webhooks unless asked to:
-// without a secret anyone who can reach /events can forge a comment from any
-// user.
-func requireWebhookSecret(o *serverOptions) error {
-	if o.GHWebhookSecret == "" && !o.AllowUnsignedWebhooks {
-		return errors.New("--gh-webhook-secret is required: set it (or ATOLL_GH_WEBHOOK_SECRET) to the secret of the GitHub webhook or App, or pass --allow-unsigned-webhooks to accept forged webhooks (unsafe; for local experiments only)")
-	}
-	return nil
 }
 
 // startApp parses the server flags (flag > ATOLL_* > --config file > default),
@@ -272,15 +92,6 @@ func startApp(ctx context.Context, name string, args []string, stderr io.Writer,
 	}
 	a, err := build(ctx, o, logger, os.Environ(), red)
 	return o, a, err
-}
-
-// secretFlags are the flags that hold secrets.
-var secretFlags = map[string]bool{"gh-token": true, "gh-webhook-secret": true, "redis-password": true, "web-password": true, "api-secret": true}
-
-// secrets are the secret values given as flags, environment variables or in
-// the config file; build adds those it reads from files.
-func (o *serverOptions) secrets() []string {
-	return []string{o.GHToken, o.GHWebhookSecret, o.RedisPassword, o.WebPassword, o.APISecret}
 }
 
 // app is a wired Atoll server with what it must close.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,7 +48,7 @@ func TestDeliveriesReplicas(t *testing.T) {
 // store's clock.
 func TestDeliveriesDefaultClock(t *testing.T) {
 	t.Parallel()
-	c := &testClock{t: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
+	c := deliverytest.NewClock(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
 	s := open(t, filepath.Join(t.TempDir(), "atoll.db"), c.Now)
 	defer s.Close()
 	d := s.Deliveries(bolt.DeliveryOptions{})
@@ -66,7 +65,7 @@ func TestDeliveriesDefaultClock(t *testing.T) {
 // TestDeliveriesMax: at most Max deliveries are kept, the oldest dropped first.
 func TestDeliveriesMax(t *testing.T) {
 	t.Parallel()
-	c := &testClock{t: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
+	c := deliverytest.NewClock(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
 	s := open(t, filepath.Join(t.TempDir(), "atoll.db"), nil)
 	defer s.Close()
 	d := s.Deliveries(bolt.DeliveryOptions{Max: 3, Now: c.Now})
@@ -165,22 +164,4 @@ func mustAdd(t *testing.T, d *bolt.Deliveries, id, digest string, want bool) {
 
 func digest(n int) string {
 	return deliverytest.Digest("body " + strconv.Itoa(n))
-}
-
-// testClock is a settable clock.
-type testClock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }

@@ -43,21 +43,24 @@ func Digest(body string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// clock is a settable test clock.
-type clock struct {
+// Clock is a settable test clock for backends with an injected Now.
+type Clock struct {
 	mu sync.Mutex // guards t
 	t  time.Time
 }
 
+// NewClock returns a Clock showing t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
 // Now returns the clock's current time.
-func (c *clock) Now() time.Time {
+func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
 // Advance moves the clock forward by d.
-func (c *clock) Advance(d time.Duration) {
+func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
@@ -71,7 +74,7 @@ type env struct {
 	t     *testing.T
 	b     Backend
 	log   Log
-	clock *clock
+	clock *Clock
 }
 
 // Run runs the conformance suite against logs made by b, one per subtest.
@@ -96,7 +99,7 @@ func Run(t *testing.T, b Backend) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := &clock{t: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
+			c := NewClock(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
 			tt.fn(&env{t: t, b: b, log: b.New(t, retention, c.Now), clock: c})
 		})
 	}

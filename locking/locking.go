@@ -210,6 +210,7 @@ type Store interface {
 	Locker
 	PlanStore
 	Journal
+	RepoRegistry
 	Close() error
 }
 
@@ -239,4 +240,27 @@ type Journal interface {
 	DeleteJob(ctx context.Context, id string) error
 	// Jobs returns every record, oldest update first.
 	Jobs(ctx context.Context) ([]JobRecord, error)
+}
+
+// RepoRecord is a repository Atoll has had a webhook from: the PR poller
+// lists its open pull requests, so that work a missed webhook would have
+// started still happens.
+type RepoRecord struct {
+	// ID is "host/owner/name".
+	ID string
+	// Repo is the server's description of the repository (JSON).
+	Repo []byte
+	// Seen is when Atoll last had a webhook from it.
+	Seen time.Time
+}
+
+// RepoRegistry remembers the repositories Atoll has seen, across restarts
+// and replicas.
+type RepoRegistry interface {
+	// SaveRepo stores r, replacing the record with the same ID.
+	SaveRepo(ctx context.Context, r RepoRecord) error
+	// Repos returns every record, sorted by ID.
+	Repos(ctx context.Context) ([]RepoRecord, error)
+	// DeleteRepo forgets repository id; forgetting none is no error.
+	DeleteRepo(ctx context.Context, id string) error
 }

@@ -34,6 +34,9 @@ type Work struct {
 	User     string
 	Queued   time.Time
 	Delivery string
+	// BodyDigest is the hex SHA-256 of the webhook's body, for the replay
+	// log (set only while the webhook waits in the spool).
+	BodyDigest string `json:",omitempty"`
 }
 
 // PullKey names a PR for serialisation and logs: "host/owner/name#num".

@@ -73,10 +73,18 @@ func (s *Server) handleEvents(c echo.Context) error {
 		return s.eventReply(c, "ignored", http.StatusOK, "ignored")
 	}
 	ctx := c.Request().Context()
-	fresh, err := s.cfg.Deliveries.Add(ctx, ev.DeliveryID, ev.BodyDigest)
+	addCtx, cancel := context.WithTimeout(ctx, storeAnswerTimeout)
+	fresh, err := s.cfg.Deliveries.Add(addCtx, ev.DeliveryID, ev.BodyDigest)
+	cancel()
 	if err != nil {
-		// The replay guard is down (Redis unreachable): refuse rather than risk
-		// running a replayed command; GitHub redelivers on 5xx.
+		if s.cfg.Spool != nil && s.baseCtx.Err() == nil {
+			// The shared store (Redis) is unreachable: keep the webhook on
+			// this machine until it is back. GitHub does not redeliver by
+			// itself, so a 5xx would lose it.
+			return s.spoolWork(c, w, ev.BodyDigest, false, err)
+		}
+		// The replay guard is down: refuse rather than risk running a
+		// replayed command.
 		log.Error("record webhook delivery", "error", err)
 		return s.eventReply(c, ev.Kind.String(), http.StatusServiceUnavailable, "cannot record the delivery; try again")
 	}
@@ -88,9 +96,15 @@ func (s *Server) handleEvents(c echo.Context) error {
 	if err := s.cfg.Dispatcher.Dispatch(ctx, w); err != nil {
 		s.journalDone(ctx, w.ID)
 		s.cfg.Deliveries.Remove(ctx, ev.DeliveryID, ev.BodyDigest) // GitHub may redeliver it
+		if s.cfg.Spool != nil && s.baseCtx.Err() == nil {
+			// Its delivery is recorded as fresh; Remove may not have reached
+			// the store, so the spool does not check it again.
+			return s.spoolWork(c, w, ev.BodyDigest, true, err)
+		}
 		log.Error("dispatch work", "error", err)
 		return s.eventReply(c, ev.Kind.String(), http.StatusServiceUnavailable, "cannot queue work: server is shutting down")
 	}
+	s.noteRepo(ctx, w.Repo)
 	log.Info("work queued", "job", w.ID, "kind", w.Kind, "pull", w.Pull.Num)
 	return s.eventReply(c, ev.Kind.String(), http.StatusAccepted, "queued "+w.Kind+" job "+w.ID)
 }

@@ -16,6 +16,9 @@ type metrics struct {
 	locksHeld    prometheus.GaugeFunc
 	locksLeaked  prometheus.Counter // locks of closed PRs released by the reconciler
 	lockConflict prometheus.Counter
+	polls        *prometheus.CounterVec // open pull request listings by result
+	pollPlans    prometheus.Counter     // autoplans the poller started
+	spooled      prometheus.Gauge       // webhooks waiting in the local spool
 }
 
 // newMetrics registers Atoll's series; heldLocks counts the held locks at scrape time.
@@ -35,8 +38,14 @@ func newMetrics(reg *prometheus.Registry, heldLocks func() float64) (*metrics, e
 			Help: "Locks of merged or closed pull requests released by the reconciler."}),
 		lockConflict: prometheus.NewCounter(prometheus.CounterOpts{Name: "atoll_lock_conflicts_total",
 			Help: "Plans not run because another pull request held a lock."}),
+		polls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "atoll_pull_polls_total",
+			Help: "Listings of a repository's open pull requests by the poller, by result (changed, unchanged: a free 304, error)."}, []string{"result"}),
+		pollPlans: prometheus.NewCounter(prometheus.CounterOpts{Name: "atoll_pull_poll_autoplans_total",
+			Help: "Autoplans started by the poller for a pull request head with no plan status (a missed webhook)."}),
+		spooled: prometheus.NewGauge(prometheus.GaugeOpts{Name: "atoll_webhooks_spooled",
+			Help: "Webhooks accepted while the shared store was unreachable, waiting in this replica's local spool."}),
 	}
-	for _, c := range []prometheus.Collector{m.locksHeld, m.webhooks, m.jobs, m.jobSeconds, m.projects, m.locksLeaked, m.lockConflict,
+	for _, c := range []prometheus.Collector{m.locksHeld, m.webhooks, m.jobs, m.jobSeconds, m.projects, m.locksLeaked, m.lockConflict, m.polls, m.pollPlans, m.spooled,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metric: %w", err)

@@ -36,36 +36,46 @@ func (s *Server) Reconcile(ctx context.Context) (int, error) {
 			errs = append(errs, err)
 			continue
 		}
-		pull, err := s.cfg.VCS.GetPullRequest(ctx, repo, l.Pull)
-		gone := errors.Is(err, vcs.ErrNotFound)
-		if err != nil && !gone {
-			errs = append(errs, fmt.Errorf("get %s#%d: %w", l.Key.Repo, l.Pull, err))
-			continue
-		}
-		if !gone && pull.State == vcs.PullOpen {
-			continue
-		}
-		rel, err := s.cfg.Store.ReleasePull(ctx, l.Key.Repo, l.Pull)
+		n, err := s.releaseIfNotOpen(ctx, repo, l.Pull)
+		released += n
 		if err != nil {
-			errs = append(errs, fmt.Errorf("release %s#%d: %w", l.Key.Repo, l.Pull, err))
-			continue
+			errs = append(errs, err)
 		}
-		if err := s.cfg.Store.DeletePlans(ctx, l.Key.Repo, l.Pull); err != nil {
-			errs = append(errs, fmt.Errorf("delete plans of %s#%d: %w", l.Key.Repo, l.Pull, err))
-		}
-		if err := s.cfg.Runner.RemovePull(ctx, repo, l.Pull); err != nil {
-			s.log.Warn("remove working copy of closed pull request", "repo", l.Key.Repo, "pull", l.Pull, "error", err)
-		}
-		state := string(pull.State)
-		if gone {
-			state = "deleted"
-		}
-		s.log.Info("reconciler released locks of a pull request that is no longer open",
-			"repo", l.Key.Repo, "pull", l.Pull, "state", state, "locks", len(rel))
-		s.metrics.locksLeaked.Add(float64(len(rel)))
-		released += len(rel)
 	}
 	return released, errors.Join(errs...)
+}
+
+// releaseIfNotOpen asks the VCS for pull request num and, unless it is open,
+// releases its locks and forgets its plans and working copy. It returns how
+// many locks it released.
+func (s *Server) releaseIfNotOpen(ctx context.Context, repo vcs.Repo, num int) (int, error) {
+	pull, err := s.cfg.VCS.GetPullRequest(ctx, repo, num)
+	gone := errors.Is(err, vcs.ErrNotFound)
+	if err != nil && !gone {
+		return 0, fmt.Errorf("get %s#%d: %w", repo.ID(), num, err)
+	}
+	if !gone && pull.State == vcs.PullOpen {
+		return 0, nil
+	}
+	rel, err := s.cfg.Store.ReleasePull(ctx, repo.ID(), num)
+	if err != nil {
+		return 0, fmt.Errorf("release %s#%d: %w", repo.ID(), num, err)
+	}
+	var errs []error
+	if err := s.cfg.Store.DeletePlans(ctx, repo.ID(), num); err != nil {
+		errs = append(errs, fmt.Errorf("delete plans of %s#%d: %w", repo.ID(), num, err))
+	}
+	if err := s.cfg.Runner.RemovePull(ctx, repo, num); err != nil {
+		s.log.Warn("remove working copy of closed pull request", "repo", repo.ID(), "pull", num, "error", err)
+	}
+	state := string(pull.State)
+	if gone {
+		state = "deleted"
+	}
+	s.log.Info("reconciler released locks of a pull request that is no longer open",
+		"repo", repo.ID(), "pull", num, "state", state, "locks", len(rel))
+	s.metrics.locksLeaked.Add(float64(len(rel)))
+	return len(rel), errors.Join(errs...)
 }
 
 // RunReconciler reconciles at once and then every interval until ctx ends.

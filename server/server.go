@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -104,6 +105,12 @@ type Config struct {
 	// Deliveries records handled webhook deliveries to refuse replays; an
 	// in-memory log of this process by default.
 	Deliveries DeliveryLog
+	// Poller, when set, lets RunPullPoller catch up on missed webhooks.
+	Poller PullPoller
+	// Spool, when set, keeps webhooks accepted while the shared store
+	// (Redis) is unreachable on this machine's disk until the store is back
+	// (see RunSpool): a journal of its own, in a local bbolt file.
+	Spool locking.Journal
 	// Drift, when set, reports drift of DriftRepos' default branches.
 	Drift      DriftDetector
 	DriftRepos []vcs.Repo
@@ -133,6 +140,8 @@ type Server struct {
 	jobs    *jobRegistry
 	metrics *metrics
 	local   *localDispatcher // nil when a shared dispatcher is configured
+	poll    *pollState
+	spoolMu sync.Mutex // serialises spool writes and drains
 	perms   *permissionCache
 
 	// baseCtx is cancelled on Shutdown; background work derives from it.
@@ -184,6 +193,7 @@ func New(cfg Config) (*Server, error) {
 		baseCtx: ctx,
 		cancel:  cancel,
 		perms:   newPermissionCache(cfg.VCS, cfg.Now),
+		poll:    newPollState(),
 	}
 	var err error
 	heldLocks := func() float64 {

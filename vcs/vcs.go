@@ -275,6 +275,23 @@ type Client interface {
 	PermissionGetter
 }
 
+// OpenPullLister lists a repository's open pull requests, for the poller
+// that catches up on missed webhooks.
+type OpenPullLister interface {
+	// ListOpenPulls returns repo's open pull requests, most recently updated
+	// first, and the answer's ETag. Given the ETag of an earlier answer, it
+	// returns notModified (and no pulls) when nothing changed since: GitHub
+	// does not count such a conditional request against the rate limit.
+	ListOpenPulls(ctx context.Context, repo Repo, etag string) (pulls []PullRequest, newETag string, notModified bool, err error)
+}
+
+// StatusGetter reads commit statuses.
+type StatusGetter interface {
+	// CommitStatuses returns the latest status of each context on ref (a
+	// SHA or branch).
+	CommitStatuses(ctx context.Context, repo Repo, ref string) ([]Status, error)
+}
+
 // Merger merges pull requests.
 type Merger interface {
 	// MergePull merges the PR whose head must still be headSHA (GitHub refuses otherwise),

@@ -107,6 +107,8 @@ type app struct {
 	driftRepos []vcs.Repo
 	// queue is the shared job queue (redis only); nil runs jobs in this process.
 	queue *cluster.Queue
+	// spool keeps webhooks while Redis is unreachable (redis only).
+	spool *bolt.Store
 }
 
 // build wires concrete types from options. env is the environment terraform and
@@ -174,6 +176,14 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		jobArchive = cluster.NewJobArchive(st.Client(), st.Prefix(), 7*24*time.Hour)
 		// GitHub redelivers for a few days at most.
 		deliveries = cluster.NewDeliveries(st.Client(), st.Prefix(), 72*time.Hour, logger)
+		// Webhooks accepted while Redis is unreachable wait on local disk.
+		sp, err := bolt.New(filepath.Join(o.DataDir, "spool.db"), bolt.Options{})
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("open the webhook spool: %w", err)
+		}
+		a.spool = sp
+		a.closers = append(a.closers, sp.Close)
 	default:
 		st, err := bolt.New(filepath.Join(o.DataDir, "atoll.db"), bolt.Options{})
 		if err != nil {
@@ -259,6 +269,10 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		scfg.Jobs = jobArchive
 	}
 	scfg.Deliveries = deliveries
+	scfg.Poller = out
+	if a.spool != nil {
+		scfg.Spool = a.spool
+	}
 	if o.WebBasicAuth {
 		scfg.WebUser, scfg.WebPassword = o.WebUsername, o.WebPassword
 	}
@@ -407,6 +421,10 @@ func (a *app) Serve(ctx context.Context, ln net.Listener, stdout io.Writer) erro
 	defer stopDrift() // deferred last, so it runs before the wait above
 	reconDone := make(chan struct{})
 	go func() { defer close(reconDone); a.srv.RunReconciler(ctx, a.opts.ReconcileEvery) }()
+	pollDone, spoolDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(pollDone); a.srv.RunPullPoller(ctx, a.opts.PRPollEvery) }()
+	go func() { defer close(spoolDone); a.srv.RunSpool(ctx) }()
+	defer func() { <-pollDone; <-spoolDone }()
 	// With a shared queue this replica consumes jobs until shutdown; running
 	// jobs then get up to a minute to finish, and whatever is cut off is taken
 	// over by another replica when its lease expires.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -23,6 +24,31 @@ const redisStartTimeout = 10 * time.Second
 // is not on PATH, and with the server's log if it does not come up.
 func RedisServer(t testing.TB) string {
 	t.Helper()
+	return startRedisServer(t, false).Addr
+}
+
+// Redis is a redis-server a test can stop and start again on the same port,
+// keeping its data in an append-only file, as a production Redis restarted
+// by its operator does.
+type Redis struct {
+	Addr string
+	t    testing.TB
+	bin  string
+	dir  string
+	port int
+	args []string
+	stop func() // nil while stopped
+}
+
+// RestartableRedis is RedisServer with persistence (appendonly, fsync on
+// every write), for tests that stop Redis and start it again.
+func RestartableRedis(t testing.TB) *Redis {
+	t.Helper()
+	return startRedisServer(t, true)
+}
+
+func startRedisServer(t testing.TB, persist bool) *Redis {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatal("redis-server not found on PATH: install it with `apt-get install -y redis-server`")
@@ -31,67 +57,88 @@ func RedisServer(t testing.TB) string {
 	// server's bind, so try a few ports before giving up.
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		addr, err := startRedis(t, bin)
-		if err == nil {
-			return addr
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
 		}
-		lastErr = err
+		r := &Redis{t: t, bin: bin, dir: t.TempDir(), port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+		r.args = []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.dir}
+		if persist {
+			r.args = []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+				"--appendfsync", "always", "--dir", r.dir}
+		}
+		if lastErr = r.start(); lastErr == nil {
+			t.Cleanup(r.Stop)
+			return r
+		}
 	}
 	t.Fatalf("start redis-server: %v", lastErr)
-	return ""
+	return nil
 }
 
-// startRedis makes one attempt to start redis-server on a free port.
-func startRedis(t testing.TB, bin string) (string, error) {
-	t.Helper()
-	dir := t.TempDir()
-	port, err := freePort()
-	if err != nil {
-		return "", err
+// Stop stops the server gracefully (SIGTERM: it writes its data out) and
+// waits for it to exit. Stopping a stopped server does nothing.
+func (r *Redis) Stop() {
+	if r.stop != nil {
+		r.stop()
+		r.stop = nil
 	}
-	logPath := filepath.Join(dir, "redis.log")
-	logFile, err := os.Create(logPath)
+}
+
+// Start starts the stopped server again on its port and waits for PING.
+func (r *Redis) Start() {
+	r.t.Helper()
+	if r.stop != nil {
+		return
+	}
+	if err := r.start(); err != nil {
+		r.t.Fatalf("restart redis-server: %v", err)
+	}
+}
+
+// start makes one attempt to start redis-server.
+func (r *Redis) start() error {
+	logPath := filepath.Join(r.dir, "redis.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return "", fmt.Errorf("create redis log: %w", err)
+		return fmt.Errorf("create redis log: %w", err)
 	}
 	defer logFile.Close()
 
-	cmd := exec.Command(bin,
-		"--port", strconv.Itoa(port),
-		"--bind", "127.0.0.1",
-		"--save", "",
-		"--appendonly", "no",
-		"--dir", dir,
-	)
-	cmd.Dir = dir
+	cmd := exec.Command(r.bin, r.args...)
+	cmd.Dir = r.dir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("run %s: %w", bin, err)
+		return fmt.Errorf("run %s: %w", r.bin, err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	stop := func() {
-		_ = cmd.Process.Kill()
-		<-exited
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
 	}
 
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	deadline := time.Now().Add(redisStartTimeout)
 	for {
-		if pingRedis(addr) == nil {
-			t.Cleanup(stop)
-			return addr, nil
+		if pingRedis(r.Addr) == nil {
+			r.stop = stop
+			return nil
 		}
 		select {
 		case err := <-exited:
-			exited <- err // let a later stop() return
-			return "", fmt.Errorf("redis-server on port %d exited (%v); log:\n%s", port, err, readLog(logPath))
+			return fmt.Errorf("redis-server on port %d exited (%v); log:\n%s", r.port, err, readLog(logPath))
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			stop()
-			return "", fmt.Errorf("redis-server on port %d did not answer PING within %s; log:\n%s", port, redisStartTimeout, readLog(logPath))
+			_ = cmd.Process.Kill()
+			<-exited
+			return fmt.Errorf("redis-server on port %d did not answer PING within %s; log:\n%s", r.port, redisStartTimeout, readLog(logPath))
 		}
 	}
 }

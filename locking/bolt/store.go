@@ -26,6 +26,8 @@ var (
 	plansBucket = []byte("plans")
 	// journalBucket holds unfinished jobs by ID.
 	journalBucket = []byte("journal")
+	// reposBucket holds the repositories seen, by ID.
+	reposBucket = []byte("repos")
 )
 
 // Options configures a Store.
@@ -64,7 +66,7 @@ func New(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open lock db %q: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{locksBucket, plansBucket, journalBucket} {
+		for _, name := range [][]byte{locksBucket, plansBucket, journalBucket, reposBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}

@@ -70,6 +70,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"Get", testGet},
 		{"Plans", testPlans},
 		{"Journal", testJournal},
+		{"Repos", testRepos},
 		{"PlanDataRoundTrip", testPlanData},
 		{"CanceledContext", testCanceled},
 		{"Contention64", testContention},

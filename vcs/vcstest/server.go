@@ -174,6 +174,9 @@ type Server struct {
 	// changed is closed and replaced whenever a comment or status is
 	// recorded, waking WaitComment and WaitStatus.
 	changed chan struct{}
+	// pullLists counts GET .../pulls calls; pullListsNotModified those
+	// answered 304.
+	pullLists, pullListsNotModified int
 }
 
 // New starts a fake GitHub listening on opts.Addr.
@@ -274,6 +277,7 @@ func (s *Server) routes() http.Handler {
 	const p = "/api/v3/repos/{owner}/{repo}"
 	api.HandleFunc("GET "+p, s.getRepo)
 	api.HandleFunc("GET "+p+"/branches/{branch...}", s.getBranch)
+	api.HandleFunc("GET "+p+"/pulls", s.listPulls)
 	api.HandleFunc("GET "+p+"/pulls/{num}", s.getPull)
 	api.HandleFunc("GET "+p+"/pulls/{num}/files", s.listPullFiles)
 	api.HandleFunc("GET "+p+"/pulls/{num}/reviews", s.listReviews)

@@ -16,12 +16,16 @@ import (
 // CI pipeline can alert on it.
 var errDrifted = errors.New("drift detected")
 
-// runDrift is `atoll drift`: one drift check of --drift-repos now, with the
-// same flags as `atoll server`; issues are opened, updated and closed as the
-// server would. Exit 0: in sync; 2: drift; 1: a check failed.
+// runDrift is `atoll drift`: one drift check now, of a local directory (see
+// runLocalDrift) or, with --drift-repos, of those GitHub repositories with the
+// same flags as `atoll server`; then issues are opened, updated and closed as
+// the server would. Exit 0: in sync; 2: drift; 1: a check failed.
 func runDrift(args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if isLocalDrift(args, getenv) {
+		return runLocalDrift(ctx, args, stdout, stderr)
+	}
 	_, a, err := startApp(ctx, "atoll drift", args, stderr, getenv, func(o *serverOptions) error {
 		if o.DriftRepos == "" {
 			return errors.New("--drift-repos is required")

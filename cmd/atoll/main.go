@@ -22,7 +22,8 @@ const usage = `Atoll brings GitOps to Terraform: plan and apply from pull reques
 Usage:
   atoll server    [flags]   serve GitHub webhooks (see atoll server -h)
   atoll testdrive [flags]   run the whole product locally against a fake GitHub
-  atoll drift     [flags]   check --drift-repos for drift once (exit 2 on drift)
+  atoll drift     [flags] [DIR]   check a local checkout for drift (exit 2 on drift);
+                            with --drift-repos, check those GitHub repositories
   atoll validate  [--repo-config repos.yaml] [atoll.yaml ...]   check config files
   atoll version             print the version
 `

@@ -56,6 +56,9 @@ type ServerRepo struct {
 	// AutoplanModules (Atoll-only key autoplan_modules) turns module-aware autoplan
 	// on or off; it is on by default.
 	AutoplanModules *bool
+	// Drift (Atoll-only key drift) checks the repo's default branch for
+	// drift on a schedule; nil when not written.
+	Drift *DriftSettings
 
 	idRe     *regexp.Regexp
 	branchRe *regexp.Regexp
@@ -172,7 +175,7 @@ var serverRepoKeys = []string{
 	"workflow", "allowed_overrides", "allowed_workflows", "allow_custom_workflows",
 	"delete_source_branch_on_merge", "repo_locking", "repo_locks", "policy_check", "custom_policy_check",
 	"autodiscover", "silence_pr_comments", "pre_workflow_hooks", "post_workflow_hooks",
-	"team_allowlist", "autoplan_modules",
+	"team_allowlist", "autoplan_modules", "drift",
 }
 
 // ParseServerConfig parses and validates repos.yaml. An empty file is the default
@@ -317,6 +320,9 @@ func (d *decoder) serverRepo(v *yaml.Node, p string, workflows map[string]Workfl
 		r.TeamAllowlist = d.teamAllowlist(f.val, child(p, "team_allowlist"))
 	}
 	r.AutoplanModules = optBool("autoplan_modules")
+	if f, set := fields["drift"]; set {
+		r.Drift = d.drift(f.val, child(p, "drift"))
+	}
 	return r
 }
 

@@ -28,6 +28,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/bmatcuk/doublestar/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/atollhq/atoll/config"
@@ -54,6 +55,9 @@ type LockReader interface {
 type Config struct {
 	Runner   Runner
 	Issues   vcs.IssueTracker
+	// Statuses sets atoll/drift on the checked commit for repos whose
+	// repos.yaml drift block reports to "status"; optional.
+	Statuses vcs.StatusSetter
 	Locks    LockReader
 	RepoCfg  *config.ServerConfig
 	GitToken func(ctx context.Context) (string, error)
@@ -189,6 +193,7 @@ func (d *Detector) checkRepo(ctx context.Context, repo vcs.Repo) ([]Result, erro
 		branch = "main"
 	}
 	log := d.log.With("repo", repo.FullName(), "branch", branch)
+	settings := d.Settings(repo)
 	dir, sha, projects, err := d.projects(ctx, repo, branch)
 	if err != nil {
 		// A check that cannot even list the projects is a failed check too, so
@@ -199,16 +204,86 @@ func (d *Detector) checkRepo(ctx context.Context, repo vcs.Repo) ([]Result, erro
 	var out []Result
 	seen := map[string]bool{}
 	for _, p := range projects {
+		if !selected(settings.Projects, p) {
+			continue
+		}
 		r := d.checkProject(ctx, repo, branch, sha, dir, p)
 		log.Info("drift check", "project", r.Project, "workspace", r.Workspace, "status", r.Status,
 			"drifted_resources", len(r.Drift), "pending_changes", len(r.Pending))
-		r = d.report(ctx, r)
+		if settings.Reports(config.DriftReportIssue) {
+			r = d.report(ctx, r)
+		}
 		d.record(r)
 		seen[resultKey(r.Repo, r.Dir, r.Workspace)] = true
 		out = append(out, r)
 	}
 	d.forget(repo, seen)
+	if settings.Reports(config.DriftReportStatus) {
+		d.reportStatus(ctx, repo, sha, out)
+	}
 	return out, nil
+}
+
+// Settings returns repo's drift settings: its repos.yaml drift block, or
+// the defaults (every project, reported as issues) for a repository named
+// by --drift-repos without one.
+func (d *Detector) Settings(repo vcs.Repo) config.DriftSettings {
+	branch := repo.DefaultBranch
+	if branch == "" {
+		branch = "main"
+	}
+	if s, ok := d.cfg.RepoCfg.DriftFor(repo.ID(), branch); ok {
+		return s
+	}
+	return config.DriftSettings{Projects: []string{"*"}, Report: []string{config.DriftReportIssue}, Remediate: config.RemediateNone}
+}
+
+// selected reports whether project p matches one of globs (over its name or
+// its directory).
+func selected(globs []string, p config.Project) bool {
+	for _, g := range globs {
+		if ok, _ := doublestar.Match(g, p.Dir); ok {
+			return true
+		}
+		if ok, _ := doublestar.Match(g, p.Name); ok && p.Name != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// statusContext is the commit status drift checks set on the default branch.
+const statusContext = "atoll/drift"
+
+// reportStatus sets atoll/drift on the commit checked: success when every
+// project is in sync, failure naming the drifted ones, error when a check
+// failed and none drifted.
+func (d *Detector) reportStatus(ctx context.Context, repo vcs.Repo, sha string, results []Result) {
+	if d.cfg.Statuses == nil || sha == "" {
+		return
+	}
+	var drifted []string
+	failed := 0
+	for _, r := range results {
+		switch r.Status {
+		case Drifted:
+			drifted = append(drifted, r.Project)
+		case Failed:
+			failed++
+		}
+	}
+	st := vcs.Status{SHA: sha, Context: statusContext, State: vcs.StatusSuccess, TargetURL: d.cfg.PageURL}
+	switch {
+	case len(drifted) > 0:
+		st.State, st.Description = vcs.StatusFailure, fmt.Sprintf("drift in %s", strings.Join(drifted, ", "))
+	case failed > 0:
+		st.State, st.Description = vcs.StatusError, fmt.Sprintf("%d project check(s) failed", failed)
+	default:
+		st.Description = fmt.Sprintf("%d project(s) in sync", len(results))
+	}
+	if err := d.cfg.Statuses.SetStatus(ctx, repo, st); err != nil {
+		d.log.Error("set drift status", "repo", repo.FullName(), "sha", short(sha), "error", err)
+	}
 }
 
 // projects checks out branch of repo and finds its projects.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/atollhq/atoll/config"
 	"github.com/atollhq/atoll/drift"
 	"github.com/atollhq/atoll/templates"
 	"github.com/atollhq/atoll/vcs"
@@ -60,7 +61,13 @@ func (r *prRun) driftCheck(ctx context.Context) bool {
 			ok = false
 		}
 	}
-	if r.s.cfg.DriftAutoRemediate {
+	why := "Atoll restored Git's state on its own (`--drift-auto-remediate`)."
+	if st, ok := r.s.driftSettings(r.w.Repo, false, ""); ok && st.Remediate == config.RemediateApply {
+		why = "Atoll restored Git's state on its own (`remediate: apply` in the server's repos.yaml)."
+	} else if !r.s.cfg.DriftAutoRemediate {
+		why = ""
+	}
+	if why != "" {
 		for _, res := range results {
 			if res.Status != drift.Drifted || res.IssueNum == 0 {
 				continue
@@ -68,7 +75,7 @@ func (r *prRun) driftCheck(ctx context.Context) bool {
 			// Remediation runs on the drift issue, as if someone commented `atoll apply`.
 			r.w.Pull.Num = res.IssueNum
 			r.logf("auto-remediating %s (workspace %s), issue #%d\n", res.Project, res.Workspace, res.IssueNum)
-			ok = r.remediate(ctx, "Atoll restored Git's state on its own (`--drift-auto-remediate`).") && ok
+			ok = r.remediate(ctx, why) && ok
 		}
 	}
 	return ok
@@ -79,9 +86,9 @@ func (r *prRun) driftApply(ctx context.Context) bool {
 	// Issues of repositories that are not watched are not drift issues:
 	// remediating there would check (and open issues in) a repository nobody
 	// asked Atoll to watch.
-	watched, ok := r.s.driftRepo(r.w.Repo.ID())
+	watched, ok := r.s.driftRepo(ctx, r.w.Repo.ID())
 	if !ok {
-		r.log.Info("command on an issue of a repository not in --drift-repos ignored", "user", r.w.User)
+		r.log.Info("command on an issue of a repository not checked for drift ignored", "user", r.w.User)
 		return false
 	}
 	if r.w.CommandErr != "" || r.w.Command.Name != CmdApply {
@@ -193,9 +200,9 @@ func (s *Server) apiDriftRun(c echo.Context) error {
 	if s.cfg.Drift == nil {
 		return echo.NewHTTPError(http.StatusNotFound, "drift detection is not configured (--drift-repos)")
 	}
-	repo, ok := s.driftRepo(c.QueryParam("repo"))
+	repo, ok := s.driftRepo(c.Request().Context(), c.QueryParam("repo"))
 	if !ok {
-		return echo.NewHTTPError(http.StatusBadRequest, "repo must be one of --drift-repos")
+		return echo.NewHTTPError(http.StatusBadRequest, "repo must be one of --drift-repos, or a repository a repos.yaml drift block covers")
 	}
 	w := Work{ID: newJobID(), Kind: WorkDriftCheck, Repo: repo, User: "api", Queued: s.cfg.Now()}
 	if err := s.cfg.Dispatcher.Dispatch(c.Request().Context(), w); err != nil {
@@ -205,8 +212,8 @@ func (s *Server) apiDriftRun(c echo.Context) error {
 }
 
 // driftRepo finds a watched repo by "owner/name" or its full id.
-func (s *Server) driftRepo(name string) (vcs.Repo, bool) {
-	for _, r := range s.cfg.DriftRepos {
+func (s *Server) driftRepo(ctx context.Context, name string) (vcs.Repo, bool) {
+	for _, r := range s.driftWatched(ctx) {
 		if r.FullName() == name || r.ID() == name {
 			return r, true
 		}

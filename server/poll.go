@@ -35,10 +35,13 @@ type pollState struct {
 	// checked is the head commit last found planned (or planned by the
 	// poller), by repository ID and pull request number.
 	checked map[string]map[int]string
+	// newRepo wakes the drift schedule when a repository is recorded for
+	// the first time by this process.
+	newRepo chan struct{}
 }
 
 func newPollState() *pollState {
-	return &pollState{noted: map[string]time.Time{}, etags: map[string]string{}, checked: map[string]map[int]string{}}
+	return &pollState{noted: map[string]time.Time{}, etags: map[string]string{}, checked: map[string]map[int]string{}, newRepo: make(chan struct{}, 1)}
 }
 
 // noteRepo records that a webhook came from repo, so that the poller lists
@@ -62,6 +65,14 @@ func (s *Server) noteRepo(ctx context.Context, repo vcs.Repo) {
 		s.poll.mu.Lock()
 		delete(s.poll.noted, repo.ID()) // try again at the next webhook
 		s.poll.mu.Unlock()
+		return
+	}
+	if !ok {
+		// A repository new to this process: the drift schedule looks at it now.
+		select {
+		case s.poll.newRepo <- struct{}{}:
+		default:
+		}
 	}
 }
 

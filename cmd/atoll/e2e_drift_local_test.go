@@ -73,8 +73,6 @@ resource "sandbox_server" "web" {
 			t.Fatalf("terraform %v: %v\n%s", args, err, out)
 		}
 	}
-	before := listTree(t, dir)
-
 	drift := func(args ...string) (int, string) {
 		t.Helper()
 		cmd := exec.Command(atollBinary(t), append(append([]string{"drift", "--tf-binary", terraformPath(t)}, args...), dir)...)
@@ -103,7 +101,6 @@ resource "sandbox_server" "web" {
 		t.Fatal(err)
 	}
 	write("infra/api.tf", "resource \"sandbox_server\" \"api\" {\n  name = \"api\"\n  size = \"small\"\n}\n")
-	before = listTree(t, dir)
 	code, out = drift()
 	for _, want := range []string{"DRIFTED: 1 changed outside Terraform, 1 in Git but not applied",
 		"changed outside Terraform: sandbox_server.web (update)", `size: "small" in Git, "large" in reality`,
@@ -127,7 +124,7 @@ resource "sandbox_server" "web" {
 
 	// A broken project: exit 1 with terraform's own error.
 	write("infra/broken.tf", "resource \"sandbox_server\" \"x\" {\n")
-	before = listTree(t, dir)
+	before := listTree(t, dir)
 	code, out = drift()
 	if code != 1 || !strings.Contains(out, "ERROR") || !strings.Contains(out, "Unclosed configuration block") {
 		t.Errorf("atoll drift of a broken project = exit %d, want 1 with terraform's error:\n%s", code, out)

@@ -18,6 +18,12 @@ import (
 // server "web" (size small) created the GitOps way: a PR, applied, merged.
 func driftFixture(t *testing.T, extra ...string) (*vcstest.Server, vcs.Repo, *atollProc, string) {
 	t.Helper()
+	return driftFixtureFlags(t, append([]string{"--drift-repos", "acme/infra", "--drift-schedule", "@every 1h"}, extra...)...)
+}
+
+// driftFixtureFlags is driftFixture with the server's drift flags given.
+func driftFixtureFlags(t *testing.T, flags ...string) (*vcstest.Server, vcs.Repo, *atollProc, string) {
+	t.Helper()
 	gh := fakeGitHub(t)
 	ctx := waitCtx(t)
 	dir := t.TempDir()
@@ -42,7 +48,7 @@ provider "sandbox" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	atoll := startAtollEnv(t, gh, t.TempDir(), sandboxEnv(t), append([]string{"--drift-repos", "acme/infra", "--drift-schedule", "@every 1h"}, extra...)...)
+	atoll := startAtollEnv(t, gh, t.TempDir(), sandboxEnv(t), flags...)
 
 	// The server is created the GitOps way: a PR, applied, merged.
 	web := files["infra/main.tf"] + "\nresource \"sandbox_server\" \"web\" {\n  name = \"web\"\n  size = \"small\"\n}\n"
@@ -200,5 +206,81 @@ func TestE2EDriftAutoRemediate(t *testing.T) {
 	}
 	if servers, err := sandbox.Servers(cloud); err != nil || servers["web"].Size != "small" {
 		t.Errorf("after auto-remediation the server is %+v (%v), want size small", servers["web"], err)
+	}
+}
+
+// TestE2EDriftFromReposYAML: with no --drift-repos, a repos.yaml drift block
+// (@every 5s, report to an issue and the atoll/drift status, remediate:
+// apply) checks every repository Atoll has had a webhook from: drift is
+// found on schedule, restored by itself, and its issue closes; the default
+// branch's head carries atoll/drift.
+func TestE2EDriftFromReposYAML(t *testing.T) {
+	t.Parallel()
+	gh, repo, atoll, cloud := driftFixtureFlags(t, writeReposYAML(t, `repos:
+- id: /.*/
+  drift:
+    schedule: "@every 5s"
+    projects: ["infra"]
+    report: [issue, status]
+    remediate: apply
+`))
+	waitFor(t, func() bool { return strings.Contains(atoll.log.String(), "drift checks scheduled") }, "the repository seen to be scheduled")
+	// In sync first: the status says so, and no issue is open (a check that
+	// ran between the apply and the merge saw the change as "in Git but not
+	// applied" and its issue has closed itself since).
+	head, err := gh.Push(waitCtx(t), repo, "main", map[string]string{"README.md": "# drift, checked by repos.yaml\n"}, "readme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := waitStatus(t, gh, repo, head, "atoll/drift", vcs.StatusSuccess)
+	if st.Description != "1 project(s) in sync" {
+		t.Errorf("atoll/drift = %+v", st)
+	}
+	for _, is := range gh.Issues(repo) {
+		if is.State != "closed" {
+			t.Fatalf("issue open while in sync: %+v", is)
+		}
+	}
+
+	// Someone resizes the server in the console: the next check finds it,
+	// restores Git's state, and the issue closes itself.
+	if err := sandbox.SetAttribute(cloud, "web", "size", "large"); err != nil {
+		t.Fatal(err)
+	}
+	var issue vcstest.RecordedIssue
+	waitFor(t, func() bool {
+		for _, is := range gh.Issues(repo) {
+			if is.Title == "Drift: acme/infra infra (default)" {
+				issue = is
+				return countComments(gh, repo, is.Num, "`remediate: apply`") > 0
+			}
+		}
+		return false
+	}, "the drift to be found and remediated")
+	waitComment(t, gh, repo, issue.Num, "Apply complete! Resources: 0 added, 1 changed, 0 destroyed.", "`remediate: apply`")
+	waitFor(t, func() bool {
+		for _, is := range gh.Issues(repo) {
+			if is.Num == issue.Num {
+				return is.State == "closed"
+			}
+		}
+		return false
+	}, "the drift issue to close itself")
+	if servers, err := sandbox.Servers(cloud); err != nil || servers["web"].Size != "small" {
+		t.Errorf("after remediation the server is %+v (%v), want size small", servers["web"], err)
+	}
+	if n := len(gh.Issues(repo)); n != 1 {
+		t.Errorf("%d issues, want the one", n)
+	}
+	var sawFailure bool
+	for _, s := range gh.Statuses(repo, head) {
+		sawFailure = sawFailure || (s.Context == "atoll/drift" && s.State == vcs.StatusFailure && s.Description == "drift in infra")
+	}
+	if !sawFailure {
+		t.Errorf("atoll/drift never said \"drift in infra\": %+v", gh.Statuses(repo, head))
+	}
+	// The drift page and API know the repository though it is in no flag.
+	if code, body := httpDo(t, http.MethodPost, atoll.URL+"/api/drift/run?repo=acme/infra", nil, nil); code != http.StatusAccepted {
+		t.Errorf("POST /api/drift/run for a repos.yaml repository = %d %s", code, body)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/robfig/cron/v3"
 )
 
 func TestValidateCommand(t *testing.T) {
@@ -140,28 +139,5 @@ func TestServerRefusesBadFlagsWithoutStarting(t *testing.T) {
 	}
 	if code := run([]string{"version"}, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "atoll ") {
 		t.Errorf("atoll version = %d, %q", code, out.String())
-	}
-}
-
-// TestNextTickAligned: replicas that start at different moments compute the
-// same drift tick, so only one claims it.
-func TestNextTickAligned(t *testing.T) {
-	t.Parallel()
-	every, err := cron.ParseStandard("@every 1h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := nextTick(every, time.Date(2026, 11, 23, 10, 7, 3, 0, time.UTC))
-	b := nextTick(every, time.Date(2026, 11, 23, 10, 51, 0, 0, time.UTC))
-	want := time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC)
-	if !a.Equal(want) || !b.Equal(want) {
-		t.Errorf("nextTick = %v and %v, want both %v", a, b, want)
-	}
-	hourly, err := cron.ParseStandard("0 * * * *")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := nextTick(hourly, time.Date(2026, 11, 23, 10, 7, 3, 0, time.UTC)); !got.Equal(want) {
-		t.Errorf("nextTick(cron) = %v, want %v", got, want)
 	}
 }

@@ -31,7 +31,6 @@ import (
 	"github.com/atollhq/atoll/vcs"
 	ghvcs "github.com/atollhq/atoll/vcs/github"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/robfig/cron/v3"
 )
 
 // runServer is `atoll server`.
@@ -244,7 +243,9 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 			a.Close()
 			return nil, err
 		}
-		if a.drift, err = drift.New(drift.Config{Runner: run, Issues: out, Locks: a.store, RepoCfg: repoCfg, GitToken: gh.GitToken,
+	}
+	if o.DriftRepos != "" || repoCfg.HasDrift() {
+		if a.drift, err = drift.New(drift.Config{Runner: run, Issues: out, Statuses: out, Locks: a.store, RepoCfg: repoCfg, GitToken: gh.GitToken,
 			Label: o.DriftLabel, PageURL: o.AtollURL + "/drift", Registry: registry, Logger: logger}); err != nil {
 			a.Close()
 			return nil, err
@@ -320,52 +321,6 @@ func resolveRepos(ctx context.Context, gh *ghvcs.Client, names []string) ([]vcs.
 	return out, nil
 }
 
-// runDriftSchedule queues drift checks of the watched repos on the schedule
-// until ctx ends.
-func (a *app) runDriftSchedule(ctx context.Context) {
-	if a.drift == nil {
-		return
-	}
-	sched, err := cron.ParseStandard(a.opts.DriftSchedule)
-	if err != nil {
-		a.log.Error("drift schedule", "error", err)
-		return
-	}
-	next := nextTick(sched, time.Now())
-	a.log.Info("drift detection scheduled", "repos", len(a.driftRepos), "next", next.Format(time.RFC3339))
-	for {
-		t := time.NewTimer(time.Until(next))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		for _, r := range a.driftRepos {
-			// Look the repo up again: its default branch may have been renamed.
-			if fresh, err := a.gh.GetRepo(ctx, r.Owner, r.Name); err == nil {
-				r = fresh
-			} else {
-				a.log.Warn("refresh drift repo; using the one known", "repo", r.FullName(), "error", err)
-			}
-			if err := a.srv.ScheduleDrift(ctx, r, next); err != nil {
-				a.log.Error("schedule drift check", "repo", r.FullName(), "error", err)
-			}
-		}
-		next = nextTick(sched, time.Now())
-	}
-}
-
-// nextTick is the schedule's next time after now. "@every D" is aligned to
-// multiples of D (robfig/cron counts it from now), so every replica computes the
-// same tick and only one of them claims it.
-func nextTick(sched cron.Schedule, now time.Time) time.Time {
-	if every, ok := sched.(cron.ConstantDelaySchedule); ok && every.Delay > 0 {
-		return now.Truncate(every.Delay).Add(every.Delay)
-	}
-	return sched.Next(now)
-}
-
 // isLoopback reports whether addr only listens on the loopback interface.
 func isLoopback(addr net.Addr) bool {
 	tcp, ok := addr.(*net.TCPAddr)
@@ -416,7 +371,11 @@ func (a *app) Serve(ctx context.Context, ln net.Listener, stdout io.Writer) erro
 	fmt.Fprintf(stdout, "atoll server listening on %s (%s)\n", ln.Addr(), a.opts.AtollURL)
 	driftDone := make(chan struct{})
 	driftCtx, stopDrift := context.WithCancel(ctx)
-	go func() { defer close(driftDone); a.runDriftSchedule(driftCtx) }()
+	go func() {
+		defer close(driftDone)
+		a.srv.RunDriftSchedule(driftCtx, server.DriftSchedule{Default: a.opts.DriftSchedule,
+			Refresh: func(ctx context.Context, r vcs.Repo) (vcs.Repo, error) { return a.gh.GetRepo(ctx, r.Owner, r.Name) }})
+	}()
 	defer func() { <-driftDone }()
 	defer stopDrift() // deferred last, so it runs before the wait above
 	reconDone := make(chan struct{})

@@ -97,10 +97,25 @@ type Result struct {
 	Checked  time.Time
 	IssueNum int
 	IssueURL string
+	// History is the project's recent checks by this process, oldest first
+	// (at most maxHistory), this one last.
+	History  []Check
 	planFile string
 	project  config.Project
 	dir      string // checkout root
 }
+
+// Check is one past drift check of a project.
+type Check struct {
+	Checked time.Time `json:"checked"`
+	Status  Status    `json:"status"`
+	SHA     string    `json:"commit"`
+	Drifted int       `json:"drifted_resources"`
+	Pending int       `json:"pending_changes"`
+}
+
+// maxHistory bounds the checks kept per project: two days of hourly checks.
+const maxHistory = 48
 
 // Detector checks repositories for drift. It is safe for concurrent use; checks
 // of one repository are serialised.
@@ -394,6 +409,12 @@ func (d *Detector) record(r Result) {
 	if prev, ok := d.results[k]; ok && prev.Project != r.Project {
 		// The project was renamed: its gauge has a new label set.
 		d.drifted.DeleteLabelValues(prev.Repo.FullName(), prev.Project, prev.Workspace)
+	}
+	prev := d.results[k]
+	r.History = append(prev.History, Check{Checked: r.Checked, Status: r.Status, SHA: r.SHA,
+		Drifted: len(r.Drift), Pending: len(r.Pending)})
+	if over := len(r.History) - maxHistory; over > 0 {
+		r.History = append([]Check(nil), r.History[over:]...)
 	}
 	d.results[k] = r
 	d.mu.Unlock()

@@ -172,6 +172,8 @@ type DriftView struct {
 	Checked   time.Time `json:"checked"`
 	IssueURL  string    `json:"issue_url,omitempty"`
 	IssueNum  int       `json:"issue,omitempty"`
+	// History is the project's recent checks, oldest first.
+	History []drift.Check `json:"history"`
 }
 
 func (s *Server) driftViews() []DriftView {
@@ -182,7 +184,7 @@ func (s *Server) driftViews() []DriftView {
 	for _, r := range s.cfg.Drift.Results() {
 		out = append(out, DriftView{Repo: r.Repo.FullName(), Project: r.Project, Workspace: r.Workspace, Branch: r.Branch,
 			Commit: short(r.SHA), Status: string(r.Status), Drifted: len(r.Drift), Pending: len(r.Pending), Error: r.Error,
-			Since: r.Since, Checked: r.Checked, IssueURL: r.IssueURL, IssueNum: r.IssueNum})
+			Since: r.Since, Checked: r.Checked, IssueURL: r.IssueURL, IssueNum: r.IssueNum, History: r.History})
 	}
 	return out
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -279,8 +281,49 @@ func TestE2EDriftFromReposYAML(t *testing.T) {
 	if !sawFailure {
 		t.Errorf("atoll/drift never said \"drift in infra\": %+v", gh.Statuses(repo, head))
 	}
+	// The drift API and page show the project's history: in sync, drifted,
+	// then in sync again.
+	_, body := httpDo(t, http.MethodGet, atoll.URL+"/api/drift", nil, nil)
+	var api struct {
+		Results []struct {
+			Project string `json:"project"`
+			History []struct {
+				Status string `json:"status"`
+			} `json:"history"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(body), &api); err != nil || len(api.Results) != 1 {
+		t.Fatalf("GET /api/drift: %v\n%s", err, body)
+	}
+	var seq []string
+	for _, c := range api.Results[0].History {
+		if len(seq) == 0 || seq[len(seq)-1] != c.Status {
+			seq = append(seq, c.Status)
+		}
+	}
+	if !strings.Contains(strings.Join(seq, ","), "in_sync,drifted,in_sync") {
+		t.Errorf("drift history %v, want in_sync, drifted, in_sync in order", seq)
+	}
+	_, page := httpDo(t, http.MethodGet, atoll.URL+"/drift", nil, nil)
+	if !strings.Contains(page, `class="tick tick-drifted"`) || !strings.Contains(page, `class="tick tick-in_sync"`) {
+		t.Errorf("drift page lacks the history timeline:\n%s", page)
+	}
+	saveArtifact(t, "drift-page.html", page)
 	// The drift page and API know the repository though it is in no flag.
 	if code, body := httpDo(t, http.MethodPost, atoll.URL+"/api/drift/run?repo=acme/infra", nil, nil); code != http.StatusAccepted {
 		t.Errorf("POST /api/drift/run for a repos.yaml repository = %d %s", code, body)
+	}
+}
+
+// saveArtifact writes a page a test produced to $ATOLL_E2E_ARTIFACTS, when
+// set, for a person to look at (for example with chromium --screenshot).
+func saveArtifact(t *testing.T, name, body string) {
+	t.Helper()
+	dir := os.Getenv("ATOLL_E2E_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+		t.Errorf("save %s: %v", name, err)
 	}
 }

@@ -2,6 +2,9 @@
 // a work queue on Redis Streams where each job runs on exactly one replica and a
 // job whose replica died is taken over by another when its lease expires, and a
 // lease mutex per pull request so one PR never runs two jobs at once anywhere.
+// A replica that cannot renew a lease stops the job before the lease can
+// expire, and each mutex holding carries a fencing token (locking.Fence) that
+// the store checks, so a stale holder records nothing.
 package cluster
 
 import (
@@ -15,6 +18,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/atollhq/atoll/locking"
 )
 
 // Defaults for QueueOptions.
@@ -183,34 +188,48 @@ func (q *Queue) deliveries(ctx context.Context, id string) (int, error) {
 	return int(p[0].RetryCount), nil
 }
 
-// runOne runs a job while heartbeating its lease, then removes it from the stream.
+// renewScript is the job lease's heartbeat: if consumer ARGV[2] still owns
+// pending entry ARGV[3] of group ARGV[1] in stream KEYS[1], an XCLAIM JUSTID
+// resets its idle time without counting a delivery, and it returns 1. It
+// returns 0 when the entry is gone or another replica claimed it: a plain
+// XCLAIM would steal it back.
+var renewScript = goredis.NewScript(`
+local p = redis.call("XPENDING", KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end
+redis.call("XCLAIM", KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], "JUSTID")
+return 1`)
+
+// runOne runs a job while heartbeating its lease, then removes it from the
+// stream. The job's context ends, with a cause wrapping locking.ErrLeaseLost,
+// when the lease may be lost (see heartbeat); such a job is left pending, like
+// one cut off by a shutdown, for whichever replica takes it over.
 func (q *Queue) runOne(ctx context.Context, id string, payload []byte, attempt int, handle Handler) {
+	claimed := time.Now() // no earlier than Redis reset the entry's idle time
+	jobCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	hbCtx, stop := context.WithCancel(ctx)
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		t := time.NewTicker(q.opts.Lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-hbCtx.Done():
-				return
-			case <-t.C:
-				// XCLAIM by the owner with JUSTID resets the idle time without
-				// counting a delivery: the lease heartbeat.
-				if err := q.rdb.XClaimJustID(hbCtx, &goredis.XClaimArgs{Stream: q.stream, Group: q.group,
-					Consumer: q.opts.Consumer, MinIdle: 0, Messages: []string{id}}).Err(); err != nil && hbCtx.Err() == nil {
-					q.log.Error("heartbeat job lease", "id", id, "error", err)
-				}
-			}
+		renew := func(ctx context.Context) (bool, error) {
+			n, err := renewScript.Run(ctx, q.rdb, []string{q.stream}, q.group, q.opts.Consumer, id).Int()
+			return n == 1, err
+		}
+		if err := heartbeat(hbCtx, q.opts.Lease, claimed, "job "+id, renew, q.log); err != nil {
+			q.log.Error("job lease lost; stopping the job", "id", id, "error", err)
+			cancel(err)
 		}
 	}()
-	handle(ctx, payload, attempt)
+	handle(jobCtx, payload, attempt)
 	stop()
 	<-hbDone
 	if ctx.Err() != nil {
 		// Shutting down mid-job: leave it pending so another replica takes it
 		// over when the lease expires.
+		return
+	}
+	if cause := context.Cause(jobCtx); errors.Is(cause, locking.ErrLeaseLost) {
+		q.log.Warn("job stopped with its lease lost; left for the replica that takes it over", "id", id)
 		return
 	}
 	q.done(id)

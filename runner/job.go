@@ -53,6 +53,10 @@ type Job struct {
 	// Logger is the job's logger (with repo, pull and project attributes);
 	// nil uses the runner's.
 	Logger *slog.Logger
+	// BeforeApply, when set, is called just before an apply step starts
+	// terraform; an error fails the step without running it (the fencing
+	// check of a lease held across replicas).
+	BeforeApply func(ctx context.Context) error
 }
 
 // Result is what a job did.
@@ -196,7 +200,19 @@ func (r *Runner) Run(ctx context.Context, job Job) (Result, error) {
 		}
 		timedOut := &stepTimeoutError{kind: step.Kind, after: timeout}
 		stepCtx, cancel := context.WithTimeoutCause(ctx, timeout, timedOut)
-		out, err := x.runStepGuarded(stepCtx, step, &res)
+		var out *stepOut
+		var err error
+		if step.Kind == config.StepApply && job.BeforeApply != nil {
+			if err = job.BeforeApply(stepCtx); err != nil {
+				out = &stepOut{text: "apply not started: " + err.Error() + "\n", exitCode: -1}
+				if job.Log != nil {
+					_, _ = io.WriteString(job.Log, out.text)
+				}
+			}
+		}
+		if err == nil {
+			out, err = x.runStepGuarded(stepCtx, step, &res)
+		}
 		cancel()
 		sr := StepResult{Kind: step.Kind, Duration: time.Since(start)}
 		if out != nil {

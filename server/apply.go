@@ -185,7 +185,16 @@ func (r *prRun) applyProject(ctx context.Context, p config.Project, pl locking.P
 	}
 	result, err := s.cfg.Runner.Run(ctx, runner.Job{Dir: r.dir, ProjectDir: p.Dir, Workspace: p.Workspace, Steps: p.Workflow.ApplySteps(),
 		Terraform: tf, PlanFile: pl.Path, Env: r.runEnv(p, pl.Path), Log: r.job,
-		Logger: r.log.With("project", projectLabel(p), "workspace", p.Workspace)})
+		Logger: r.log.With("project", projectLabel(p), "workspace", p.Workspace), BeforeApply: s.checkFence})
+	if err != nil && errors.Is(err, locking.ErrLeaseLost) {
+		// The fence check before terraform apply: another replica holds the
+		// pull request now, so this one applies nothing.
+		r.log.Error("apply not started: lease lost", "error", err)
+		res.Status = templates.StatusRefused
+		res.Reason = "not applied: the Atoll replica running this lost its lease on the pull request to another replica (" + err.Error() + "), so terraform apply did not start here."
+		s.metrics.projects.WithLabelValues("apply", "error").Inc()
+		return res
+	}
 	if err != nil {
 		res.Status = templates.StatusError
 		res.Step, res.ExitCode, res.Output = errorOutput(err)

@@ -49,15 +49,15 @@ func (s *Server) allJobs(ctx context.Context) []JobInfo {
 // replica that did not run it shows it nearly live.
 const archiveEvery = 2 * time.Second
 
-// archiveJob saves the job's record and log now.
-func (s *Server) archiveJob(ctx context.Context, j *Job) {
+// archiveJob saves the job's record and log now, and reports whether it did.
+func (s *Server) archiveJob(ctx context.Context, j *Job) bool {
 	if s.cfg.Jobs == nil {
-		return
+		return true
 	}
 	snap := j.Snapshot()
 	info, err := json.Marshal(snap)
 	if err != nil {
-		return
+		return false
 	}
 	log, _ := j.Log()
 	if snap.State == JobRunning || snap.State == JobQueued {
@@ -67,14 +67,23 @@ func (s *Server) archiveJob(ctx context.Context, j *Job) {
 	}
 	if err := s.cfg.Jobs.SaveJob(ctx, j.ID, info, log); err != nil {
 		s.log.Warn("archive job", "job", j.ID, "error", err)
+		return false
 	}
+	return true
 }
 
+// lostArchiveRetry bounds how long a job stopped by a lost lease keeps trying
+// to archive its final record: its replica lost contact with Redis, and
+// without the final copy every replica would list the job as running forever.
+const lostArchiveRetry = 30 * time.Second
+
 // archiveWhileRunning copies the job to the archive every archiveEvery until
-// the returned stop is called, which waits for the copier and saves once more.
-func (s *Server) archiveWhileRunning(ctx context.Context, j *Job) (stop func()) {
+// the returned stop is called, which waits for the copier and saves once more;
+// with lost set (the job's lease was lost with contact to Redis) it retries
+// that final copy every second for up to lostArchiveRetry.
+func (s *Server) archiveWhileRunning(ctx context.Context, j *Job) (stop func(lost bool)) {
 	if s.cfg.Jobs == nil {
-		return func() {}
+		return func(bool) {}
 	}
 	s.archiveJob(ctx, j)
 	done := make(chan struct{})
@@ -92,13 +101,20 @@ func (s *Server) archiveWhileRunning(ctx context.Context, j *Job) (stop func()) 
 			}
 		}
 	}()
-	return func() {
+	return func(lost bool) {
 		close(done)
 		<-finished
 		// The final copy must land even if the job's context was cancelled.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		s.archiveJob(fctx, j)
+		deadline := time.Now().Add(lostArchiveRetry)
+		for {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			ok := s.archiveJob(fctx, j)
+			cancel()
+			if ok || !lost || time.Now().After(deadline) {
+				return
+			}
+			time.Sleep(time.Second)
+		}
 	}
 }
 

@@ -20,6 +20,10 @@ const settleTimeout = 10 * time.Second
 // since nothing will run it again. With a shared queue another replica takes
 // such a job over, so its statuses are left for that replica.
 func (r *prRun) settle(ctx context.Context, ok, panicked bool) {
+	if r.lost != nil && !panicked {
+		r.settleLost(ctx)
+		return
+	}
 	stopped := ctx.Err() != nil
 	if stopped && r.s.local == nil && !panicked {
 		r.log.Warn("job stopped before it finished; another replica takes it over")
@@ -73,4 +77,20 @@ func stoppedMessage(w Work) string {
 		msg += " The apply may have been cut off part-way: read the job log and run `atoll plan` to see what is left before applying again."
 	}
 	return msg
+}
+
+// settleLost ends a job stopped because its replica lost the lease on the PR
+// (r.lost): the PR hears why from this replica, which may still reach GitHub
+// though not Redis. Its statuses are left to the replica that takes the job
+// over (see HandleQueued): this replica cannot know when that happens, and a
+// late status from it could overwrite a newer job's.
+func (r *prRun) settleLost(ctx context.Context) {
+	r.log.Error("job stopped: this replica lost its lease on the pull request", "error", r.lost)
+	r.logf("\nstopped: this replica lost its lease on the pull request (%v)\n", r.lost)
+	if r.w.Kind == WorkClose {
+		return // the lock reconciler releases what a close job would have
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	r.comment(sctx, leaseLostMessage(r.w, r.lost))
 }

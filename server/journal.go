@@ -124,22 +124,27 @@ func isApply(w Work) bool {
 // replica) cut off that it is not run again, and what to do: rec is its
 // journal record (zero when there is none).
 func (s *Server) reportCutOffApply(ctx context.Context, w Work, rec locking.JobRecord) {
+	s.reportStoppedApply(ctx, w, rec, "the server restarted")
+}
+
+// reportStoppedApply is reportCutOffApply saying why the apply stopped.
+func (s *Server) reportStoppedApply(ctx context.Context, w Work, rec locking.JobRecord, why string) {
 	log := s.log.With("job", w.ID, "repo", w.Repo.FullName(), "pull", w.Pull.Num)
 	what := "`" + commandLabel(w) + "`"
 	if rec.State == journalQueued {
 		log.Warn("server stopped before a queued apply ran; not run")
-		s.postComment(ctx, w, "Atoll restarted before it could run "+what+", so nothing was applied. Comment it again to apply.")
+		s.postComment(ctx, w, "Atoll stopped ("+why+") before it could run "+what+", so nothing was applied. Comment it again to apply.")
 		return
 	}
 	log.Warn("server stopped during an apply; not run again")
-	s.editComments(ctx, w.Repo, rec.Comments, "_Atoll stopped while running this apply (the server restarted), so this comment is not complete. See the comment below._")
+	s.editComments(ctx, w.Repo, rec.Comments, "_Atoll stopped while running this apply ("+why+"), so this comment is not complete. See the comment below._")
 	if rec.HeadSHA != "" && w.Kind == WorkCommand {
 		if err := s.cfg.VCS.SetStatus(ctx, w.Repo, vcs.Status{SHA: rec.HeadSHA, Context: statusApply, State: vcs.StatusError,
 			Description: "Atoll stopped during apply; run atoll plan to see what is left"}); err != nil {
 			log.Error("set status after interrupted apply", "error", err)
 		}
 	}
-	s.postComment(ctx, w, "**Atoll stopped while it was running "+what+"** (the server restarted), so the apply may have finished, stopped part way, or not started. "+
+	s.postComment(ctx, w, "**Atoll stopped while it was running "+what+"** ("+why+"), so the apply may have finished, stopped part way, or not started. "+
 		"Resources may be partly changed, and terraform's state lock may still be held. Atoll does not run an apply again by itself.\n\n"+
 		"**Next:** comment `atoll plan` to see what is left to change, review it, then `atoll apply`. If terraform reports that the state is locked, release it with `terraform force-unlock` once you are sure nothing else is applying.")
 }

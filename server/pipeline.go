@@ -40,6 +40,10 @@ type prRun struct {
 	// tried to set that is pending or did not reach the VCS. Execute settles
 	// each one before the job ends, so no commit status stays pending forever.
 	unsettled map[string]vcs.Status
+
+	// lost is why the job's lease was lost (wraps locking.ErrLeaseLost), nil
+	// if it was not; set as the job ends, before settle reads it.
+	lost error
 }
 
 // Execute runs one unit of work to completion. It never panics: a panic is logged,
@@ -59,7 +63,7 @@ func (s *Server) Execute(ctx context.Context, w Work) {
 	defer s.journalDone(ctx, w.ID) // runs last: the job has told its PR how it ended
 	ok := false
 	stopArchive := s.archiveWhileRunning(ctx, job)
-	defer stopArchive() // runs after the deferred state change below
+	defer func() { stopArchive(r.lost != nil) }() // runs after the deferred state change below
 	defer func() {
 		panicked := false
 		if p := recover(); p != nil {
@@ -81,30 +85,33 @@ func (s *Server) Execute(ctx context.Context, w Work) {
 	if ctx.Err() != nil {
 		return // stopped before it started; settle reports it
 	}
-	unlock, err := s.cfg.PullMutex.LockPull(ctx, w.PullKey())
+	// The job runs under held: with replicas, its lease on the PR, which ends
+	// it if lost and fences its store writes.
+	held, unlock, err := s.lockPull(ctx, w.PullKey())
 	if err != nil {
 		log.Error("wait for pull request mutex", "error", err)
 		return
 	}
 	defer unlock()
+	defer func() { r.lost = leaseLost(held) }() // before unlock: settle reads it
 	log.Info("job started")
 	switch {
 	case w.Kind == WorkClose:
-		ok = r.closed(ctx)
+		ok = r.closed(held)
 	case w.Kind == WorkAutoplan:
-		ok = r.autoplan(ctx)
+		ok = r.autoplan(held)
 	case w.Kind == WorkDriftCheck && s.cfg.Drift != nil:
-		ok = r.driftCheck(ctx)
+		ok = r.driftCheck(held)
 	case w.Kind == WorkDriftApply && s.cfg.Drift != nil:
-		ok = r.driftApply(ctx)
+		ok = r.driftApply(held)
 	case w.CommandErr != "":
 		body, err := templates.Help(templates.HelpData{Error: w.CommandErr, AllowedFlags: AllowedExtraFlagNames()})
 		if err == nil {
-			r.comment(ctx, body)
+			r.comment(held, body)
 		}
 		ok = false
 	default:
-		ok = r.command(ctx)
+		ok = r.command(held)
 	}
 	log.Info("job finished", "ok", ok)
 }

@@ -49,7 +49,7 @@ func (s *Server) HandleQueued(ctx context.Context, payload []byte, attempt int) 
 			if rec.State == "" {
 				rec.State = journalRunning // claimed by a replica; assume it started
 			}
-			s.reportCutOffApply(ctx, w, rec)
+			s.reportStoppedApply(ctx, w, rec, "the replica running it stopped or lost contact with Redis")
 			s.journalDone(ctx, w.ID)
 			return
 		}

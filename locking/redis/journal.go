@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/atollhq/atoll/locking"
 )
 
@@ -28,7 +30,11 @@ func (s *Store) SaveJob(ctx context.Context, j locking.JobRecord) error {
 	if err != nil {
 		return fmt.Errorf("save job %s: encode: %w", j.ID, err)
 	}
-	if err := s.client.HSet(ctx, s.journalKey(), j.ID, v).Err(); err != nil {
+	err = s.write(ctx, func(p goredis.Pipeliner) error {
+		p.HSet(ctx, s.journalKey(), j.ID, v)
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("save job %s: %w", j.ID, err)
 	}
 	return nil
@@ -36,7 +42,11 @@ func (s *Store) SaveJob(ctx context.Context, j locking.JobRecord) error {
 
 // DeleteJob removes the record of job id.
 func (s *Store) DeleteJob(ctx context.Context, id string) error {
-	if err := s.client.HDel(ctx, s.journalKey(), id).Err(); err != nil {
+	err := s.write(ctx, func(p goredis.Pipeliner) error {
+		p.HDel(ctx, s.journalKey(), id)
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("delete job %s: %w", id, err)
 	}
 	return nil

@@ -140,7 +140,15 @@ func (s *Store) Acquire(ctx context.Context, locks []locking.Lock) error {
 		keys = append(keys, s.lockKey(id), s.pullIndexKey(l.Key.Repo, l.Pull))
 		args = append(args, strconv.Itoa(l.Pull), t.UTC().Format(time.RFC3339Nano), string(rec), id)
 	}
-	res, err := acquireScript.Run(ctx, s.client, keys, args...).Result()
+	var cmd *goredis.Cmd
+	err := s.write(ctx, func(p goredis.Pipeliner) error {
+		cmd = acquireScript.Eval(ctx, p, keys, args...)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("acquire locks: %w", err)
+	}
+	res, err := cmd.Result()
 	if err != nil {
 		return fmt.Errorf("acquire locks: %w", err)
 	}
@@ -165,8 +173,15 @@ func (s *Store) Release(ctx context.Context, key locking.Key, pull int) (locking
 		return locking.Lock{}, fmt.Errorf("release lock %s: %w", key, err)
 	}
 	id := key.String()
-	res, err := releaseScript.Run(ctx, s.client, []string{s.lockKey(id)},
-		strconv.Itoa(pull), s.pullIndexPrefix(key.Repo), id).Slice()
+	var cmd *goredis.Cmd
+	err := s.write(ctx, func(p goredis.Pipeliner) error {
+		cmd = releaseScript.Eval(ctx, p, []string{s.lockKey(id)}, strconv.Itoa(pull), s.pullIndexPrefix(key.Repo), id)
+		return nil
+	})
+	if err != nil {
+		return locking.Lock{}, fmt.Errorf("release lock %s: %w", key, err)
+	}
+	res, err := cmd.Slice()
 	if err != nil {
 		return locking.Lock{}, fmt.Errorf("release lock %s: %w", key, err)
 	}
@@ -192,8 +207,15 @@ func (s *Store) ReleasePull(ctx context.Context, repo string, pull int) ([]locki
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("release locks of %s#%d: %w", repo, pull, err)
 	}
-	res, err := releasePullScript.Run(ctx, s.client, []string{s.pullIndexKey(repo, pull)},
-		strconv.Itoa(pull), s.lockKey("")).Slice()
+	var cmd *goredis.Cmd
+	err := s.write(ctx, func(p goredis.Pipeliner) error {
+		cmd = releasePullScript.Eval(ctx, p, []string{s.pullIndexKey(repo, pull)}, strconv.Itoa(pull), s.lockKey(""))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("release locks of %s#%d: %w", repo, pull, err)
+	}
+	res, err := cmd.Slice()
 	if err != nil {
 		return nil, fmt.Errorf("release locks of %s#%d: %w", repo, pull, err)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/atollhq/atoll/locking"
 )
 
@@ -65,8 +67,10 @@ func (s *Store) SavePlan(ctx context.Context, p locking.Plan) error {
 		return fmt.Errorf("save plan %s: encode: %w", p.Key, err)
 	}
 	id := p.Key.String()
-	err = s.client.HSet(ctx, s.plansKey(p.Key.Repo, p.Pull),
-		metaField+id, meta, dataField+id, p.Data).Err()
+	err = s.write(ctx, func(pipe goredis.Pipeliner) error {
+		pipe.HSet(ctx, s.plansKey(p.Key.Repo, p.Pull), metaField+id, meta, dataField+id, p.Data)
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("save plan %s: %w", p.Key, err)
 	}
@@ -107,7 +111,11 @@ func (s *Store) Plans(ctx context.Context, repo string, pull int) ([]locking.Pla
 
 // DeletePlans removes every plan record of pull in repo.
 func (s *Store) DeletePlans(ctx context.Context, repo string, pull int) error {
-	if err := s.client.Del(ctx, s.plansKey(repo, pull)).Err(); err != nil {
+	err := s.write(ctx, func(p goredis.Pipeliner) error {
+		p.Del(ctx, s.plansKey(repo, pull))
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("delete plans of %s#%d: %w", repo, pull, err)
 	}
 	return nil

@@ -8,7 +8,10 @@
 //	P pull:<repo>|<pull>    set of <key>: the locks a PR holds, for ReleasePull and List by PR
 //	P plans:<repo>|<pull>   hash {"m|"+<key>: plan JSON without data, "d|"+<key>: plan file bytes}
 //
-// <repo> is query-escaped, so it never contains "|". The scripts derive some key
+// <repo> is query-escaped, so it never contains "|". A write made under a
+// locking.Fence (a job holding a replica's lease on its PR) is a WATCH/MULTI
+// transaction that runs only while the fence's key holds its token (fence.go).
+// The scripts derive some key
 // names from others, so the store needs a single Redis server (or primary), not
 // Redis Cluster.
 package redis

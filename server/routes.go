@@ -21,6 +21,7 @@ func (s *Server) routes() *echo.Echo {
 	// GitHub caps webhook payloads at 25 MiB.
 	e.POST("/events", s.handleEvents, middleware.BodyLimit("25M"))
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/readyz", s.handleReadyz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
 
 	web := e.Group("", s.webAuth)

@@ -105,6 +105,8 @@ type Config struct {
 	// Deliveries records handled webhook deliveries to refuse replays; an
 	// in-memory log of this process by default.
 	Deliveries DeliveryLog
+	// Ready are the checks of /readyz (store, GitHub, terraform, disk).
+	Ready []ReadyCheck
 	// Poller, when set, lets RunPullPoller catch up on missed webhooks.
 	Poller PullPoller
 	// Spool, when set, keeps webhooks accepted while the shared store
@@ -142,6 +144,7 @@ type Server struct {
 	local   *localDispatcher // nil when a shared dispatcher is configured
 	poll    *pollState
 	spoolMu sync.Mutex // serialises spool writes and drains
+	ready   readiness
 	perms   *permissionCache
 
 	// baseCtx is cancelled on Shutdown; background work derives from it.

@@ -51,6 +51,8 @@ type serverOptions struct {
 	TofuBinary       string
 	DefaultDist      string
 	LogLevel         string
+	LogFormat        string
+	MinFreeDisk      int64
 	WebBasicAuth     bool
 	WebUsername      string
 	WebPassword      string
@@ -109,6 +111,8 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.DefaultDist, "default-tf-distribution", "terraform", "terraform or opentofu: what projects that set no terraform_distribution run")
 	fs.StringVar(&o.TFBinDir, "tf-bin-dir", "", "directory holding other terraform versions as terraform<VERSION>")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.LogFormat, "log-format", "text", "text (key=value lines) or json (one JSON object per line, for a log stack)")
+	fs.Int64Var(&o.MinFreeDisk, "readyz-min-free-disk", 512<<20, "bytes that must be free in --data-dir for /readyz to answer ready")
 	fs.BoolVar(&o.WebBasicAuth, "web-basic-auth", false, "protect the web UI and API with basic auth")
 	fs.StringVar(&o.WebUsername, "web-username", "atoll", "web UI basic auth user")
 	fs.StringVar(&o.WebPassword, "web-password", "", "web UI basic auth password (prefer ATOLL_WEB_PASSWORD)")
@@ -141,6 +145,9 @@ func (o *serverOptions) validate() error {
 	}
 	if o.GHToken == "" && o.GHTokenFile == "" && o.GHAppID == 0 {
 		errs = append(errs, errors.New("set --gh-token (or ATOLL_GH_TOKEN, --gh-token-file) or a GitHub App (--gh-app-id, --gh-app-key-file)"))
+	}
+	if o.LogFormat != "text" && o.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format %q: use text or json", o.LogFormat))
 	}
 	switch o.LockingDBType {
 	case "boltdb":

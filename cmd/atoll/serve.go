@@ -84,7 +84,7 @@ func startApp(ctx context.Context, name string, args []string, stderr io.Writer,
 	}
 	level, _ := parseLevel(o.LogLevel)
 	red := redact.New(o.secrets()...)
-	logger := slog.New(red.Handler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+	logger := slog.New(red.Handler(logHandler(stderr, o.LogFormat, level)))
 	for _, f := range onCommandLine {
 		logger.Warn("UNSAFE: a secret was given on the command line, where every process on this machine (terraform included) can read it from /proc; use the environment variable, --config or a file instead",
 			"flag", "--"+f, "instead", "ATOLL_"+strings.ToUpper(strings.ReplaceAll(f, "-", "_")))
@@ -277,6 +277,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	if o.WebBasicAuth {
 		scfg.WebUser, scfg.WebPassword = o.WebUsername, o.WebPassword
 	}
+	scfg.Ready = a.readyChecks(run)
 	if a.srv, err = server.New(scfg); err != nil {
 		a.Close()
 		return nil, err

@@ -61,7 +61,7 @@ func runTestdrive(args []string, stdout, stderr io.Writer) error {
 			o := serverOptions{
 				Port: ln.Addr().(*net.TCPAddr).Port, AtollURL: url, DataDir: t.DataDir, GHUser: t.BotUser, GHToken: t.Token,
 				GHWebhookSecret: t.WebhookSecret, GHHostname: "github.com", GHAPIURL: t.APIURL, RepoAllowlist: "*",
-				LockingDBType: "boltdb", TFBinary: *tf, LogLevel: "info", MaxParallelJobs: 4, ReconcileEvery: time.Minute, GHTimeout: time.Minute,
+				LockingDBType: "boltdb", TFBinary: *tf, LogLevel: "info", LogFormat: "text", MaxParallelJobs: 4, ReconcileEvery: time.Minute, GHTimeout: time.Minute,
 				DriftRepos: t.DriftRepos, DriftSchedule: "@every 1h", DriftLabel: "atoll-drift",
 			}
 			if err := os.MkdirAll(filepath.Dir(t.DataDir), 0o700); err != nil {

@@ -92,3 +92,17 @@ func (c *Client) CommitStatuses(ctx context.Context, repo vcs.Repo, ref string) 
 		opts.Page = resp.NextPage
 	}
 }
+
+// RateLimit returns the core API's remaining requests and limit for this
+// client's credentials. GitHub does not count the call itself.
+func (c *Client) RateLimit(ctx context.Context) (remaining, limit int, err error) {
+	rl, _, err := c.gh.RateLimit.Get(ctx)
+	if err != nil {
+		return 0, 0, wrapErr("get rate limit", err)
+	}
+	core := rl.GetCore()
+	if core == nil {
+		return 0, 0, errors.New("get rate limit: the answer has no core limit")
+	}
+	return core.Remaining, core.Limit, nil
+}

@@ -113,3 +113,12 @@ func TestCommitStatuses(t *testing.T) {
 		t.Errorf("CommitStatuses of an unknown commit = %v, want ErrNotFound", err)
 	}
 }
+
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	_, _, c := newFakeGitHub(t, vcstest.Options{})
+	remaining, limit, err := c.RateLimit(context.Background())
+	if err != nil || limit != 5000 || remaining != 4999 {
+		t.Errorf("RateLimit = %d/%d, %v; want 4999/5000", remaining, limit, err)
+	}
+}

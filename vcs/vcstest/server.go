@@ -308,6 +308,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET "+p+"/commits/{rest...}", s.commitStatuses)
 	api.HandleFunc("GET "+p+"/collaborators/{user}/permission", s.getPermission)
 	api.HandleFunc("GET /api/v3/orgs/{org}/teams/{slug}/memberships/{user}", s.getTeamMembership)
+	api.HandleFunc("GET /api/v3/rate_limit", s.getRateLimit)
 	api.HandleFunc("/api/v3/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not Found")
 	})

@@ -13,23 +13,25 @@ import (
 )
 
 // applyEnvAndFile fills every flag not set on the command line from ATOLL_<NAME>
-// (upper case, '-' → '_') or, failing that, from the YAML config file named by
-// the --config flag (keys are flag names). Precedence: flag > env > file > default.
-func applyEnvAndFile(fs *flag.FlagSet, lookupEnv func(string) (string, bool), configPath string) error {
+// (upper case, '-' → '_'), else ATLANTIS_<NAME> (so an Atlantis deployment's
+// environment works unchanged), else the YAML config file named by the
+// --config flag (keys are flag names). Precedence: flag > ATOLL_* >
+// ATLANTIS_* > file > default. It returns the ATLANTIS_* variables it used.
+func applyEnvAndFile(fs *flag.FlagSet, lookupEnv func(string) (string, bool), configPath string) ([]string, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	fileVals := map[string]any{}
 	if configPath != "" {
 		data, err := os.ReadFile(configPath)
 		if err != nil {
-			return fmt.Errorf("read config file: %w", err)
+			return nil, fmt.Errorf("read config file: %w", err)
 		}
 		var node yaml.Node
 		if err := yaml.Unmarshal(data, &node); err != nil {
-			return fmt.Errorf("%s: %w", configPath, err)
+			return nil, fmt.Errorf("%s: %w", configPath, err)
 		}
 		if err := node.Decode(&fileVals); err != nil {
-			return fmt.Errorf("%s: must be a map of flag names to values: %w", configPath, err)
+			return nil, fmt.Errorf("%s: must be a map of flag names to values: %w", configPath, err)
 		}
 		var unknown []string
 		for k := range fileVals {
@@ -39,20 +41,26 @@ func applyEnvAndFile(fs *flag.FlagSet, lookupEnv func(string) (string, bool), co
 		}
 		if len(unknown) > 0 {
 			sort.Strings(unknown)
-			return fmt.Errorf("%s: unknown keys %s (keys are flag names, e.g. gh-user)", configPath, strings.Join(unknown, ", "))
+			return nil, fmt.Errorf("%s: unknown keys %s (keys are flag names, e.g. gh-user)", configPath, strings.Join(unknown, ", "))
 		}
 	}
 	var errs []error
+	var atlantis []string
 	fs.VisitAll(func(f *flag.Flag) {
 		if set[f.Name] {
 			return
 		}
-		env := "ATOLL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := lookupEnv(env); ok {
-			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", env, err))
+		suffix := strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		for _, env := range []string{"ATOLL_" + suffix, "ATLANTIS_" + suffix} {
+			if v, ok := lookupEnv(env); ok {
+				if err := fs.Set(f.Name, v); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", env, err))
+				}
+				if strings.HasPrefix(env, "ATLANTIS_") {
+					atlantis = append(atlantis, env)
+				}
+				return
 			}
-			return
 		}
 		if v, ok := fileVals[f.Name]; ok {
 			var s string
@@ -77,7 +85,7 @@ func applyEnvAndFile(fs *flag.FlagSet, lookupEnv func(string) (string, bool), co
 			}
 		}
 	})
-	return errors.Join(errs...)
+	return atlantis, errors.Join(errs...)
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

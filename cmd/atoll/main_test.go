@@ -54,7 +54,7 @@ func TestValidateCommand(t *testing.T) {
 	}
 }
 
-// TestFlagPrecedence: flag > ATOLL_* environment > --config file > default.
+// TestFlagPrecedence: flag > ATOLL_* > ATLANTIS_* environment > --config file > default.
 func TestFlagPrecedence(t *testing.T) {
 	t.Parallel()
 	cfgFile := filepath.Join(t.TempDir(), "atoll.yaml")
@@ -67,15 +67,22 @@ func TestFlagPrecedence(t *testing.T) {
 	if err := fs.Parse([]string{"--log-level", "debug"}); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"ATOLL_GH_USER": "from-env", "ATOLL_CLUSTER_LEASE": "5s", "ATOLL_ALLOW_FORK_PRS": "true"}
-	if err := applyEnvAndFile(fs, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, cfgFile); err != nil {
+	// An Atlantis deployment's ATLANTIS_* variables count when the ATOLL_*
+	// one is unset.
+	env := map[string]string{"ATOLL_GH_USER": "from-env", "ATLANTIS_GH_USER": "from-atlantis", "ATOLL_CLUSTER_LEASE": "5s",
+		"ATOLL_ALLOW_FORK_PRS": "true", "ATLANTIS_GH_HOSTNAME": "ghe.acme.dev"}
+	fromAtlantis, err := applyEnvAndFile(fs, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, cfgFile)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"ATLANTIS_GH_HOSTNAME"}, fromAtlantis); d != "" {
+		t.Errorf("ATLANTIS_* variables used (-want +got):\n%s", d)
 	}
 	got := map[string]any{"port": o.Port, "gh-user": o.GHUser, "allowlist": splitList(o.RepoAllowlist), "log": o.LogLevel,
 		"jobs": o.MaxParallelJobs, "basic": o.WebBasicAuth, "lease": o.ClusterLease, "hostname": o.GHHostname,
 		"forks": o.AllowForkPRs}
 	want := map[string]any{"port": 5000, "gh-user": "from-env", "allowlist": []string{"github.com/a/*", "github.com/b/*"}, "log": "debug",
-		"jobs": 8, "basic": true, "lease": 5 * time.Second, "hostname": "github.com", "forks": true}
+		"jobs": 8, "basic": true, "lease": 5 * time.Second, "hostname": "ghe.acme.dev", "forks": true}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("options (-want +got):\n%s", d)
 	}
@@ -86,7 +93,7 @@ func TestFlagPrecedence(t *testing.T) {
 	fs2 := flag.NewFlagSet("t", flag.ContinueOnError)
 	var o2 serverOptions
 	o2.register(fs2)
-	if err := applyEnvAndFile(fs2, func(string) (string, bool) { return "", false }, cfgFile); err == nil || !strings.Contains(err.Error(), "unknown keys prot") {
+	if _, err := applyEnvAndFile(fs2, func(string) (string, bool) { return "", false }, cfgFile); err == nil || !strings.Contains(err.Error(), "unknown keys prot") {
 		t.Errorf("unknown config key: err = %v, want it named", err)
 	}
 }

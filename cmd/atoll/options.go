@@ -146,7 +146,7 @@ func (o *serverOptions) validate() error {
 	if o.GHToken == "" && o.GHTokenFile == "" && o.GHAppID == 0 {
 		errs = append(errs, errors.New("set --gh-token (or ATOLL_GH_TOKEN, --gh-token-file) or a GitHub App (--gh-app-id, --gh-app-key-file)"))
 	}
-	if o.LogFormat != "text" && o.LogFormat != "json" {
+	if o.LogFormat != "" && o.LogFormat != "text" && o.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: use text or json", o.LogFormat))
 	}
 	switch o.LockingDBType {

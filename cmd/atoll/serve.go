@@ -71,7 +71,8 @@ func startApp(ctx context.Context, name string, args []string, stderr io.Writer,
 			onCommandLine = append(onCommandLine, f.Name)
 		}
 	})
-	if err := applyEnvAndFile(fs, getenv, *configFile); err != nil {
+	fromAtlantis, err := applyEnvAndFile(fs, getenv, *configFile)
+	if err != nil {
 		return o, nil, err
 	}
 	if err := o.validate(); err != nil {
@@ -85,6 +86,9 @@ func startApp(ctx context.Context, name string, args []string, stderr io.Writer,
 	level, _ := parseLevel(o.LogLevel)
 	red := redact.New(o.secrets()...)
 	logger := slog.New(red.Handler(logHandler(stderr, o.LogFormat, level)))
+	if len(fromAtlantis) > 0 {
+		logger.Info("settings read from Atlantis environment variables (ATOLL_* ones are unset)", "variables", strings.Join(fromAtlantis, ","))
+	}
 	for _, f := range onCommandLine {
 		logger.Warn("UNSAFE: a secret was given on the command line, where every process on this machine (terraform included) can read it from /proc; use the environment variable, --config or a file instead",
 			"flag", "--"+f, "instead", "ATOLL_"+strings.ToUpper(strings.ReplaceAll(f, "-", "_")))

@@ -42,13 +42,14 @@ func TestQueueEachJobOnce(t *testing.T) {
 	by := map[string]int{}
 	done := make(chan struct{}, n)
 	handler := func(name string) Handler {
-		return func(ctx context.Context, payload []byte, attempt int) {
+		return func(ctx context.Context, payload []byte, attempt int) error {
 			mu.Lock()
 			seen[string(payload)]++
 			by[name]++
 			mu.Unlock()
 			time.Sleep(5 * time.Millisecond)
 			done <- struct{}{}
+			return nil
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -106,7 +107,7 @@ func TestQueueTakeover(t *testing.T) {
 	aDone := make(chan struct{})
 	go func() {
 		defer close(aDone)
-		a.Run(aRead, aJobs, func(ctx context.Context, _ []byte, _ int) { close(started); <-ctx.Done() }, nil)
+		a.Run(aRead, aJobs, func(ctx context.Context, _ []byte, _ int) error { close(started); <-ctx.Done(); return nil }, nil)
 	}()
 	<-started
 	// A "dies": it stops reading and its running job is cut off without an ack.
@@ -117,10 +118,11 @@ func TestQueueTakeover(t *testing.T) {
 	got := make(chan int, 1)
 	bCtx, stopB := context.WithCancel(context.Background())
 	defer stopB()
-	go b.Run(bCtx, context.Background(), func(_ context.Context, p []byte, attempt int) {
+	go b.Run(bCtx, context.Background(), func(_ context.Context, p []byte, attempt int) error {
 		if string(p) == "plan" {
 			got <- attempt
 		}
+		return nil
 	}, nil)
 	select {
 	case attempt := <-got:
@@ -149,10 +151,11 @@ func TestQueueGivesUp(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			q.Run(readCtx, jobCtx, func(ctx context.Context, _ []byte, attempt int) {
+			q.Run(readCtx, jobCtx, func(ctx context.Context, _ []byte, attempt int) error {
 				attempts = append(attempts, attempt)
 				close(started)
 				<-ctx.Done()
+				return nil
 			}, nil)
 		}()
 		select {
@@ -167,7 +170,7 @@ func TestQueueGivesUp(t *testing.T) {
 	gaveUp := make(chan int, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go q.Run(ctx, context.Background(), func(context.Context, []byte, int) { t.Error("job ran a third time") },
+	go q.Run(ctx, context.Background(), func(context.Context, []byte, int) error { t.Error("job ran a third time"); return nil },
 		func(_ context.Context, p []byte, n int) { gaveUp <- n })
 	select {
 	case n := <-gaveUp:

@@ -159,11 +159,12 @@ func TestQueueLeaseLostStopsJob(t *testing.T) {
 	runA := make(chan struct{})
 	go func() {
 		defer close(runA)
-		qa.Run(ctxA, context.Background(), func(jctx context.Context, _ []byte, attempt int) {
+		qa.Run(ctxA, context.Background(), func(jctx context.Context, _ []byte, attempt int) error {
 			proxy.Cut() // cut off as soon as it has the job
 			<-jctx.Done()
 			causeA <- context.Cause(jctx)
 			time.Sleep(lease) // heartbeats, if any were left, would run now, healed
+			return nil
 		}, nil)
 	}()
 	var cause error
@@ -185,7 +186,7 @@ func TestQueueLeaseLostStopsJob(t *testing.T) {
 	runs.Add(1)
 	go func() {
 		defer runs.Done()
-		qb.Run(ctx, context.Background(), func(_ context.Context, p []byte, attempt int) { attempts <- attempt }, nil)
+		qb.Run(ctx, context.Background(), func(_ context.Context, p []byte, attempt int) error { attempts <- attempt; return nil }, nil)
 	}()
 	select {
 	case n := <-attempts:
@@ -199,5 +200,47 @@ func TestQueueLeaseLostStopsJob(t *testing.T) {
 	runs.Wait()
 	if n, err := rdbB.XLen(context.Background(), "t:jobs").Result(); err != nil || n != 0 {
 		t.Errorf("stream holds %d jobs after the takeover finished (%v); want 0", n, err)
+	}
+}
+
+// TestQueueHandlerLeaseLost: a handler that returns ErrLeaseLost (its PR
+// mutex was lost, though the job's own lease was not) leaves the job pending,
+// and it is taken over as attempt 2 once its lease expires.
+func TestQueueHandlerLeaseLost(t *testing.T) {
+	t.Parallel()
+	rdb := newRedis(t)
+	const lease = 600 * time.Millisecond
+	q := newQueue(t, rdb, "a", lease)
+	if _, err := q.Enqueue(context.Background(), []byte("plan")); err != nil {
+		t.Fatal(err)
+	}
+	attempts := make(chan int, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		q.Run(ctx, context.Background(), func(_ context.Context, _ []byte, attempt int) error {
+			attempts <- attempt
+			if attempt == 1 {
+				return fmt.Errorf("%w: another replica took over pull request repo#1", locking.ErrLeaseLost)
+			}
+			return nil
+		}, nil)
+	}()
+	for want := 1; want <= 2; want++ {
+		select {
+		case got := <-attempts:
+			if got != want {
+				t.Fatalf("attempt %d ran, want %d", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("attempt %d never ran", want)
+		}
+	}
+	cancel()
+	<-done
+	if n, err := rdb.XLen(context.Background(), "t:jobs").Result(); err != nil || n != 0 {
+		t.Errorf("stream holds %d jobs after attempt 2 finished (%v); want 0", n, err)
 	}
 }

@@ -45,8 +45,12 @@ type QueueOptions struct {
 }
 
 // Handler runs one job. attempt starts at 1; a later attempt means the job was
-// taken over from a replica that stopped.
-type Handler func(ctx context.Context, payload []byte, attempt int)
+// taken over from a replica that stopped. It returns an error wrapping
+// locking.ErrLeaseLost when it stopped because a lease it held (such as a
+// pull request's Mutex) was lost: the job is then left pending for the
+// replica that takes it over, as when the job's own lease is lost. Any other
+// return finishes the job.
+type Handler func(ctx context.Context, payload []byte, attempt int) error
 
 // GiveUp is called for a job delivered more than MaxAttempts times.
 type GiveUp func(ctx context.Context, payload []byte, attempts int)
@@ -220,7 +224,7 @@ func (q *Queue) runOne(ctx context.Context, id string, payload []byte, attempt i
 			cancel(err)
 		}
 	}()
-	handle(jobCtx, payload, attempt)
+	err := handle(jobCtx, payload, attempt)
 	stop()
 	<-hbDone
 	if ctx.Err() != nil {
@@ -228,8 +232,8 @@ func (q *Queue) runOne(ctx context.Context, id string, payload []byte, attempt i
 		// over when the lease expires.
 		return
 	}
-	if cause := context.Cause(jobCtx); errors.Is(cause, locking.ErrLeaseLost) {
-		q.log.Warn("job stopped with its lease lost; left for the replica that takes it over", "id", id)
+	if errors.Is(context.Cause(jobCtx), locking.ErrLeaseLost) || errors.Is(err, locking.ErrLeaseLost) {
+		q.log.Warn("job stopped with a lease lost; left for the replica that takes it over", "id", id)
 		return
 	}
 	q.done(id)

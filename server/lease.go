@@ -68,7 +68,7 @@ func leaseLostMessage(w Work, cause error) string {
 	}
 	// cause is Atoll's own text (durations, key names), never a Redis error.
 	msg := "**Atoll stopped " + what + "** (job `" + w.ID + "`): the replica running it lost its lease (" +
-		cause.Error() + "), so it stopped terraform before another replica could take the pull request over, and it records nothing more."
+		cause.Error() + "), so it stopped terraform and records nothing more for this job: another replica may hold the pull request now."
 	if isApply(w) {
 		msg += " The apply may have been cut off part-way, and it is not run again by itself: run `atoll plan` to see what is left, then `atoll apply`."
 	} else {

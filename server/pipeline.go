@@ -48,7 +48,11 @@ type prRun struct {
 
 // Execute runs one unit of work to completion. It never panics: a panic is logged,
 // reported on the PR as an internal error, and the job marked failed.
-func (s *Server) Execute(ctx context.Context, w Work) {
+func (s *Server) Execute(ctx context.Context, w Work) { s.execute(ctx, w) }
+
+// execute is Execute returning why the job's lease was lost (an error wrapping
+// locking.ErrLeaseLost) if that stopped it, and nil otherwise.
+func (s *Server) execute(ctx context.Context, w Work) (lost error) {
 	label := w.Kind
 	if w.Kind == WorkCommand {
 		label = w.Command.Name
@@ -63,7 +67,7 @@ func (s *Server) Execute(ctx context.Context, w Work) {
 	defer s.journalDone(ctx, w.ID) // runs last: the job has told its PR how it ended
 	ok := false
 	stopArchive := s.archiveWhileRunning(ctx, job)
-	defer func() { stopArchive(r.lost != nil) }() // runs after the deferred state change below
+	defer func() { stopArchive(r.lost != nil); lost = r.lost }() // runs after the deferred state change below
 	defer func() {
 		panicked := false
 		if p := recover(); p != nil {
@@ -114,6 +118,7 @@ func (s *Server) Execute(ctx context.Context, w Work) {
 		ok = r.command(held)
 	}
 	log.Info("job finished", "ok", ok)
+	return nil // the deferred functions set lost
 }
 
 // command runs a parsed comment command after checking who may run it.

@@ -33,11 +33,14 @@ func (d queueDispatcher) Dispatch(ctx context.Context, w Work) error {
 // HandleQueued runs a job taken from the shared queue. attempt > 1 means
 // another replica started it and stopped; the job runs again from the start
 // (plans are repeatable), except an apply, which is reported and not run again.
-func (s *Server) HandleQueued(ctx context.Context, payload []byte, attempt int) {
+// It returns an error wrapping locking.ErrLeaseLost when the job stopped
+// because this replica lost its lease on the pull request: the queue then
+// leaves the job for the replica that takes it over.
+func (s *Server) HandleQueued(ctx context.Context, payload []byte, attempt int) error {
 	var w Work
 	if err := json.Unmarshal(payload, &w); err != nil {
 		s.log.Error("decode queued work", "error", err)
-		return
+		return nil
 	}
 	if attempt > 1 {
 		s.log.Warn("resuming work taken over from a stopped replica", "job", w.ID, "kind", w.Kind, "repo", w.Repo.FullName(),
@@ -51,10 +54,10 @@ func (s *Server) HandleQueued(ctx context.Context, payload []byte, attempt int) 
 			}
 			s.reportStoppedApply(ctx, w, rec, "the replica running it stopped or lost contact with Redis")
 			s.journalDone(ctx, w.ID)
-			return
+			return nil
 		}
 	}
-	s.Execute(ctx, w)
+	return s.execute(ctx, w)
 }
 
 // GiveUpQueued reports on the PR a job that no replica could finish.

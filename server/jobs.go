@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"sort"
 	"sync"
 	"time"
@@ -16,10 +15,6 @@ const (
 	JobSucceeded = "succeeded"
 	JobFailed    = "failed"
 )
-
-// maxJobLog bounds one job's kept log; older output is dropped from the front and
-// the page says so. Terraform output of a large plan is a few MiB at most.
-const maxJobLog = 8 << 20
 
 // Job is a run of Work, with its live log.
 type Job struct {
@@ -39,25 +34,20 @@ type Job struct {
 	// two writes, so it is not done per write); nil leaves it as is.
 	redact func([]byte) []byte
 
-	mu        sync.Mutex // guards log, dropped, State, Started, Finished
-	log       []byte
-	dropped   int
+	// ended is called once the job has finished (the registry bounds the
+	// logs of finished jobs); nil for none.
+	ended func()
+
+	mu        sync.Mutex // guards log, State, Started, Finished, listeners
+	log       jobLog     // head and tail of the output (see jobLog)
 	listeners []chan struct{}
 }
 
-// Write appends to the job's log; it never fails.
+// Write appends to the job's log; it never fails. Past the log's bounds the
+// middle of the output is dropped (see jobLog).
 func (j *Job) Write(p []byte) (int, error) {
 	j.mu.Lock()
-	j.log = append(j.log, p...)
-	if over := len(j.log) - maxJobLog; over > 0 {
-		// Drop whole lines, so no secret is cut in half and left where the
-		// redaction cannot recognise it.
-		if nl := bytes.IndexByte(j.log[over:], '\n'); nl >= 0 {
-			over += nl + 1
-		}
-		j.dropped += over
-		j.log = append(j.log[:0], j.log[over:]...)
-	}
+	j.log.write(p)
 	ls := j.listeners
 	j.listeners = nil
 	j.mu.Unlock()
@@ -67,16 +57,57 @@ func (j *Job) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Log returns a copy of the kept log, with secrets redacted, and how many
-// earlier bytes were dropped.
-func (j *Job) Log() ([]byte, int) {
+// Log returns a copy of the kept log, with secrets redacted and a marker line
+// where output was dropped, and what was dropped.
+func (j *Job) Log() ([]byte, logGap) {
 	j.mu.Lock()
-	out, dropped := append([]byte(nil), j.log...), j.dropped
+	head, tail := j.log.text()
+	gap := j.log.gap()
 	j.mu.Unlock()
+	return j.join(head, tail, gap), gap
+}
+
+// readLog returns the log from p on, redacted, with a marker line where output
+// between p and what is kept was dropped, and the position after it. With
+// whole set only whole lines are returned.
+func (j *Job) readLog(p logPos, whole bool) ([]byte, logPos) {
+	j.mu.Lock()
+	head, tail, gap, next := j.log.read(p, whole)
+	j.mu.Unlock()
+	return j.join(head, tail, gap), next
+}
+
+// join redacts head and tail, each made of whole lines but the last, and puts
+// the gap's marker between them.
+func (j *Job) join(head, tail []byte, gap logGap) []byte {
 	if j.redact != nil {
-		out = j.redact(out)
+		head, tail = j.redact(head), j.redact(tail)
 	}
-	return out, dropped
+	if gap.Bytes == 0 {
+		return append(head, tail...)
+	}
+	out := append(head, gap.marker()...)
+	return append(out, tail...)
+}
+
+// logSize returns the bytes of log the job keeps.
+func (j *Job) logSize() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.log.size()
+}
+
+// dropLog forgets the job's kept log if it has finished, and returns the bytes
+// freed.
+func (j *Job) dropLog() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.State != JobSucceeded && j.State != JobFailed {
+		return 0
+	}
+	n := j.log.size()
+	j.log.drop()
+	return n
 }
 
 // Snapshot returns a copy of the job's fields without its log.
@@ -101,6 +132,9 @@ func (j *Job) setState(state string, now time.Time) {
 	j.mu.Unlock()
 	for _, c := range ls {
 		close(c)
+	}
+	if (state == JobSucceeded || state == JobFailed) && j.ended != nil {
+		j.ended()
 	}
 }
 
@@ -128,18 +162,41 @@ type JobInfo struct {
 	Finished time.Time `json:"finished,omitzero"`
 }
 
-// jobRegistry keeps the most recent jobs of this replica.
+// jobRegistry keeps the most recent jobs of this replica: at most limit jobs,
+// and at most logTotal bytes of finished jobs' logs.
 type jobRegistry struct {
-	now    func() time.Time
-	redact func([]byte) []byte // given to every job; nil for none
-	limit  int
-	mu     sync.Mutex // guards jobs and order
-	jobs   map[string]*Job
-	order  []string // oldest first
+	now      func() time.Time
+	redact   func([]byte) []byte // given to every job; nil for none
+	limit    int
+	logTotal int
+	mu       sync.Mutex // guards jobs and order
+	jobs     map[string]*Job
+	order    []string // oldest first
 }
 
 func newJobRegistry(limit int, now func() time.Time, redact func([]byte) []byte) *jobRegistry {
-	return &jobRegistry{now: now, redact: redact, limit: limit, jobs: map[string]*Job{}}
+	return &jobRegistry{now: now, redact: redact, limit: limit, logTotal: jobLogsTotal, jobs: map[string]*Job{}}
+}
+
+// trimLogs drops the logs of the oldest finished jobs while the kept logs
+// together pass logTotal. It runs as each job ends.
+func (r *jobRegistry) trimLogs() {
+	r.mu.Lock()
+	js := make([]*Job, 0, len(r.order))
+	for _, id := range r.order {
+		js = append(js, r.jobs[id])
+	}
+	r.mu.Unlock()
+	total := 0
+	for _, j := range js {
+		total += j.logSize()
+	}
+	for _, j := range js {
+		if total <= r.logTotal {
+			return
+		}
+		total -= j.dropLog()
+	}
 }
 
 // start registers (or returns) the job for w and marks it running.
@@ -148,7 +205,7 @@ func (r *jobRegistry) start(w Work, command string) *Job {
 	j, ok := r.jobs[w.ID]
 	if !ok {
 		j = &Job{ID: w.ID, Kind: w.Kind, Command: command, Repo: w.Repo, Pull: w.Pull.Num, PullURL: w.Pull.URL,
-			User: w.User, State: JobQueued, Queued: w.Queued, redact: r.redact}
+			User: w.User, State: JobQueued, Queued: w.Queued, redact: r.redact, ended: r.trimLogs}
 		r.jobs[w.ID] = j
 		r.order = append(r.order, w.ID)
 		for len(r.order) > r.limit {

@@ -144,6 +144,7 @@ func (s *Server) unlockByID(c echo.Context, id string) (locking.Lock, error) {
 	// The PR's plan for this workspace cannot be applied without its lock; apply
 	// checks that, so the plan record may stay for the record.
 	s.log.Info("lock released from web/API", "repo", key.Repo, "dir", key.Dir, "workspace", key.Workspace, "pull", l.Pull)
+	s.auditLocks(ctx, webActor(c, s.cfg.WebUser), webVia(c), "", []locking.Lock{l})
 	return l, nil
 }
 
@@ -179,7 +180,7 @@ func (s *Server) pageJob(c echo.Context) error {
 	var (
 		info    JobInfo
 		log     []byte
-		dropped int
+		dropped logGap
 	)
 	if j, ok := s.jobs.get(c.Param("id")); ok {
 		log, dropped = j.Log()
@@ -190,6 +191,10 @@ func (s *Server) pageJob(c echo.Context) error {
 	running := info.State == JobRunning || info.State == JobQueued
 	if running {
 		log = log[:bytes.LastIndexByte(log, '\n')+1] // whole lines only, as jobLogText
+	}
+	if dropped.Bytes == 0 {
+		// An archived log (another replica ran it) carries only its marker line.
+		dropped = archivedGap(log)
 	}
 	return s.render(c, "job.html", map[string]any{"Title": "Job " + info.ID, "Job": info, "Log": string(log), "Dropped": dropped,
 		"Running": running})
@@ -209,25 +214,19 @@ func (s *Server) jobLogText(c echo.Context) error {
 	w := c.Response()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	sent := 0
+	var pos logPos
 	for {
 		changed := j.changed()
 		st := j.Snapshot().State
 		done := st == JobSucceeded || st == JobFailed
-		log, dropped := j.Log()
-		if !done {
-			// Only whole lines while the job runs: a secret half written
-			// cannot be recognised, so it must not be sent yet.
-			log = log[:bytes.LastIndexByte(log, '\n')+1]
-		}
-		if pos := sent - dropped; pos < len(log) {
-			if pos < 0 {
-				pos = 0
-			}
-			if _, err := w.Write(log[pos:]); err != nil {
+		// Only whole lines while the job runs: a secret half written
+		// cannot be recognised, so it must not be sent yet.
+		var chunk []byte
+		chunk, pos = j.readLog(pos, !done)
+		if len(chunk) > 0 {
+			if _, err := w.Write(chunk); err != nil {
 				return nil
 			}
-			sent = dropped + len(log)
 			w.Flush()
 		}
 		if done {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/atollhq/atoll/locking"
 	"github.com/atollhq/atoll/vcs"
 )
 
@@ -49,47 +52,210 @@ func newJobID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// localDispatcher runs work in goroutines of this process, at most limit at once.
+// localQueueLen bounds the work waiting in memory for one of this process's
+// workers. Past it, work waits in the job journal (the store), and a feeder
+// brings it in, oldest first, as the queue empties: a burst of webhooks costs
+// journal records, not goroutines or memory.
+const localQueueLen = 256
+
+// localJournal is the part of the job journal the local dispatcher uses for
+// work that does not fit its queue.
+type localJournal interface {
+	SaveJob(ctx context.Context, j locking.JobRecord) error
+	Jobs(ctx context.Context) ([]locking.JobRecord, error)
+}
+
+// localDispatcher runs work in a fixed number of worker goroutines of this
+// process, from a bounded queue; what does not fit waits in the journal as
+// journalWaiting until the feeder moves it into the queue.
 type localDispatcher struct {
-	ctx  context.Context
-	sem  chan struct{}
-	run  func(context.Context, Work)
-	wg   sync.WaitGroup // owns every goroutine Dispatch starts
-	mu   sync.Mutex     // guards done
-	done bool
+	ctx     context.Context
+	run     func(context.Context, Work)
+	journal localJournal // nil: a full queue refuses work
+	now     func() time.Time
+	log     *slog.Logger
+	// since is when the dispatcher started: waiting records older than it
+	// are an earlier process's, which Recover runs again (with new IDs).
+	since time.Time
+	queue chan Work
+	kick  chan struct{}  // holds one token: the feeder should look at the journal
+	stop  chan struct{}  // closed by Drain: the feeder returns
+	wg    sync.WaitGroup // owns the workers and the feeder
+
+	feedMu  sync.Mutex // held by a feeder pass and while a finished job's ID is forgotten, so a pass never runs a job that just ended
+	mu      sync.Mutex // guards done, ids, backlog, and sends on and the close of queue
+	done    bool
+	ids     map[string]bool // work in the queue or running
+	backlog bool            // work may wait in the journal
 }
 
-func newLocalDispatcher(ctx context.Context, limit int, run func(context.Context, Work)) *localDispatcher {
-	return &localDispatcher{ctx: ctx, sem: make(chan struct{}, limit), run: run}
+// newLocalDispatcher starts workers goroutines (the bound on jobs running at
+// once) and the feeder; they end after Drain.
+func newLocalDispatcher(ctx context.Context, workers, queueLen int, journal localJournal, now func() time.Time, log *slog.Logger, run func(context.Context, Work)) *localDispatcher {
+	d := &localDispatcher{ctx: ctx, run: run, journal: journal, now: now, log: log, since: now(),
+		queue: make(chan Work, queueLen), kick: make(chan struct{}, 1), stop: make(chan struct{}), ids: map[string]bool{}}
+	d.wg.Add(workers + 1)
+	for range workers {
+		go d.work()
+	}
+	go d.feed()
+	return d
 }
 
-// Dispatch starts w in the background. The bound applies to running work; queued
-// work waits for a slot. It fails once Drain has begun.
-func (d *localDispatcher) Dispatch(_ context.Context, w Work) error {
+// Dispatch queues w. When the queue is full it saves w in the journal, where
+// it waits for the feeder. It fails once Drain has begun, or if w can neither
+// be queued nor journaled.
+func (d *localDispatcher) Dispatch(ctx context.Context, w Work) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.done {
+		d.mu.Unlock()
 		return fmt.Errorf("dispatch %s: server is shutting down", w.Kind)
 	}
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		select {
-		case d.sem <- struct{}{}:
-			defer func() { <-d.sem }()
-		case <-d.ctx.Done():
-			// Shut down before a slot freed: run sees the cancelled context and
-			// only reports on the PR that the work was dropped.
-		}
-		d.run(d.ctx, w)
-	}()
+	if d.ids[w.ID] { // the feeder found its journal record first
+		d.mu.Unlock()
+		return nil
+	}
+	select {
+	case d.queue <- w:
+		d.ids[w.ID] = true
+		d.mu.Unlock()
+		return nil
+	default:
+	}
+	d.mu.Unlock()
+	if d.journal == nil {
+		return fmt.Errorf("dispatch %s: %d jobs are waiting already", w.Kind, cap(d.queue))
+	}
+	rec := journalRecord(w, journalWaiting)
+	rec.Updated = d.now()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalTimeout)
+	defer cancel()
+	if err := d.journal.SaveJob(sctx, rec); err != nil {
+		return fmt.Errorf("dispatch %s: queue full and journal failed: %w", w.Kind, err)
+	}
+	d.mu.Lock()
+	d.backlog = true
+	d.mu.Unlock()
+	d.poke()
 	return nil
 }
 
-// Drain refuses new work and waits for running work or ctx.
+func (d *localDispatcher) poke() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// work runs queued work until Drain closes the queue. After shutdown began,
+// run sees the cancelled context and only reports on the PR that the work was
+// dropped.
+func (d *localDispatcher) work() {
+	defer d.wg.Done()
+	for w := range d.queue {
+		d.run(d.ctx, w)
+		// run has deleted the job's journal record; only now may a
+		// feeder pass that read it earlier see the ID as unknown.
+		d.feedMu.Lock()
+		d.mu.Lock()
+		delete(d.ids, w.ID)
+		backlog := d.backlog
+		d.mu.Unlock()
+		d.feedMu.Unlock()
+		if backlog {
+			d.poke()
+		}
+	}
+}
+
+// feedEvery is how often the feeder looks at the journal while work waits
+// there, besides each time a worker frees up.
+const feedEvery = 5 * time.Second
+
+// feed moves waiting journal records into the queue while it has room.
+func (d *localDispatcher) feed() {
+	defer d.wg.Done()
+	t := time.NewTicker(feedEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-d.ctx.Done():
+			return
+		case <-d.kick:
+		case <-t.C:
+			d.mu.Lock()
+			backlog := d.backlog
+			d.mu.Unlock()
+			if !backlog {
+				continue
+			}
+		}
+		d.feedOnce()
+	}
+}
+
+// feedOnce queues the oldest waiting journal records of this process that are
+// not queued or running yet, as many as fit.
+func (d *localDispatcher) feedOnce() {
+	if d.journal == nil {
+		return
+	}
+	d.feedMu.Lock()
+	defer d.feedMu.Unlock()
+	d.mu.Lock()
+	room := cap(d.queue) - len(d.queue)
+	d.mu.Unlock()
+	if room == 0 {
+		return // a worker that frees up pokes again
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, journalTimeout)
+	defer cancel()
+	recs, err := d.journal.Jobs(ctx) // oldest update first
+	if err != nil {
+		d.log.Error("read journal for waiting jobs", "error", err)
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.done {
+		return
+	}
+	left := false
+	for _, rec := range recs {
+		if rec.State != journalWaiting || rec.Updated.Before(d.since) || d.ids[rec.ID] {
+			continue
+		}
+		var w Work
+		if err := json.Unmarshal(rec.Work, &w); err != nil || w.ID != rec.ID {
+			d.log.Error("waiting journal record cannot be read; left for Recover", "job", rec.ID, "error", err)
+			continue
+		}
+		select {
+		case d.queue <- w:
+			d.ids[w.ID] = true
+			continue
+		default:
+		}
+		// Full: stop here, so waiting work keeps its order when a worker
+		// makes room before the next record.
+		left = true
+		break
+	}
+	d.backlog = left
+}
+
+// Drain refuses new work, lets the workers finish what is queued, and waits
+// for them or ctx. Work still waiting in the journal stays there: Recover runs
+// it at the next start.
 func (d *localDispatcher) Drain(ctx context.Context) error {
 	d.mu.Lock()
-	d.done = true
+	if !d.done {
+		d.done = true
+		close(d.queue)
+		close(d.stop)
+	}
 	d.mu.Unlock()
 	finished := make(chan struct{})
 	go func() { d.wg.Wait(); close(finished) }()
@@ -101,8 +267,8 @@ func (d *localDispatcher) Drain(ctx context.Context) error {
 	}
 }
 
-// Wait waits for every dispatched goroutine to return, or for timeout. Shutdown
-// calls it after cancelling work, so cancelled jobs can report on their PRs.
+// Wait waits for the workers to return, or for timeout. Shutdown calls it
+// after Drain and cancelling work, so cancelled jobs can report on their PRs.
 func (d *localDispatcher) Wait(timeout time.Duration) bool {
 	finished := make(chan struct{})
 	go func() { d.wg.Wait(); close(finished) }()

@@ -13,6 +13,9 @@ import (
 const (
 	journalQueued  = "queued"
 	journalRunning = "running"
+	// journalWaiting is work the local dispatcher's queue had no room for:
+	// it waits in the journal until the dispatcher's feeder queues it.
+	journalWaiting = "waiting"
 )
 
 // journalTimeout bounds one journal write: the journal must not hold a job up.
@@ -131,7 +134,7 @@ func (s *Server) reportCutOffApply(ctx context.Context, w Work, rec locking.JobR
 func (s *Server) reportStoppedApply(ctx context.Context, w Work, rec locking.JobRecord, why string) {
 	log := s.log.With("job", w.ID, "repo", w.Repo.FullName(), "pull", w.Pull.Num)
 	what := "`" + commandLabel(w) + "`"
-	if rec.State == journalQueued {
+	if rec.State == journalQueued || rec.State == journalWaiting {
 		log.Warn("server stopped before a queued apply ran; not run")
 		s.postComment(ctx, w, "Atoll stopped ("+why+") before it could run "+what+", so nothing was applied. Comment it again to apply.")
 		return

@@ -105,6 +105,9 @@ type Config struct {
 	// Deliveries records handled webhook deliveries to refuse replays; an
 	// in-memory log of this process by default.
 	Deliveries DeliveryLog
+	// AuditRetention is how long audit entries are kept
+	// (DefaultAuditRetention when 0).
+	AuditRetention time.Duration
 	// Ready are the checks of /readyz (store, GitHub, terraform, disk).
 	Ready []ReadyCheck
 	// Poller, when set, lets RunPullPoller catch up on missed webhooks.
@@ -219,7 +222,7 @@ func New(cfg Config) (*Server, error) {
 		s.cfg.PullMutex = newLocalPullMutex()
 	}
 	if s.cfg.Dispatcher == nil {
-		s.local = newLocalDispatcher(ctx, cfg.MaxParallelJobs, s.Execute)
+		s.local = newLocalDispatcher(ctx, cfg.MaxParallelJobs, localQueueLen, cfg.Store, cfg.Now, s.log, s.Execute)
 		s.cfg.Dispatcher = s.local
 	}
 	s.echo = s.routes()

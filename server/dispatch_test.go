@@ -1,0 +1,169 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/atollhq/atoll/locking/bolt"
+)
+
+// TestLocalDispatcherBounded: many more dispatches than the bound start no
+// more goroutines than the workers and the feeder; work past the queue waits
+// in the journal, runs later, oldest first, and every job runs exactly once
+// (a waiting record an earlier process left is Recover's, not run here).
+func TestLocalDispatcherBounded(t *testing.T) {
+	st, err := bolt.New(filepath.Join(t.TempDir(), "atoll.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	old := journalRecord(Work{ID: "old", Kind: WorkAutoplan}, journalWaiting)
+	old.Updated = time.Now().Add(-time.Hour)
+	if err := st.SaveJob(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+
+	const workers, queueLen, n = 2, 3, 200
+	var (
+		mu    sync.Mutex
+		runs  = map[string]int{}
+		order []string
+	)
+	release := make(chan struct{})
+	run := func(_ context.Context, w Work) {
+		<-release
+		mu.Lock()
+		runs[w.ID]++
+		order = append(order, w.ID)
+		mu.Unlock()
+		_ = st.DeleteJob(ctx, w.ID) // as Execute does when a job ends
+	}
+	base := runtime.NumGoroutine()
+	d := newLocalDispatcher(ctx, workers, queueLen, st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), run)
+	for i := range n {
+		w := Work{ID: fmt.Sprintf("w%03d", i), Kind: WorkAutoplan}
+		rec := journalRecord(w, journalQueued) // as handleEvents does first
+		rec.Updated = time.Now()
+		if err := st.SaveJob(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Dispatch(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, max := runtime.NumGoroutine()-base, workers+1; got > max {
+		t.Errorf("%d goroutines after %d dispatches; want at most %d (workers and feeder)", got, n, max)
+	}
+	recs, err := st.Jobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := 0
+	for _, r := range recs {
+		if r.State == journalWaiting && r.ID != "old" {
+			waiting++
+		}
+	}
+	if min := n - workers - queueLen; waiting < min {
+		t.Errorf("%d jobs wait in the journal; want at least %d", waiting, min)
+	}
+
+	close(release)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		done := len(order)
+		mu.Unlock()
+		if done >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d jobs ran", done, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := d.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range n {
+		if id := fmt.Sprintf("w%03d", i); runs[id] != 1 {
+			t.Errorf("job %s ran %d times, want 1", id, runs[id])
+		}
+	}
+	if runs["old"] != 0 || len(order) != n {
+		t.Errorf("%d runs (old ran %d times); want %d", len(order), runs["old"], n)
+	}
+	// Waiting work runs oldest first, the journal's order: each job ends
+	// within a worker's reach of its place (workers finish in any order).
+	for pos, id := range order {
+		var i int
+		fmt.Sscanf(id, "w%03d", &i)
+		if pos-i > workers || i-pos > workers {
+			t.Errorf("job %s ended %dth: %v", id, pos, order)
+			break
+		}
+	}
+	recs, _ = st.Jobs(ctx)
+	if len(recs) != 1 || recs[0].ID != "old" {
+		t.Errorf("journal after all ran: %+v; want only the earlier process's record", recs)
+	}
+}
+
+// TestLocalDispatcherDrainLeavesWaiting: work waiting in the journal when the
+// server drains stays there for Recover, and Dispatch then fails.
+func TestLocalDispatcherDrainLeavesWaiting(t *testing.T) {
+	t.Parallel()
+	st, err := bolt.New(filepath.Join(t.TempDir(), "atoll.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	release := make(chan struct{})
+	ran := make(chan string, 10)
+	d := newLocalDispatcher(ctx, 1, 1, st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func(_ context.Context, w Work) {
+		<-release
+		ran <- w.ID
+		_ = st.DeleteJob(ctx, w.ID)
+	})
+	for _, id := range []string{"a", "b", "c", "d"} {
+		if err := d.Dispatch(ctx, Work{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drained := make(chan error)
+	go func() { drained <- d.Drain(ctx) }()
+	time.Sleep(50 * time.Millisecond) // Drain has begun
+	if err := d.Dispatch(ctx, Work{ID: "e"}); err == nil {
+		t.Error("Dispatch after Drain succeeded")
+	}
+	close(release)
+	if err := <-drained; err != nil {
+		t.Fatal(err)
+	}
+	close(ran)
+	var got []string
+	for id := range ran {
+		got = append(got, id)
+	}
+	recs, _ := st.Jobs(ctx)
+	var waiting []string
+	for _, r := range recs {
+		if r.State == journalWaiting {
+			waiting = append(waiting, r.ID)
+		}
+	}
+	if len(got) != 2 || len(waiting) != 2 || len(got)+len(waiting) != 4 {
+		t.Errorf("ran %v, waiting %v; want 2 run (worker and queue) and 2 waiting", got, waiting)
+	}
+}

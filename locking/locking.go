@@ -211,6 +211,7 @@ type Store interface {
 	PlanStore
 	Journal
 	RepoRegistry
+	AuditLog
 	Close() error
 }
 

@@ -152,6 +152,7 @@ func (r *prRun) apply(ctx context.Context) bool {
 	if silenced {
 		r.postResults(ctx, lc, templates.Apply, results)
 	}
+	r.audit(ctx, AuditApply, results)
 	applied, failed := 0, 0
 	for _, res := range results {
 		if res.Status == templates.StatusApplied {

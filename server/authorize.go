@@ -52,6 +52,7 @@ func (r *prRun) hasPermission(ctx context.Context, command string) bool {
 		return true
 	}
 	r.log.Info("command refused: repository permission too low", "user", r.w.User, "command", command, "permission", have, "needs", need)
+	r.auditRefusal(ctx, command, fmt.Sprintf("repository permission %s is below %s", permissionName(have), need))
 	r.comment(ctx, refusedBody("atoll "+command,
 		fmt.Sprintf("@%s may not run `atoll %s` on %s: commands need **%s** permission on the repository, and @%s has %s (set by the server's `--command-permission`).",
 			r.w.User, command, r.w.Repo.FullName(), need, r.w.User, permissionName(have)),
@@ -110,6 +111,7 @@ func (r *prRun) teamAllowed(ctx context.Context, command string) bool {
 		rule = "Nobody may run it here: " + nobody
 		fix = "Ask an admin to change " + source + "."
 	}
+	r.auditRefusal(ctx, command, rule+" (set by "+source+")")
 	r.comment(ctx, refusedBody("atoll "+command,
 		"@"+r.w.User+" may not run `atoll "+command+"` on "+r.w.Repo.FullName()+". "+rule+" (set by "+source+").", fix))
 	if command != CmdUnlock {

@@ -143,6 +143,7 @@ func (r *prRun) remediate(ctx context.Context, intro string) bool {
 	default:
 		res.Status, res.Output = templates.StatusApplied, rem.Output
 	}
+	r.audit(ctx, AuditDriftRemediate, []templates.Project{res})
 	next := "Atoll checked again: this issue closes itself once the project is back in sync."
 	if res.Status == templates.StatusApplied && rem.After.Status == drift.Failed {
 		next = "The check after the apply failed, so this issue stays as it is until a check finds the project in sync."

@@ -19,6 +19,7 @@ type metrics struct {
 	polls        *prometheus.CounterVec // open pull request listings by result
 	pollPlans    prometheus.Counter     // autoplans the poller started
 	spooled      prometheus.Gauge       // webhooks waiting in the local spool
+	auditErrors  prometheus.Counter     // audit entries that could not be written
 }
 
 // newMetrics registers Atoll's series; heldLocks counts the held locks at scrape time.
@@ -42,10 +43,12 @@ func newMetrics(reg *prometheus.Registry, heldLocks func() float64) (*metrics, e
 			Help: "Listings of a repository's open pull requests by the poller, by result (changed, unchanged: a free 304, error)."}, []string{"result"}),
 		pollPlans: prometheus.NewCounter(prometheus.CounterOpts{Name: "atoll_pull_poll_autoplans_total",
 			Help: "Autoplans started by the poller for a pull request head with no plan status (a missed webhook)."}),
+		auditErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "atoll_audit_write_errors_total",
+			Help: "Audit trail entries that could not be written to the store (alert on any)."}),
 		spooled: prometheus.NewGauge(prometheus.GaugeOpts{Name: "atoll_webhooks_spooled",
 			Help: "Webhooks accepted while the shared store was unreachable, waiting in this replica's local spool."}),
 	}
-	for _, c := range []prometheus.Collector{m.locksHeld, m.webhooks, m.jobs, m.jobSeconds, m.projects, m.locksLeaked, m.lockConflict, m.polls, m.pollPlans, m.spooled,
+	for _, c := range []prometheus.Collector{m.locksHeld, m.webhooks, m.jobs, m.jobSeconds, m.projects, m.locksLeaked, m.lockConflict, m.polls, m.pollPlans, m.spooled, m.auditErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metric: %w", err)

@@ -125,6 +125,7 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 	if len(projects) == 0 {
 		r.setStatus(ctx, statusPlan, vcs.StatusFailure, "plan_requirements are not met")
 		r.postResults(ctx, r.newLiveComment(), templates.Plan, refused)
+		r.audit(ctx, AuditPlan, refused)
 		return false
 	}
 	var locks []locking.Lock
@@ -157,6 +158,7 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 		}
 		r.setStatus(ctx, statusPlan, vcs.StatusFailure, fmt.Sprintf("%s is locked by #%d", held.Held.Key.Dir, held.Held.Pull))
 		r.postResults(ctx, r.newLiveComment(), templates.Plan, append(results, refused...))
+		r.audit(ctx, AuditPlan, append(results, refused...))
 		return false
 	}
 
@@ -195,6 +197,7 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 	})
 
 	r.setPolicyStatus(ctx, results)
+	r.audit(ctx, AuditPlan, results)
 	planned, failed := 0, 0
 	for _, res := range results {
 		switch res.Status {
@@ -434,6 +437,7 @@ func (r *prRun) postResults(ctx context.Context, lc *liveComment, render func(te
 // refuse sets a failure status and comments why a command was refused.
 func (r *prRun) refuse(ctx context.Context, statusCtx, reason, fix string) {
 	r.setStatus(ctx, statusCtx, vcs.StatusFailure, firstLine(reason))
+	r.auditRefusal(ctx, r.commandName(), reason)
 	body, err := templates.Refused(templates.RefusedData{Command: commandLabel(r.w), Reason: reason, Fix: fix})
 	if err != nil {
 		r.log.Error("render refusal", "error", err)

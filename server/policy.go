@@ -113,6 +113,7 @@ func (r *prRun) approvePolicies(ctx context.Context) bool {
 		return false
 	}
 	if !r.isOwner(ctx, owners) {
+		r.auditRefusal(ctx, AuditApprovePolicies, "not a policy owner")
 		who := joinOwners(owners)
 		r.comment(ctx, fmt.Sprintf("@%s is not a policy owner, so the policies were not approved. Policy owners: %s.", r.w.User, who))
 		return false
@@ -136,6 +137,8 @@ func (r *prRun) approvePolicies(ctx context.Context) bool {
 			r.log.Error("save policy approval", "error", err)
 			return false
 		}
+		s.appendAudit(ctx, locking.AuditEvent{User: r.w.User, Action: AuditApprovePolicies, Via: "comment", Repo: r.w.Repo.ID(), Pull: r.pull.Num,
+			Project: pl.Project, Dir: pl.Key.Dir, Workspace: pl.Key.Workspace, Commit: pl.HeadSHA, Result: "approved", JobID: r.w.ID})
 		label := pl.Key.Dir
 		if pl.Project != "" {
 			label = pl.Project

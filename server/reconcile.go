@@ -89,6 +89,7 @@ func (s *Server) RunReconciler(ctx context.Context, every time.Duration) {
 		if n, err := s.Reconcile(ctx); err != nil {
 			s.log.Error("reconcile locks", "error", err, "released", n)
 		}
+		s.pruneAudit(ctx)
 		select {
 		case <-ctx.Done():
 			return

@@ -29,6 +29,7 @@ func (s *Server) routes() *echo.Echo {
 	web.POST("/locks/unlock", s.formUnlock, s.sameOriginOnly)
 	web.GET("/jobs", s.pageJobs)
 	web.GET("/drift", s.pageDrift)
+	web.GET("/audit", s.pageAudit)
 	web.GET("/jobs/:id", s.pageJob)
 	web.GET("/jobs/:id/log", s.jobLogText)
 
@@ -37,6 +38,7 @@ func (s *Server) routes() *echo.Echo {
 	api.DELETE("/locks/:id", s.apiUnlock, s.sameOriginOnly)
 	api.GET("/jobs", s.apiJobs)
 	api.GET("/drift", s.apiDrift)
+	api.GET("/audit", s.apiAudit)
 	api.POST("/drift/run", s.apiDriftRun, s.sameOriginOnly)
 	// DELETE /locks/{id} for scripts, as documented.
 	e.DELETE("/locks/:id", s.apiUnlock, s.apiAuth, s.sameOriginOnly)

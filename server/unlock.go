@@ -45,6 +45,7 @@ func (r *prRun) unlock(ctx context.Context) bool {
 		}
 	}
 	r.log.Info("locks released by unlock", "count", len(released))
+	s.auditLocks(ctx, r.w.User, "comment", r.w.ID, released)
 	data := unlockData(released)
 	data.Dir, data.Workspace, data.LocksURL = cmd.Dir, cmd.Workspace, s.locksURL()
 	body, err := templates.Unlock(data)

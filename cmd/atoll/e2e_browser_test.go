@@ -79,34 +79,7 @@ func TestE2EBrowserLocksPage(t *testing.T) {
 	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusSuccess)
 	tookLock := time.Now()
 
-	// The whole browser part, including starting Chromium, is bounded.
-	bctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var browserLog syncBuffer
-	actx, cancelAlloc := chromedp.NewExecAllocator(bctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true), // the tests run as root
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		// Without these, Chromium dials Google at start, and this machine's
-		// closed network refuses the connections.
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1200, 700),
-		chromedp.CombinedOutput(&browserLog),
-	)
-	defer cancelAlloc()
-	cctx, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
-	defer func() {
-		if t.Failed() {
-			t.Logf("chromium output:\n%s", browserLog.String())
-		}
-	}()
+	cctx := newChromium(t, chromium)
 
 	// 1. The page lists the lock.
 	resp, err := chromedp.Run(cctx, chromedp.NavigateResponse(atoll.URL+"/"))
@@ -215,4 +188,38 @@ func TestE2EBrowserLocksPage(t *testing.T) {
 	if len(api.Locks) != 0 {
 		t.Errorf("GET /api/locks after Unlock lists %d locks, want none:\n%s", len(api.Locks), body)
 	}
+}
+
+// newChromium starts headless Chromium for the test (bounded to a minute in
+// all) and returns its tab's context; its output is logged if the test fails.
+func newChromium(t *testing.T, chromium string) context.Context {
+	t.Helper()
+	bctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	var browserLog syncBuffer
+	actx, cancelAlloc := chromedp.NewExecAllocator(bctx,
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true), // the tests run as root
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		// Without these, Chromium dials Google at start, and this machine's
+		// closed network refuses the connections.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1200, 700),
+		chromedp.CombinedOutput(&browserLog),
+	)
+	cctx, cancelTab := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+		if t.Failed() {
+			t.Logf("chromium output:\n%s", browserLog.String())
+		}
+	})
+	return cctx
 }

@@ -60,6 +60,7 @@ type serverOptions struct {
 	MaxParallelJobs  int
 	ReconcileEvery   time.Duration
 	PRPollEvery      time.Duration
+	AuditRetention   time.Duration
 	ClusterLease     time.Duration
 	EnablePolicies   bool
 	AllowForkPRs     bool
@@ -119,6 +120,7 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.APISecret, "api-secret", "", "secret scripts send as X-Atoll-Token to the JSON API")
 	fs.IntVar(&o.MaxParallelJobs, "max-parallel-jobs", 4, "jobs run at once by this process")
 	fs.DurationVar(&o.ReconcileEvery, "lock-reconcile-interval", 10*time.Minute, "how often locks of merged or closed pull requests are released")
+	fs.DurationVar(&o.AuditRetention, "audit-retention", server.DefaultAuditRetention, "how long audit trail entries are kept (older ones are dropped at each lock reconciliation)")
 	fs.DurationVar(&o.PRPollEvery, "pr-poll-interval", 5*time.Minute, "how often the open pull requests of the repositories seen are listed, to plan a head commit a missed webhook left unplanned and release locks of closed ones (0 turns it off)")
 	fs.BoolVar(&o.EnablePolicies, "enable-policy-checks", false, "check every repo's plans against the policy sets in --repo-config (otherwise only repos with policy_check: true)")
 	fs.BoolVar(&o.AllowForkPRs, "allow-fork-prs", false, "plan and apply pull requests from forks; off by default because terraform runs a fork's code with this server's credentials")

@@ -282,6 +282,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		scfg.WebUser, scfg.WebPassword = o.WebUsername, o.WebPassword
 	}
 	scfg.Ready = a.readyChecks(run)
+	scfg.AuditRetention = o.AuditRetention
 	if a.srv, err = server.New(scfg); err != nil {
 		a.Close()
 		return nil, err

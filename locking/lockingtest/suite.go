@@ -71,6 +71,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"Plans", testPlans},
 		{"Journal", testJournal},
 		{"Repos", testRepos},
+		{"Audit", testAudit},
 		{"PlanDataRoundTrip", testPlanData},
 		{"CanceledContext", testCanceled},
 		{"Contention64", testContention},

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+type auditPage struct {
+	Events []struct {
+		User, Action, Via, Result, Repo, Dir, Workspace, Commit, Detail string
+		Pull                                                            int
+		JobID                                                           string `json:"job_id"`
+	} `json:"events"`
+	Next string `json:"next_cursor"`
+}
+
+func getAudit(t *testing.T, url, query string) auditPage {
+	t.Helper()
+	code, body := httpDo(t, http.MethodGet, url+"/api/audit?"+query, nil, nil)
+	var p auditPage
+	if err := json.Unmarshal([]byte(body), &p); err != nil || code != http.StatusOK {
+		t.Fatalf("GET /api/audit?%s = %d %v\n%s", query, code, err, body)
+	}
+	return p
+}
+
+// The audit trail records who planned, applied, was refused and unlocked,
+// with the commit and job; /api/audit filters and pages it, and the /audit
+// page shows it in a real browser, with its filters.
+func TestE2EAuditTrail(t *testing.T) {
+	t.Parallel()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium not found (%v): install it with `apt-get install -y chromium`", err)
+	}
+	gh := fakeGitHub(t)
+	atoll := startAtoll(t, gh, t.TempDir())
+	repo := networkRepo(t, gh, "infra", t.TempDir())
+	sha, pr := openPR(t, gh, repo, "subnet", map[string]string{"network/subnet.tf": subnetTF}, "alice")
+	waitComment(t, gh, repo, pr, "Plan: 2 to add")
+	comment(t, gh, repo, pr, "mallory", "atoll apply")
+	waitComment(t, gh, repo, pr, "@mallory may not run `atoll apply`")
+	comment(t, gh, repo, pr, "bob", "atoll apply")
+	waitComment(t, gh, repo, pr, "Apply complete! Resources: 2 added")
+	comment(t, gh, repo, pr, "bob", "atoll unlock")
+	waitComment(t, gh, repo, pr, "### Unlocked `network`")
+
+	var all auditPage
+	waitFor(t, func() bool { all = getAudit(t, atoll.URL, ""); return len(all.Events) >= 4 }, "four audit entries")
+	var got []string
+	for _, e := range all.Events {
+		got = append(got, e.User+" "+e.Action+" "+e.Result)
+	}
+	want := []string{"bob unlock released", "bob apply applied", "mallory apply refused", "alice plan planned"}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Errorf("audit trail = %v, want %v", got, want)
+	}
+	applied := all.Events[1]
+	if applied.Repo != "github.com/acme/infra" || applied.Pull != pr || applied.Dir != "network" || applied.Workspace != "default" ||
+		applied.Commit != sha || applied.JobID == "" || applied.Via != "comment" {
+		t.Errorf("apply entry = %+v", applied)
+	}
+	if r := all.Events[2]; !strings.Contains(r.Detail, "repository permission read is below write") {
+		t.Errorf("refusal entry detail = %q", r.Detail)
+	}
+	if p := getAudit(t, atoll.URL, "user=mallory"); len(p.Events) != 1 || p.Events[0].Action != "apply" {
+		t.Errorf("user=mallory = %+v", p.Events)
+	}
+	if p := getAudit(t, atoll.URL, "action=plan&repo=acme/infra"); len(p.Events) != 1 || p.Events[0].User != "alice" {
+		t.Errorf("action=plan = %+v", p.Events)
+	}
+	first := getAudit(t, atoll.URL, "limit=3")
+	rest := getAudit(t, atoll.URL, "limit=3&cursor="+first.Next)
+	if len(first.Events) != 3 || first.Next == "" || len(rest.Events) != 1 || rest.Events[0].User != "alice" || rest.Next != "" {
+		t.Errorf("pages of 3: %d (next %q), then %+v (next %q)", len(first.Events), first.Next, rest.Events, rest.Next)
+	}
+	if code, _ := httpDo(t, http.MethodGet, atoll.URL+"/api/audit?from=yesterday", nil, nil); code != http.StatusBadRequest {
+		t.Errorf("a bad from= answered %d, want 400", code)
+	}
+
+	// The page, in Chromium: four rows, then the user filter.
+	cctx := newChromium(t, chromium)
+	if err := chromedp.Do(cctx, chromedp.Navigate(atoll.URL+"/audit"), chromedp.WaitVisible(chromedp.CSS("#audit tbody tr"))); err != nil {
+		t.Fatalf("open /audit: %v", err)
+	}
+	rows, err := chromedp.Run(cctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#audit tbody tr')).map(r => r.innerText.replace(/\s+/g, ' ').trim())`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 4 || !strings.Contains(rows[1], "bob (comment) apply applied") || !strings.Contains(rows[2], "refused") {
+		t.Errorf("audit rows = %q", rows)
+	}
+	shot, err := chromedp.Run(cctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	saveArtifact(t, "audit-page.png", string(shot))
+	if err := chromedp.Do(cctx,
+		chromedp.SendKeys(chromedp.CSS(`input[name=user]`), "mallory"),
+		chromedp.Click(chromedp.CSS(`.filters button`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/audit"]`)), // the Clear link appears with a filter
+	); err != nil {
+		t.Fatalf("filter by user: %v", err)
+	}
+	n, err := chromedp.Run(cctx, chromedp.Evaluate[int](`document.querySelectorAll('#audit tbody tr').length`))
+	if err != nil || n != 1 {
+		t.Errorf("rows after filtering by mallory = %d, %v; want 1", n, err)
+	}
+}

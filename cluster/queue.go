@@ -153,6 +153,14 @@ func (q *Queue) Run(ctx, jobCtx context.Context, handle Handler, giveUp GiveUp) 
 func (q *Queue) next(ctx context.Context) (*goredis.XMessage, int, error) {
 	msgs, _, err := q.rdb.XAutoClaim(ctx, &goredis.XAutoClaimArgs{Stream: q.stream, Group: q.group, Consumer: q.opts.Consumer,
 		MinIdle: q.opts.Lease, Start: "0-0", Count: 1}).Result()
+	if err != nil && strings.Contains(err.Error(), "NOGROUP") {
+		// Redis restarted without its data: the stream and group are gone.
+		q.log.Warn("job stream missing (Redis lost its data?); creating it again", "stream", q.stream)
+		if err := q.rdb.XGroupCreateMkStream(ctx, q.stream, q.group, "0").Err(); err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
+			return nil, 0, fmt.Errorf("create job stream %q: %w", q.stream, err)
+		}
+		return nil, 0, nil
+	}
 	if err != nil && !errors.Is(err, goredis.Nil) {
 		return nil, 0, fmt.Errorf("claim expired jobs: %w", err)
 	}

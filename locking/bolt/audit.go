@@ -86,13 +86,13 @@ func (s *Store) QueryAudit(ctx context.Context, q locking.AuditQuery) ([]locking
 		case start != nil:
 			// Seek finds the cursor's entry or the one after it; the page
 			// starts just before.
-			if k, v = c.Seek(start); k == nil {
+			if k, _ = c.Seek(start); k == nil {
 				k, v = c.Last()
 			} else {
 				k, v = c.Prev()
 			}
 		case !q.To.IsZero():
-			if k, v = c.Seek(auditKey(q.To.Add(time.Nanosecond), 0)); k == nil {
+			if k, _ = c.Seek(auditKey(q.To.Add(time.Nanosecond), 0)); k == nil {
 				k, v = c.Last()
 			} else {
 				k, v = c.Prev()

@@ -16,7 +16,7 @@ APT_PACKAGES := redis-server:redis-server chromium:chromium git:git
 export ATOLL_TEST_TERRAFORM := $(TERRAFORM)
 export ATOLL_TEST_TOFU := $(TOFU)
 
-.PHONY: all build test testdrive tools apt-tools lint bench fuzz clean docker
+.PHONY: all build test testdrive tools apt-tools lint bench load fuzz clean docker
 
 all: build
 
@@ -77,6 +77,10 @@ test: tools lint $(BIN)/terraform-provider-sandbox
 ## bench: speed and memory figures (see docs/benchmarks.md).
 bench: tools
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+## load: 1,000 signed webhooks at 200/s while 50 pull requests are planned at once, against the real binary and the fake GitHub on loopback; prints accepted, p50/p99 answer latency, peak RSS and goroutines, comments per PR (see docs/benchmarks.md).
+load: $(TERRAFORM)
+	$(GO) test -tags load -run '^$$' -bench '^BenchmarkLoad$$' -benchtime=1x -count=1 -timeout 15m ./cmd/atoll
 
 FUZZTIME ?= 3s
 ## fuzz: each fuzz target for $(FUZZTIME) (FuzzHCLNesting, whose inputs are slow, for 10s) from its seed corpus (go fuzzes one target per run); a failing input is saved under the package's testdata/fuzz/.

@@ -163,7 +163,13 @@ func TestLocalDispatcherDrainLeavesWaiting(t *testing.T) {
 			waiting = append(waiting, r.ID)
 		}
 	}
-	if len(got) != 2 || len(waiting) != 2 || len(got)+len(waiting) != 4 {
-		t.Errorf("ran %v, waiting %v; want 2 run (worker and queue) and 2 waiting", got, waiting)
+	// The worker may take "a" before or after "b" arrives: one or two fit
+	// in memory, the rest wait, and none is both.
+	seen := map[string]int{}
+	for _, id := range append(got, waiting...) {
+		seen[id]++
+	}
+	if len(got) < 1 || len(got) > 2 || len(seen) != 4 || len(got)+len(waiting) != 4 {
+		t.Errorf("ran %v, waiting %v; want 1 or 2 run (worker and queue), the others waiting", got, waiting)
 	}
 }

@@ -222,6 +222,9 @@ func TestJobPageDropped(t *testing.T) {
 	if !strings.Contains(page, `id="dropped">10 lines (10240 bytes) of output were dropped`) || !strings.Contains(page, marker) {
 		t.Errorf("job page does not say what was dropped:\n%.600s", page[:strings.Index(page, "<pre")+20])
 	}
+	if api := get("/api/jobs"); !strings.Contains(api, `"log_dropped":{"lines":10,"bytes":10240}`) {
+		t.Errorf("API does not say what was dropped: %.400s", api)
+	}
 	if text := get("/jobs/cafe/log"); strings.Count(text, marker) != 1 || len(text) != jobLogHead+jobLogTail+len(marker)+1 {
 		t.Errorf("plain-text log: %d bytes, %d markers", len(text), strings.Count(text, marker))
 	}

@@ -115,7 +115,7 @@ func (j *Job) Snapshot() JobInfo {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return JobInfo{ID: j.ID, Kind: j.Kind, Command: j.Command, Repo: j.Repo.FullName(), Pull: j.Pull, PullURL: j.PullURL,
-		User: j.User, State: j.State, Queued: j.Queued, Started: j.Started, Finished: j.Finished}
+		User: j.User, State: j.State, Queued: j.Queued, Started: j.Started, Finished: j.Finished, LogDropped: j.log.gap()}
 }
 
 func (j *Job) setState(state string, now time.Time) {
@@ -160,6 +160,9 @@ type JobInfo struct {
 	Queued   time.Time `json:"queued"`
 	Started  time.Time `json:"started,omitzero"`
 	Finished time.Time `json:"finished,omitzero"`
+	// LogDropped is the output dropped from the middle of the job's log
+	// to bound memory (the log has a marker line there).
+	LogDropped logGap `json:"log_dropped,omitzero"`
 }
 
 // jobRegistry keeps the most recent jobs of this replica: at most limit jobs,

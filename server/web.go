@@ -193,8 +193,11 @@ func (s *Server) pageJob(c echo.Context) error {
 		log = log[:bytes.LastIndexByte(log, '\n')+1] // whole lines only, as jobLogText
 	}
 	if dropped.Bytes == 0 {
-		// An archived log (another replica ran it) carries only its marker line.
-		dropped = archivedGap(log)
+		// Another replica ran it: its record says, or else the archive
+		// capped the log and its marker line says.
+		if dropped = info.LogDropped; dropped.Bytes == 0 {
+			dropped = archivedGap(log)
+		}
 	}
 	return s.render(c, "job.html", map[string]any{"Title": "Job " + info.ID, "Job": info, "Log": string(log), "Dropped": dropped,
 		"Running": running})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/atollhq/atoll/locking/bolt"
+	"github.com/atollhq/atoll/runner"
 )
 
 // TestLocalDispatcherBounded: many more dispatches than the bound start no
@@ -171,5 +172,45 @@ func TestLocalDispatcherDrainLeavesWaiting(t *testing.T) {
 	}
 	if len(got) < 1 || len(got) > 2 || len(seen) != 4 || len(got)+len(waiting) != 4 {
 		t.Errorf("ran %v, waiting %v; want 1 or 2 run (worker and queue), the others waiting", got, waiting)
+	}
+}
+
+// TestRecoverWaitingJobs: jobs an earlier process left waiting in the journal
+// are Recover's: a plan runs once (not also from the feeder), and an apply is
+// reported as not run, as a queued one is.
+func TestRecoverWaitingJobs(t *testing.T) {
+	t.Parallel()
+	s, gh := newPipelineServer(t, Config{}, openPull(), func(context.Context, runner.Job) (runner.Result, error) {
+		return runner.Result{}, nil
+	})
+	ctx := context.Background()
+	plan, apply := planWork("p1"), planWork("a1")
+	apply.Command = Command{Name: CmdApply, Raw: "atoll apply"}
+	for _, w := range []Work{plan, apply} {
+		rec := journalRecord(w, journalWaiting)
+		rec.Updated = time.Now().Add(-time.Hour)
+		if err := s.cfg.Store.SaveJob(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.local.poke()
+	s.local.feedOnce() // the feeder leaves an earlier process's records alone
+	if err := s.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	jobs := waitJobs(t, s, 1)
+	time.Sleep(100 * time.Millisecond) // a second run would have started by now
+	if jobs = s.jobs.list(); len(jobs) != 1 || jobs[0].ID == "p1" || jobs[0].Command != CmdPlan {
+		t.Errorf("jobs after Recover: %+v; want the plan once, under a new ID", jobs)
+	}
+	if !hasComment(gh.allComments(), "before it could run `atoll apply`") {
+		t.Errorf("no comment says the waiting apply was not run: %q", gh.allComments())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for recs, _ := s.cfg.Store.Jobs(ctx); len(recs) > 0; recs, _ = s.cfg.Store.Jobs(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatalf("journal after Recover: %+v; want it empty", recs)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

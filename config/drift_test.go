@@ -118,3 +118,37 @@ func TestNextTickAligned(t *testing.T) {
 		t.Errorf("nextTick(cron) = %v, want %v", got, want)
 	}
 }
+
+func TestNotifyBlock(t *testing.T) {
+	t.Parallel()
+	sc, err := ParseServerConfig("repos.yaml", []byte(`repos:
+- id: /.*/
+  notify:
+  - url: https://hooks.slack.com/services/T/B/x
+- id: github.com/acme/infra
+  notify:
+  - {url: "https://ops.example.com/atoll", events: [apply_failed, drift_opened]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sc.NotifyFor("github.com/acme/web"); len(got) != 1 || got[0].Format != "slack" {
+		t.Errorf("acme/web targets = %+v", got)
+	}
+	if got := sc.NotifyFor("github.com/acme/infra"); len(got) != 1 || got[0].Format != "json" || len(got[0].Events) != 2 {
+		t.Errorf("acme/infra targets = %+v", got)
+	}
+	if !sc.HasNotify() {
+		t.Error("HasNotify")
+	}
+	for _, tt := range []struct{ yaml, want string }{
+		{"repos:\n- id: /.*/\n  notify: {url: x}\n", "repos.yaml:3:11: repos[0].notify: must be a list of targets"},
+		{"repos:\n- id: /.*/\n  notify:\n  - url: ftp://x/y\n", "repos.yaml:4:10: repos[0].notify[0].url: a notification URL must be an http(s) URL"},
+		{"repos:\n- id: /.*/\n  notify:\n  - {url: \"https://x/y\", events: [apply_done]}\n", `repos.yaml:4:35: repos[0].notify[0].events[0]: "apply_done" is not one of`},
+		{"repos:\n- id: /.*/\n  notify:\n  - {format: slack}\n", "repos.yaml:4:5: repos[0].notify[0].url: required key is missing"},
+	} {
+		if _, err := ParseServerConfig("repos.yaml", []byte(tt.yaml)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseServerConfig(%q) = %v, want %q", tt.yaml, err, tt.want)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/atollhq/atoll/notify"
 )
 
 // Keys a repos.yaml entry may list in allowed_overrides.
@@ -59,6 +61,9 @@ type ServerRepo struct {
 	// Drift (Atoll-only key drift) checks the repo's default branch for
 	// drift on a schedule; nil when not written.
 	Drift *DriftSettings
+	// Notify (Atoll-only key notify) sends the matching repositories'
+	// events to these webhooks; nil when not written.
+	Notify []notify.Target
 
 	idRe     *regexp.Regexp
 	branchRe *regexp.Regexp
@@ -175,7 +180,7 @@ var serverRepoKeys = []string{
 	"workflow", "allowed_overrides", "allowed_workflows", "allow_custom_workflows",
 	"delete_source_branch_on_merge", "repo_locking", "repo_locks", "policy_check", "custom_policy_check",
 	"autodiscover", "silence_pr_comments", "pre_workflow_hooks", "post_workflow_hooks",
-	"team_allowlist", "autoplan_modules", "drift",
+	"team_allowlist", "autoplan_modules", "drift", "notify",
 }
 
 // ParseServerConfig parses and validates repos.yaml. An empty file is the default
@@ -322,6 +327,9 @@ func (d *decoder) serverRepo(v *yaml.Node, p string, workflows map[string]Workfl
 	r.AutoplanModules = optBool("autoplan_modules")
 	if f, set := fields["drift"]; set {
 		r.Drift = d.drift(f.val, child(p, "drift"))
+	}
+	if f, set := fields["notify"]; set {
+		r.Notify = d.notify(f.val, child(p, "notify"))
 	}
 	return r
 }

@@ -45,6 +45,7 @@ func (s *Server) appendAudit(ctx context.Context, e locking.AuditEvent) {
 		s.log.Error("write audit entry", "action", e.Action, "repo", e.Repo, "pull", e.Pull, "error", err)
 		s.metrics.auditErrors.Inc()
 	}
+	s.notifyAudit(e)
 }
 
 // via says how r's work was asked for.

@@ -53,6 +53,7 @@ func (r *prRun) driftCheck(ctx context.Context) bool {
 		r.logf("drift check failed: %v\n", err)
 		return false
 	}
+	r.s.notifyDrift(results)
 	ok := true
 	for _, res := range results {
 		r.logf("%s (workspace %s): %s\n", res.Project, res.Workspace, res.Status)

@@ -90,6 +90,7 @@ func (s *Server) RunReconciler(ctx context.Context, every time.Duration) {
 			s.log.Error("reconcile locks", "error", err, "released", n)
 		}
 		s.pruneAudit(ctx)
+		s.notifyStaleLocks(ctx)
 		select {
 		case <-ctx.Done():
 			return

@@ -105,6 +105,12 @@ type Config struct {
 	// Deliveries records handled webhook deliveries to refuse replays; an
 	// in-memory log of this process by default.
 	Deliveries DeliveryLog
+	// Notifier, when set, sends applies, failed plans, drift and stale
+	// locks to webhooks (--notify-url, repos.yaml notify).
+	Notifier Notifier
+	// NotifyLockStaleAfter is how long a lock is held before it is
+	// reported (lock_stale); 0 never.
+	NotifyLockStaleAfter time.Duration
 	// AuditRetention is how long audit entries are kept
 	// (DefaultAuditRetention when 0).
 	AuditRetention time.Duration
@@ -148,6 +154,7 @@ type Server struct {
 	poll    *pollState
 	spoolMu sync.Mutex // serialises spool writes and drains
 	ready   readiness
+	stale   staleLocks
 	perms   *permissionCache
 
 	// baseCtx is cancelled on Shutdown; background work derives from it.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/atollhq/atoll/cluster"
 	"github.com/atollhq/atoll/runner"
+	"github.com/atollhq/atoll/notify"
 	"github.com/atollhq/atoll/server"
 	"github.com/atollhq/atoll/vcs"
 	"github.com/robfig/cron/v3"
@@ -61,6 +62,8 @@ type serverOptions struct {
 	ReconcileEvery   time.Duration
 	PRPollEvery      time.Duration
 	AuditRetention   time.Duration
+	NotifyURLs       string
+	NotifyLockStale  time.Duration
 	ClusterLease     time.Duration
 	EnablePolicies   bool
 	AllowForkPRs     bool
@@ -120,6 +123,8 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.APISecret, "api-secret", "", "secret scripts send as X-Atoll-Token to the JSON API")
 	fs.IntVar(&o.MaxParallelJobs, "max-parallel-jobs", 4, "jobs run at once by this process")
 	fs.DurationVar(&o.ReconcileEvery, "lock-reconcile-interval", 10*time.Minute, "how often locks of merged or closed pull requests are released")
+	fs.StringVar(&o.NotifyURLs, "notify-url", "", "webhook URLs (comma-separated) that hear of applies, failed plans, drift and stale locks: Slack incoming webhooks (hooks.slack.com, or a slack+ prefix) or JSON endpoints. A secret: prefer ATOLL_NOTIFY_URL")
+	fs.DurationVar(&o.NotifyLockStale, "notify-lock-stale-after", 24*time.Hour, "report a lock held longer than this to the notification targets (lock_stale); 0 never")
 	fs.DurationVar(&o.AuditRetention, "audit-retention", server.DefaultAuditRetention, "how long audit trail entries are kept (older ones are dropped at each lock reconciliation)")
 	fs.DurationVar(&o.PRPollEvery, "pr-poll-interval", 5*time.Minute, "how often the open pull requests of the repositories seen are listed, to plan a head commit a missed webhook left unplanned and release locks of closed ones (0 turns it off)")
 	fs.BoolVar(&o.EnablePolicies, "enable-policy-checks", false, "check every repo's plans against the policy sets in --repo-config (otherwise only repos with policy_check: true)")
@@ -147,6 +152,11 @@ func (o *serverOptions) validate() error {
 	}
 	if o.GHToken == "" && o.GHTokenFile == "" && o.GHAppID == 0 {
 		errs = append(errs, errors.New("set --gh-token (or ATOLL_GH_TOKEN, --gh-token-file) or a GitHub App (--gh-app-id, --gh-app-key-file)"))
+	}
+	for _, u := range splitList(o.NotifyURLs) {
+		if _, err := notify.ParseTarget(u); err != nil {
+			errs = append(errs, fmt.Errorf("--notify-url: %w", err))
+		}
 	}
 	if o.LogFormat != "" && o.LogFormat != "text" && o.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: use text or json", o.LogFormat))
@@ -212,10 +222,11 @@ func requireWebhookSecret(o *serverOptions) error {
 }
 
 // secretFlags are the flags that hold secrets.
-var secretFlags = map[string]bool{"gh-token": true, "gh-webhook-secret": true, "redis-password": true, "web-password": true, "api-secret": true}
+var secretFlags = map[string]bool{"gh-token": true, "gh-webhook-secret": true, "redis-password": true, "web-password": true, "api-secret": true,
+	"notify-url": true}
 
 // secrets are the secret values given as flags, environment variables or in
 // the config file; build adds those it reads from files.
 func (o *serverOptions) secrets() []string {
-	return []string{o.GHToken, o.GHWebhookSecret, o.RedisPassword, o.WebPassword, o.APISecret}
+	return append([]string{o.GHToken, o.GHWebhookSecret, o.RedisPassword, o.WebPassword, o.APISecret}, splitList(o.NotifyURLs)...)
 }

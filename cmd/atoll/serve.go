@@ -22,6 +22,7 @@ import (
 	"github.com/atollhq/atoll/config"
 	"github.com/atollhq/atoll/drift"
 	"github.com/atollhq/atoll/locking"
+	"github.com/atollhq/atoll/notify"
 	"github.com/atollhq/atoll/locking/bolt"
 	lockredis "github.com/atollhq/atoll/locking/redis"
 	"github.com/atollhq/atoll/policy"
@@ -112,6 +113,8 @@ type app struct {
 	queue *cluster.Queue
 	// spool keeps webhooks while Redis is unreachable (redis only).
 	spool *bolt.Store
+	// notifier delivers notifications; nil without targets.
+	notifier *notify.Notifier
 }
 
 // build wires concrete types from options. env is the environment terraform and
@@ -283,6 +286,18 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	}
 	scfg.Ready = a.readyChecks(run)
 	scfg.AuditRetention = o.AuditRetention
+	if urls := splitList(o.NotifyURLs); len(urls) > 0 || repoCfg.HasNotify() {
+		var targets []notify.Target
+		for _, u := range urls {
+			t, _ := notify.ParseTarget(u) // validated with the options
+			targets = append(targets, t)
+		}
+		if a.notifier, err = notify.New(notify.Options{Targets: targets, Logger: logger, Registry: registry}); err != nil {
+			a.Close()
+			return nil, err
+		}
+		scfg.Notifier, scfg.NotifyLockStaleAfter = a.notifier, o.NotifyLockStale
+	}
 	if a.srv, err = server.New(scfg); err != nil {
 		a.Close()
 		return nil, err
@@ -386,6 +401,14 @@ func (a *app) Serve(ctx context.Context, ln net.Listener, stdout io.Writer) erro
 	defer stopDrift() // deferred last, so it runs before the wait above
 	reconDone := make(chan struct{})
 	go func() { defer close(reconDone); a.srv.RunReconciler(ctx, a.opts.ReconcileEvery) }()
+	notifyDone := make(chan struct{})
+	go func() {
+		defer close(notifyDone)
+		if a.notifier != nil {
+			a.notifier.Run(ctx, 2)
+		}
+	}()
+	defer func() { <-notifyDone }()
 	pollDone, spoolDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(pollDone); a.srv.RunPullPoller(ctx, a.opts.PRPollEvery) }()
 	go func() { defer close(spoolDone); a.srv.RunSpool(ctx) }()

@@ -140,6 +140,14 @@ func (l *jobLog) appendTail(p []byte) {
 	}
 }
 
+// shrink lets go of the tail buffer's spare room, once the job has ended, so a
+// finished job holds what size counts.
+func (l *jobLog) shrink() {
+	if live := l.buf[l.start:]; cap(l.buf) > len(live) {
+		l.buf, l.start = append([]byte(nil), live...), 0
+	}
+}
+
 // gap returns what was dropped so far.
 func (l *jobLog) gap() logGap { return logGap{Lines: l.dropLines, Bytes: l.dropBytes} }
 

@@ -115,6 +115,10 @@ func TestJobLogWriteAllocs(t *testing.T) {
 	if got, max := cap(j.log.buf), 2*jobLogTail+len(line); got > max {
 		t.Errorf("tail buffer capacity %d > %d", got, max)
 	}
+	j.setState(JobSucceeded, time.Now())
+	if got, want := cap(j.log.buf), len(j.log.buf); got > want+8<<10 || j.log.start != 0 { // an allocation rounds up to its page
+		t.Errorf("finished job's tail buffer: capacity %d, %d kept (start %d)", got, want, j.log.start)
+	}
 }
 
 // BenchmarkJobWriteFull measures a 100-byte write to a full job log (it was

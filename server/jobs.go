@@ -126,6 +126,7 @@ func (j *Job) setState(state string, now time.Time) {
 		j.Started = now
 	case JobSucceeded, JobFailed:
 		j.Finished = now
+		j.log.shrink()
 	}
 	ls := j.listeners
 	j.listeners = nil

@@ -198,19 +198,69 @@ func TestRecoverWaitingJobs(t *testing.T) {
 	if err := s.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
-	jobs := waitJobs(t, s, 1)
+	waitJobs(t, s, 1)
 	time.Sleep(100 * time.Millisecond) // a second run would have started by now
-	if jobs = s.jobs.list(); len(jobs) != 1 || jobs[0].ID == "p1" || jobs[0].Command != CmdPlan {
+	if jobs := s.jobs.list(); len(jobs) != 1 || jobs[0].ID == "p1" || jobs[0].Command != CmdPlan {
 		t.Errorf("jobs after Recover: %+v; want the plan once, under a new ID", jobs)
 	}
 	if !hasComment(gh.allComments(), "before it could run `atoll apply`") {
 		t.Errorf("no comment says the waiting apply was not run: %q", gh.allComments())
 	}
+	waitJournalEmpty(t, s)
+}
+
+// waitJournalEmpty waits until s's journal holds no job: each is forgotten
+// just after its state is final.
+func waitJournalEmpty(t *testing.T, s *Server) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for recs, _ := s.cfg.Store.Jobs(ctx); len(recs) > 0; recs, _ = s.cfg.Store.Jobs(ctx) {
+	for {
+		recs, err := s.cfg.Store.Jobs(context.Background())
+		if err == nil && len(recs) == 0 {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("journal after Recover: %+v; want it empty", recs)
+			t.Fatalf("journal: %+v, %v; want it empty", recs, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestLocalDispatcherPipelineOverflow: real jobs (Execute, which journals
+// them running and forgets them at the end) through a dispatcher with room
+// for few: every job runs once and the journal ends empty.
+func TestLocalDispatcherPipelineOverflow(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	s, gh := newPipelineServer(t, Config{}, openPull(), func(context.Context, runner.Job) (runner.Result, error) {
+		<-release
+		return runner.Result{}, nil
+	})
+	ctx := context.Background()
+	if err := s.local.Drain(ctx); err != nil { // replaced by a smaller one
+		t.Fatal(err)
+	}
+	s.local = newLocalDispatcher(s.baseCtx, 2, 2, s.cfg.Store, s.cfg.Now, s.log, s.Execute)
+	s.cfg.Dispatcher = s.local
+	const n = 30
+	for i := range n {
+		w := planWork(fmt.Sprintf("job%02d", i))
+		s.journalQueued(ctx, w) // as handleEvents does
+		if err := s.cfg.Dispatcher.Dispatch(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	jobs := waitJobs(t, s, n)
+	seen := map[string]int{}
+	for _, j := range jobs {
+		seen[j.ID]++
+	}
+	if len(seen) != n || len(jobs) != n {
+		t.Errorf("%d jobs (%d distinct), want %d once each", len(jobs), len(seen), n)
+	}
+	if got := len(gh.allComments()); got < n {
+		t.Errorf("%d comments for %d plans", got, n)
+	}
+	waitJournalEmpty(t, s)
 }

@@ -1,17 +1,22 @@
 package server
 
 import (
+	"context"
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/atollhq/atoll/locking"
 )
 
 // metrics are Atoll's Prometheus series.
 type metrics struct {
 	webhooks     *prometheus.CounterVec   // by event kind and HTTP code
 	jobs         *prometheus.CounterVec   // by kind and result
-	jobSeconds   *prometheus.HistogramVec // by kind
+	jobSeconds   *prometheus.HistogramVec // by kind and result
 	projects     *prometheus.CounterVec   // project runs by command and result
 	locksHeld    prometheus.GaugeFunc
 	locksLeaked  prometheus.Counter // locks of closed PRs released by the reconciler
@@ -20,11 +25,51 @@ type metrics struct {
 	pollPlans    prometheus.Counter     // autoplans the poller started
 	spooled      prometheus.Gauge       // webhooks waiting in the local spool
 	auditErrors  prometheus.Counter     // audit entries that could not be written
+	lockAge      prometheus.GaugeFunc
+	queued       prometheus.GaugeFunc
 }
 
-// newMetrics registers Atoll's series; heldLocks counts the held locks at scrape time.
-func newMetrics(reg *prometheus.Registry, heldLocks func() float64) (*metrics, error) {
+// newMetrics registers Atoll's series; st is read at scrape time for the
+// held locks, the oldest lock's age and the jobs waiting.
+func newMetrics(reg *prometheus.Registry, st locking.Store, now func() time.Time) (*metrics, error) {
+	read := func(f func(ctx context.Context) (float64, error)) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			v, err := f(ctx)
+			if err != nil {
+				return math.NaN() // unknown, not zero
+			}
+			return v
+		}
+	}
+	heldLocks := read(func(ctx context.Context) (float64, error) {
+		ls, err := st.List(ctx, locking.Filter{})
+		return float64(len(ls)), err
+	})
+	oldestLock := read(func(ctx context.Context) (float64, error) {
+		ls, err := st.List(ctx, locking.Filter{})
+		oldest := 0.0
+		for _, l := range ls {
+			oldest = max(oldest, now().Sub(l.Time).Seconds())
+		}
+		return oldest, err
+	})
+	waiting := read(func(ctx context.Context) (float64, error) {
+		recs, err := st.Jobs(ctx)
+		n := 0
+		for _, r := range recs {
+			if r.State != journalRunning {
+				n++
+			}
+		}
+		return float64(n), err
+	})
 	m := &metrics{
+		lockAge: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "atoll_lock_oldest_age_seconds",
+			Help: "Age of the oldest workspace lock held, 0 with none (read from the lock store at scrape time)."}, oldestLock),
+		queued: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "atoll_jobs_waiting",
+			Help: "Jobs accepted and not yet started, on every replica (read from the job journal at scrape time)."}, waiting),
 		locksHeld: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "atoll_locks_held",
 			Help: "Workspace locks held by pull requests (read from the lock store at scrape time)."}, heldLocks),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "atoll_webhooks_total",
@@ -32,7 +77,7 @@ func newMetrics(reg *prometheus.Registry, heldLocks func() float64) (*metrics, e
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "atoll_jobs_total",
 			Help: "Background jobs finished, by kind and result."}, []string{"kind", "result"}),
 		jobSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "atoll_job_duration_seconds",
-			Help: "Background job duration.", Buckets: prometheus.ExponentialBuckets(0.5, 2, 12)}, []string{"kind"}),
+			Help: "Background job duration, by kind and result.", Buckets: prometheus.ExponentialBuckets(0.5, 2, 12)}, []string{"kind", "result"}),
 		projects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "atoll_project_runs_total",
 			Help: "Project plan/apply runs, by command and result."}, []string{"command", "result"}),
 		locksLeaked: prometheus.NewCounter(prometheus.CounterOpts{Name: "atoll_locks_reconciled_total",
@@ -48,7 +93,7 @@ func newMetrics(reg *prometheus.Registry, heldLocks func() float64) (*metrics, e
 		spooled: prometheus.NewGauge(prometheus.GaugeOpts{Name: "atoll_webhooks_spooled",
 			Help: "Webhooks accepted while the shared store was unreachable, waiting in this replica's local spool."}),
 	}
-	for _, c := range []prometheus.Collector{m.locksHeld, m.webhooks, m.jobs, m.jobSeconds, m.projects, m.locksLeaked, m.lockConflict, m.polls, m.pollPlans, m.spooled, m.auditErrors,
+	for _, c := range []prometheus.Collector{m.locksHeld, m.webhooks, m.jobs, m.jobSeconds, m.projects, m.locksLeaked, m.lockConflict, m.polls, m.pollPlans, m.spooled, m.auditErrors, m.lockAge, m.queued,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metric: %w", err)

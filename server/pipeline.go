@@ -84,7 +84,7 @@ func (s *Server) execute(ctx context.Context, w Work) (lost error) {
 		job.setState(state, s.cfg.Now())
 		s.metrics.jobs.WithLabelValues(label, state).Inc()
 		snap := job.Snapshot()
-		s.metrics.jobSeconds.WithLabelValues(label).Observe(snap.Finished.Sub(snap.Started).Seconds())
+		s.metrics.jobSeconds.WithLabelValues(label, state).Observe(snap.Finished.Sub(snap.Started).Seconds())
 	}()
 	if ctx.Err() != nil {
 		return // stopped before it started; settle reports it

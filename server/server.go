@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -69,6 +68,24 @@ type Config struct {
 	Executables []string
 	// MaxParallelJobs bounds jobs running at once in this process.
 	MaxParallelJobs int
+	// ParallelPoolSize bounds the projects one job plans or applies at once
+	// when parallel_plan or parallel_apply is set (Atlantis'
+	// --parallel-pool-size); 4 when 0.
+	ParallelPoolSize int
+	// DisableAutoplan plans only on an `atoll plan` comment: opened and
+	// updated pull requests, and heads the poller finds unplanned, are not
+	// planned (Atlantis' --disable-autoplan).
+	DisableAutoplan bool
+	// AllowCommands, when not nil, are the only comment commands run (help
+	// always is); others get a comment saying they are disabled (Atlantis'
+	// --allow-commands).
+	AllowCommands []string
+	// DisableApplyAll refuses `atoll apply` without -p, -d or -w on a pull
+	// request (Atlantis' --disable-apply-all).
+	DisableApplyAll bool
+	// AutomergeMethod is how automerge merges: merge (when ""), squash or
+	// rebase (Atlantis' --automerge-method).
+	AutomergeMethod string
 	// AllowForkPRs lets Atoll plan and apply pull requests whose head is in
 	// another repository (a fork). Off by default: terraform runs the PR's
 	// code with the server's credentials, and a fork's author may be anyone
@@ -183,6 +200,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxParallelJobs <= 0 {
 		cfg.MaxParallelJobs = 4
 	}
+	if cfg.ParallelPoolSize <= 0 {
+		cfg.ParallelPoolSize = maxParallelProjects
+	}
 	if cfg.GitToken == nil {
 		cfg.GitToken = func(context.Context) (string, error) { return "", nil }
 	}
@@ -209,16 +229,7 @@ func New(cfg Config) (*Server, error) {
 		poll:    newPollState(),
 	}
 	var err error
-	heldLocks := func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		ls, err := cfg.Store.List(ctx, locking.Filter{})
-		if err != nil {
-			return math.NaN() // unknown, not zero
-		}
-		return float64(len(ls))
-	}
-	if s.metrics, err = newMetrics(cfg.Registry, heldLocks); err != nil {
+	if s.metrics, err = newMetrics(cfg.Registry, cfg.Store, cfg.Now); err != nil {
 		cancel()
 		return nil, err
 	}

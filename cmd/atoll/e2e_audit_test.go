@@ -83,6 +83,17 @@ func TestE2EAuditTrail(t *testing.T) {
 		t.Errorf("a bad from= answered %d, want 400", code)
 	}
 
+	// The operations metrics are there, with what this test did.
+	_, metrics := httpDo(t, http.MethodGet, atoll.URL+"/metrics", nil, nil)
+	for _, want := range []string{`atoll_github_requests_total{code="200",endpoint="pulls",method="GET"}`,
+		`atoll_github_requests_total{code="201",endpoint="comments",method="POST"}`,
+		`atoll_github_rate_limit_remaining{resource="core"} 4999`, "atoll_lock_oldest_age_seconds 0", "atoll_jobs_waiting 0",
+		`atoll_job_duration_seconds_count{kind="apply",result="succeeded"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(metrics, "atoll_"))
+		}
+	}
+
 	// The page, in Chromium: four rows, then the user filter.
 	cctx := newChromium(t, chromium)
 	if err := chromedp.Do(cctx, chromedp.Navigate(atoll.URL+"/audit"), chromedp.WaitVisible(chromedp.CSS("#audit tbody tr"))); err != nil {

@@ -139,8 +139,13 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		token = strings.TrimSpace(string(b))
 		red.Add(token)
 	}
+	registry := prometheus.NewRegistry()
+	ghMetrics, err := ghvcs.NewMetrics(registry)
+	if err != nil {
+		return nil, err
+	}
 	ghCfg := ghvcs.Config{Hostname: o.GHHostname, APIURL: o.GHAPIURL, User: o.GHUser, Token: token, Logger: logger,
-		HTTPClient: githubHTTPClient(o.GHTimeout)}
+		HTTPClient: githubHTTPClient(o.GHTimeout), Metrics: ghMetrics}
 	if o.GHAppID != 0 {
 		key, err := os.ReadFile(o.GHAppKeyFile)
 		if err != nil {
@@ -242,7 +247,6 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 			return nil, fmt.Errorf("--gh-team-allowlist: %w", err)
 		}
 	}
-	registry := prometheus.NewRegistry()
 	// Everything written to GitHub goes through one redaction step.
 	out := redactedGitHub{Client: gh, red: red}
 	if o.DriftRepos != "" {

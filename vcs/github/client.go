@@ -63,6 +63,8 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives retry and rate-limit warnings. Nil discards them.
 	Logger *slog.Logger
+	// Metrics, when set, counts every request and keeps the rate limit.
+	Metrics *Metrics
 	// MaxRetries bounds retries of one request. Zero means 3; negative
 	// disables retries.
 	MaxRetries int
@@ -123,6 +125,9 @@ func New(cfg Config) (*Client, error) {
 			base = cfg.HTTPClient.Transport
 		}
 		timeout = cfg.HTTPClient.Timeout
+	}
+	if cfg.Metrics != nil {
+		base = metricsTransport{next: base, m: cfg.Metrics} // under the retries: each attempt counts
 	}
 	rt := newRetryTransport(base, cfg, logger)
 

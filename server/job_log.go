@@ -212,3 +212,71 @@ func archivedGap(log []byte) logGap {
 	n, _ := strconv.Atoi(string(m[2]))
 	return logGap{Lines: lines, Bytes: n}
 }
+
+// maxPending bounds the output a job holds back before redacting it: an
+// unfinished line, or a private key block whose END line has not come.
+const maxPending = 64 << 10
+
+var (
+	pemBegin = []byte("-----BEGIN ")
+	pemEnd   = []byte("-----END ")
+)
+
+// flushLog redacts the pending output that is ready and keeps it: whole
+// lines, but not from a PEM block's BEGIN line while its END line has not
+// come (the redaction recognises an unknown private key by its BEGIN line, so
+// the block must reach it whole, and no cut of the log may fall inside it).
+// With final (the job ended) everything pending goes. Past maxPending, what
+// is held goes anyway: an unterminated key block is then redacted to its end,
+// and its remaining lines are dropped as they come, up to its END line. The
+// caller holds j.mu.
+func (j *Job) flushLog(final bool) {
+	if j.inKey {
+		i := bytes.Index(j.pending, pemEnd)
+		if i < 0 {
+			j.pending = j.pending[:0]
+			return
+		}
+		nl := bytes.IndexByte(j.pending[i:], '\n')
+		if nl < 0 && !final {
+			j.pending = append(j.pending[:0], j.pending[i:]...) // the END line, unfinished
+			return
+		}
+		j.inKey = false
+		if nl < 0 {
+			j.pending = j.pending[:0]
+		} else {
+			j.pending = append(j.pending[:0], j.pending[i+nl+1:]...)
+		}
+	}
+	ready := len(j.pending)
+	if !final {
+		ready = bytes.LastIndexByte(j.pending, '\n') + 1
+		if k := openBlock(j.pending[:ready]); k >= 0 {
+			ready = k
+		}
+		if ready == 0 && len(j.pending) > maxPending {
+			ready = len(j.pending)
+			j.inKey = openBlock(j.pending) >= 0
+		}
+	}
+	if ready == 0 {
+		return
+	}
+	out := j.pending[:ready]
+	if j.redact != nil {
+		out = j.redact(out)
+	}
+	j.log.write(out)
+	j.pending = append(j.pending[:0], j.pending[ready:]...)
+}
+
+// openBlock returns where the line of b's last PEM BEGIN line starts if no END
+// line follows it, and -1 otherwise.
+func openBlock(b []byte) int {
+	i := bytes.LastIndex(b, pemBegin)
+	if i < 0 || bytes.Contains(b[i:], pemEnd) {
+		return -1
+	}
+	return bytes.LastIndexByte(b[:i], '\n') + 1
+}

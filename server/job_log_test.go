@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atollhq/atoll/redact"
 	"github.com/atollhq/atoll/runner"
 )
 
@@ -45,7 +46,11 @@ func TestJobLogHeadTail(t *testing.T) {
 		t.Errorf("gap = %+v, want %+v", got, want)
 	}
 	j := &Job{redact: func(b []byte) []byte { return bytes.ReplaceAll(b, []byte("0099"), []byte("****")) }}
-	j.log = l
+	j.log = jobLog{headMax: 35, tailMax: 45}
+	for _, s := range lines {
+		_, _ = j.Write([]byte(s[:4])) // redaction sees whole lines anyway
+		_, _ = j.Write([]byte(s[4:]))
+	}
 	text, gap := j.Log()
 	want := strings.Join(lines[:3], "") + "… 93 lines (930 bytes) dropped …\n" + strings.Join(lines[96:99], "") + "line ****\n"
 	if string(text) != want || gap.Lines != 93 {
@@ -231,5 +236,46 @@ func TestJobPageDropped(t *testing.T) {
 	}
 	if text := get("/jobs/cafe/log"); strings.Count(text, marker) != 1 || len(text) != jobLogHead+jobLogTail+len(marker)+1 {
 		t.Errorf("plain-text log: %d bytes, %d markers", len(text), strings.Count(text, marker))
+	}
+}
+
+// TestJobLogKeyBlock: a private key block reaches the redaction whole, however
+// it is written, so a live reader never sees a line of it; one too long to
+// hold is redacted to its end and the rest of it dropped.
+func TestJobLogKeyBlock(t *testing.T) {
+	t.Parallel()
+	const body = "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"
+	for _, tt := range []struct {
+		name  string
+		lines int
+	}{{"short key", 20}, {"key longer than maxPending", 2 * maxPending / len(body)}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			j := &Job{redact: redact.New().Bytes}
+			var got []byte
+			var pos logPos
+			read := func(whole bool) {
+				chunk, next := j.readLog(pos, whole)
+				got, pos = append(got, chunk...), next
+			}
+			_, _ = j.Write([]byte("before\n-----BEGIN RSA PRIVATE KEY-----\n" + body))
+			read(true)
+			for range tt.lines {
+				_, _ = j.Write([]byte(body[:10]))
+				read(true)
+				_, _ = j.Write([]byte(body[10:]))
+				read(true)
+			}
+			_, _ = j.Write([]byte("-----END RSA PRIVATE KEY-----\nafter\n"))
+			read(true)
+			j.setState(JobSucceeded, time.Now())
+			read(false)
+			text, _ := j.Log()
+			for name, b := range map[string][]byte{"stream": got, "log": text} {
+				if bytes.Contains(b, []byte("MIIE")) || !bytes.HasPrefix(b, []byte("before\n")) || !bytes.HasSuffix(b, []byte("after\n")) {
+					t.Errorf("%s = %.300q; want before, no key, after", name, b)
+				}
+			}
+		})
 	}
 }

@@ -30,16 +30,19 @@ type Job struct {
 	Started  time.Time
 	Finished time.Time
 
-	// redact removes secrets from the log as it is read (a secret can span
-	// two writes, so it is not done per write); nil leaves it as is.
+	// redact removes secrets from output before it is kept: whole lines at
+	// a time, and a private key block whole (see flushLog); nil leaves it
+	// as is.
 	redact func([]byte) []byte
 
 	// ended is called once the job has finished (the registry bounds the
 	// logs of finished jobs); nil for none.
 	ended func()
 
-	mu        sync.Mutex // guards log, State, Started, Finished, listeners
-	log       jobLog     // head and tail of the output (see jobLog)
+	mu        sync.Mutex // guards log, pending, inKey, State, Started, Finished, listeners
+	log       jobLog     // head and tail of the redacted output (see jobLog)
+	pending   []byte     // output not redacted yet (see flushLog)
+	inKey     bool       // dropping the rest of a key block too long to hold
 	listeners []chan struct{}
 }
 
@@ -47,7 +50,8 @@ type Job struct {
 // middle of the output is dropped (see jobLog).
 func (j *Job) Write(p []byte) (int, error) {
 	j.mu.Lock()
-	j.log.write(p)
+	j.pending = append(j.pending, p...)
+	j.flushLog(false)
 	ls := j.listeners
 	j.listeners = nil
 	j.mu.Unlock()
@@ -57,8 +61,8 @@ func (j *Job) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Log returns a copy of the kept log, with secrets redacted and a marker line
-// where output was dropped, and what was dropped.
+// Log returns a copy of the kept (redacted) log, with a marker line where
+// output was dropped, and what was dropped.
 func (j *Job) Log() ([]byte, logGap) {
 	j.mu.Lock()
 	head, tail := j.log.text()
@@ -67,7 +71,7 @@ func (j *Job) Log() ([]byte, logGap) {
 	return j.join(head, tail, gap), gap
 }
 
-// readLog returns the log from p on, redacted, with a marker line where output
+// readLog returns the (redacted) log from p on, with a marker line where output
 // between p and what is kept was dropped, and the position after it. With
 // whole set only whole lines are returned.
 func (j *Job) readLog(p logPos, whole bool) ([]byte, logPos) {
@@ -77,12 +81,8 @@ func (j *Job) readLog(p logPos, whole bool) ([]byte, logPos) {
 	return j.join(head, tail, gap), next
 }
 
-// join redacts head and tail, each made of whole lines but the last, and puts
-// the gap's marker between them.
+// join puts the gap's marker between head and tail.
 func (j *Job) join(head, tail []byte, gap logGap) []byte {
-	if j.redact != nil {
-		head, tail = j.redact(head), j.redact(tail)
-	}
 	if gap.Bytes == 0 {
 		return append(head, tail...)
 	}
@@ -114,8 +114,15 @@ func (j *Job) dropLog() int {
 func (j *Job) Snapshot() JobInfo {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return JobInfo{ID: j.ID, Kind: j.Kind, Command: j.Command, Repo: j.Repo.FullName(), Pull: j.Pull, PullURL: j.PullURL,
+	info := JobInfo{ID: j.ID, Kind: j.Kind, Command: j.Command, Repo: j.Repo.FullName(), Pull: j.Pull, PullURL: j.PullURL,
 		User: j.User, State: j.State, Queued: j.Queued, Started: j.Started, Finished: j.Finished, LogDropped: j.log.gap()}
+	if j.Kind == WorkDriftCheck {
+		info.Branch = j.Repo.DefaultBranch
+		if info.Branch == "" {
+			info.Branch = "main"
+		}
+	}
+	return info
 }
 
 func (j *Job) setState(state string, now time.Time) {
@@ -126,6 +133,7 @@ func (j *Job) setState(state string, now time.Time) {
 		j.Started = now
 	case JobSucceeded, JobFailed:
 		j.Finished = now
+		j.flushLog(true)
 		j.log.shrink()
 	}
 	ls := j.listeners
@@ -161,6 +169,8 @@ type JobInfo struct {
 	Queued   time.Time `json:"queued"`
 	Started  time.Time `json:"started,omitzero"`
 	Finished time.Time `json:"finished,omitzero"`
+	// Branch is the default branch a drift check planned (Pull is 0 then).
+	Branch string `json:"branch,omitempty"`
 	// LogDropped is the output dropped from the middle of the job's log
 	// to bound memory (the log has a marker line there).
 	LogDropped logGap `json:"log_dropped,omitzero"`

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,7 +31,7 @@ func (r *prRun) automerge(ctx context.Context) {
 	}
 	deleteBranch := r.resolved.DeleteSourceBranchOnMerge
 	r.logf("automerge: every plan is applied; merging #%d\n", r.pull.Num)
-	err = s.cfg.Merger.MergePull(ctx, r.w.Repo, r.pull, "merge", deleteBranch)
+	err = s.cfg.Merger.MergePull(ctx, r.w.Repo, r.pull, cmp.Or(s.cfg.AutomergeMethod, "merge"), deleteBranch)
 	switch {
 	case errors.Is(err, vcs.ErrNotMergeable):
 		r.comment(ctx, fmt.Sprintf("Every plan is applied, but Atoll could not automerge this pull request: %s. Merge it by hand once GitHub allows it.", safeVCSMessage(err)))

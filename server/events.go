@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -39,6 +40,9 @@ func (s *Server) handleEvents(c echo.Context) error {
 	w := Work{ID: newJobID(), Repo: ev.Repo, Pull: ev.Pull, User: ev.Sender, Queued: s.cfg.Now(), Delivery: ev.DeliveryID}
 	switch ev.Kind {
 	case vcs.EventPullOpened, vcs.EventPullUpdated:
+		if s.cfg.DisableAutoplan {
+			return s.eventReply(c, ev.Kind.String(), http.StatusOK, "ignored: autoplan is disabled (--disable-autoplan); comment atoll plan")
+		}
 		w.Kind = WorkAutoplan
 	case vcs.EventPullClosed:
 		w.Kind = WorkClose
@@ -67,6 +71,13 @@ func (s *Server) handleEvents(c echo.Context) error {
 			w.CommandErr = ce.Msg
 		case err != nil:
 			return s.eventReply(c, event, http.StatusBadRequest, "bad command")
+		default:
+			if msg := s.commandRefusal(cmd, kind == WorkDriftApply); msg != "" {
+				if kind == WorkDriftApply {
+					return s.eventReply(c, event, http.StatusOK, "ignored: "+msg)
+				}
+				w.CommandErr = msg
+			}
 		}
 		w.Kind, w.Command, w.User = kind, cmd, ev.Comment.User
 	default:
@@ -189,4 +200,20 @@ func deliveryKeys(id, digest string) []string {
 		keys = append(keys, "sha:"+digest)
 	}
 	return keys
+}
+
+// commandRefusal says why this server's settings refuse cmd
+// (--allow-commands, --disable-apply-all), or "" when they do not. onIssue is
+// a command on a drift issue, which names no project.
+func (s *Server) commandRefusal(cmd Command, onIssue bool) string {
+	if cmd.Name == CmdHelp {
+		return ""
+	}
+	if s.cfg.AllowCommands != nil && !slices.Contains(s.cfg.AllowCommands, cmd.Name) {
+		return "atoll " + cmd.Name + " is disabled on this server (--allow-commands)"
+	}
+	if s.cfg.DisableApplyAll && !onIssue && cmd.Name == CmdApply && cmd.Dir == "" && cmd.Project == "" && cmd.Workspace == "" {
+		return "atoll apply without -p, -d or -w is disabled on this server (--disable-apply-all): name the project, directory or workspace to apply"
+	}
+	return ""
 }

@@ -23,9 +23,9 @@ import (
 	"github.com/atollhq/atoll/vcs"
 )
 
-// maxParallelProjects bounds projects planned or applied at once inside one
-// job: terraform is CPU- and memory-heavy, and the job itself already counts
-// against MaxParallelJobs.
+// maxParallelProjects is the default bound (Config.ParallelPoolSize) of the
+// projects planned or applied at once inside one job: terraform is CPU- and
+// memory-heavy, and the job itself already counts against MaxParallelJobs.
 const maxParallelProjects = 4
 
 // autoplan plans the projects a PR's changes touch.
@@ -248,7 +248,7 @@ func (r *prRun) runGroups(ctx context.Context, projects []config.Project, parall
 		}
 		var eg errgroup.Group
 		if parallel {
-			eg.SetLimit(maxParallelProjects)
+			eg.SetLimit(r.s.cfg.ParallelPoolSize)
 		} else {
 			eg.SetLimit(1)
 		}

@@ -209,7 +209,7 @@ func (s *Server) pollPull(ctx context.Context, repo vcs.Repo, p vcs.PullRequest,
 	for _, st := range statuses {
 		planned = planned || st.Context == statusPlan
 	}
-	if !planned {
+	if !planned && !s.cfg.DisableAutoplan {
 		// Replicas poll too: the first to record this head plans it.
 		sum := sha256.Sum256([]byte("poll\x00" + key + "\x00" + p.HeadSHA))
 		fresh, err := s.cfg.Deliveries.Add(ctx, "", hex.EncodeToString(sum[:]))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strconv"
@@ -97,4 +98,49 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// parsedFlags is what parseServerFlags learnt besides the options.
+type parsedFlags struct {
+	// fromAtlantis are the ATLANTIS_* variables used.
+	fromAtlantis []string
+	// onCommandLine are the secret flags typed on the command line.
+	onCommandLine []string
+	// atlantisAccepted are the Atlantis flags set that change nothing
+	// ("name=value"): Atoll already does what they ask.
+	atlantisAccepted []string
+}
+
+// newServerFlags is the flag set of `atoll server` (and of the subcommands
+// that wire a server): every option, the Atlantis flags and --config.
+func newServerFlags(name string, stderr io.Writer) (*flag.FlagSet, *serverOptions, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := new(serverOptions)
+	o.register(fs)
+	configFile := fs.String("config", "", "YAML file of flag values (keys are flag names)")
+	return fs, o, configFile
+}
+
+// parseServerFlags reads the server flags (flag > ATOLL_* > ATLANTIS_* >
+// --config file > default), settles the Atlantis ones and validates.
+func parseServerFlags(name string, args []string, stderr io.Writer, getenv func(string) (string, bool)) (serverOptions, parsedFlags, error) {
+	fs, o, configFile := newServerFlags(name, stderr)
+	var pf parsedFlags
+	if err := fs.Parse(args); err != nil {
+		return *o, pf, err
+	}
+	// Secrets typed on the command line are visible in /proc/PID/cmdline.
+	fs.Visit(func(f *flag.Flag) {
+		if secretFlags[f.Name] && f.Value.String() != "" {
+			pf.onCommandLine = append(pf.onCommandLine, f.Name)
+		}
+	})
+	var err error
+	if pf.fromAtlantis, err = applyEnvAndFile(fs, getenv, *configFile); err != nil {
+		return *o, pf, err
+	}
+	accepted, errAtlantis := settleAtlantisFlags(fs)
+	pf.atlantisAccepted = accepted
+	return *o, pf, errors.Join(errAtlantis, o.validate())
 }

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/atollhq/atoll/cluster"
-	"github.com/atollhq/atoll/runner"
 	"github.com/atollhq/atoll/notify"
+	"github.com/atollhq/atoll/runner"
 	"github.com/atollhq/atoll/server"
 	"github.com/atollhq/atoll/vcs"
 	"github.com/robfig/cron/v3"
@@ -82,6 +82,28 @@ type serverOptions struct {
 	StepTimeout, KillGrace time.Duration
 	// GHTimeout bounds one GitHub API call, retries included.
 	GHTimeout time.Duration
+
+	// Atlantis flags Atoll implements (see atlantis_flags.go).
+
+	// GHAppKey is the App's PEM private key itself (--gh-app-key).
+	GHAppKey string
+	// ExecutableName, when not "atlantis", is the only first word of
+	// command comments (--executable-name).
+	ExecutableName string
+	// SSLCertFile and SSLKeyFile make the server serve HTTPS.
+	SSLCertFile, SSLKeyFile string
+	// DisableAutoplan plans only on comments.
+	DisableAutoplan bool
+	// DisableApplyAll refuses `atoll apply` without -p, -d or -w.
+	DisableApplyAll bool
+	// AllowCommands are the comment commands run (Atlantis names).
+	AllowCommands string
+	// AutomergeMethod is merge, squash or rebase.
+	AutomergeMethod string
+	// RepoConfigJSON is repos.yaml as a JSON string.
+	RepoConfigJSON string
+	// ParallelPoolSize bounds the projects of one command run at once.
+	ParallelPoolSize int
 }
 
 func (o *serverOptions) register(fs *flag.FlagSet) {
@@ -140,6 +162,19 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.StepTimeout, "step-timeout", runner.DefaultStepTimeout, "longest a terraform or run step may take (a workflow step's timeout: overrides it); then it gets SIGINT, and SIGKILL after --kill-grace")
 	fs.DurationVar(&o.KillGrace, "kill-grace", runner.DefaultKillGrace, "how long a cancelled or timed-out step has to stop after SIGINT (terraform releases its state lock) before SIGKILL")
 	fs.DurationVar(&o.ClusterLease, "cluster-lease", cluster.DefaultLease, "with redis: how long a replica's job may go without a heartbeat before another replica takes it over")
+	// Atlantis flags Atoll implements; the other Atlantis flags are
+	// registered by registerAtlantisFlags.
+	fs.StringVar(&o.GHAppKey, "gh-app-key", "", "GitHub App private key (PEM) itself, instead of --gh-app-key-file (prefer ATOLL_GH_APP_KEY: a flag is visible in /proc)")
+	fs.StringVar(&o.ExecutableName, "executable-name", "atlantis", `first word of command comments; any other value than "atlantis" makes Atoll answer only to it (by default it answers to atoll and atlantis)`)
+	fs.StringVar(&o.SSLCertFile, "ssl-cert-file", "", "serve HTTPS with this certificate (PEM; the server's, then intermediates), with --ssl-key-file")
+	fs.StringVar(&o.SSLKeyFile, "ssl-key-file", "", "private key (PEM) of --ssl-cert-file")
+	fs.BoolVar(&o.DisableAutoplan, "disable-autoplan", false, "do not plan opened or updated pull requests; plan only on `atoll plan` comments")
+	fs.BoolVar(&o.DisableApplyAll, "disable-apply-all", false, "refuse `atoll apply` without -p, -d or -w")
+	fs.StringVar(&o.AllowCommands, "allow-commands", atlantisAllowCommands, "comment commands that run (Atlantis names: "+atlantisCommands+"); help always does")
+	fs.StringVar(&o.AutomergeMethod, "automerge-method", "", "how automerge merges: merge (default), squash or rebase")
+	fs.StringVar(&o.RepoConfigJSON, "repo-config-json", "", "server-side repos.yaml as a JSON string, instead of --repo-config")
+	fs.IntVar(&o.ParallelPoolSize, "parallel-pool-size", 4, "projects one command plans or applies at once when parallel_plan or parallel_apply is set")
+	registerAtlantisFlags(fs)
 }
 
 func (o *serverOptions) validate() error {
@@ -190,6 +225,7 @@ func (o *serverOptions) validate() error {
 	if _, err := parseLevel(o.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, o.validateAtlantis()...)
 	if o.DriftRepos != "" {
 		if _, err := cron.ParseStandard(o.DriftSchedule); err != nil {
 			errs = append(errs, fmt.Errorf("--drift-schedule %q: %w", o.DriftSchedule, err))
@@ -223,10 +259,10 @@ func requireWebhookSecret(o *serverOptions) error {
 
 // secretFlags are the flags that hold secrets.
 var secretFlags = map[string]bool{"gh-token": true, "gh-webhook-secret": true, "redis-password": true, "web-password": true, "api-secret": true,
-	"notify-url": true}
+	"notify-url": true, "gh-app-key": true, "slack-token": true}
 
 // secrets are the secret values given as flags, environment variables or in
 // the config file; build adds those it reads from files.
 func (o *serverOptions) secrets() []string {
-	return append([]string{o.GHToken, o.GHWebhookSecret, o.RedisPassword, o.WebPassword, o.APISecret}, splitList(o.NotifyURLs)...)
+	return append([]string{o.GHToken, o.GHWebhookSecret, o.RedisPassword, o.WebPassword, o.APISecret, o.GHAppKey}, splitList(o.NotifyURLs)...)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,9 +21,9 @@ import (
 	"github.com/atollhq/atoll/config"
 	"github.com/atollhq/atoll/drift"
 	"github.com/atollhq/atoll/locking"
-	"github.com/atollhq/atoll/notify"
 	"github.com/atollhq/atoll/locking/bolt"
 	lockredis "github.com/atollhq/atoll/locking/redis"
+	"github.com/atollhq/atoll/notify"
 	"github.com/atollhq/atoll/policy"
 	"github.com/atollhq/atoll/redact"
 	"github.com/atollhq/atoll/runner"
@@ -50,35 +49,24 @@ func runServer(args []string, stdout, stderr io.Writer, getenv func(string) (str
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w", o.Port, err)
 	}
-	return app.Serve(ctx, ln, stdout)
+	tln, err := serveTLS(ln, o)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	return app.Serve(ctx, tln, stdout)
 }
 
-// startApp parses the server flags (flag > ATOLL_* > --config file > default),
-// runs check on them if given, and wires an app with a logger on stderr.
+// startApp parses the server flags (flag > ATOLL_* > ATLANTIS_* > --config
+// file > default), runs check on them if given, and wires an app with a
+// logger on stderr.
 func startApp(ctx context.Context, name string, args []string, stderr io.Writer, getenv func(string) (string, bool),
 	check func(*serverOptions) error) (serverOptions, *app, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o serverOptions
-	o.register(fs)
-	configFile := fs.String("config", "", "YAML file of flag values (keys are flag names)")
-	if err := fs.Parse(args); err != nil {
-		return o, nil, err
-	}
-	// Secrets typed on the command line are visible in /proc/PID/cmdline.
-	var onCommandLine []string
-	fs.Visit(func(f *flag.Flag) {
-		if secretFlags[f.Name] && f.Value.String() != "" {
-			onCommandLine = append(onCommandLine, f.Name)
-		}
-	})
-	fromAtlantis, err := applyEnvAndFile(fs, getenv, *configFile)
+	o, pf, err := parseServerFlags(name, args, stderr, getenv)
 	if err != nil {
 		return o, nil, err
 	}
-	if err := o.validate(); err != nil {
-		return o, nil, err
-	}
+	fromAtlantis, onCommandLine := pf.fromAtlantis, pf.onCommandLine
 	if check != nil {
 		if err := check(&o); err != nil {
 			return o, nil, err
@@ -89,6 +77,9 @@ func startApp(ctx context.Context, name string, args []string, stderr io.Writer,
 	logger := slog.New(red.Handler(logHandler(stderr, o.LogFormat, level)))
 	if len(fromAtlantis) > 0 {
 		logger.Info("settings read from Atlantis environment variables (ATOLL_* ones are unset)", "variables", strings.Join(fromAtlantis, ","))
+	}
+	if len(pf.atlantisAccepted) > 0 {
+		logger.Info("Atlantis flags accepted without effect: Atoll already does what they ask (see docs/migrating-from-atlantis.md)", "flags", strings.Join(pf.atlantisAccepted, ","))
 	}
 	for _, f := range onCommandLine {
 		logger.Warn("UNSAFE: a secret was given on the command line, where every process on this machine (terraform included) can read it from /proc; use the environment variable, --config or a file instead",
@@ -128,7 +119,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	if o.AtollURL == "" {
-		o.AtollURL = "http://localhost:" + strconv.Itoa(o.Port)
+		o.AtollURL = o.defaultURL()
 	}
 	token := o.GHToken
 	if o.GHTokenFile != "" {
@@ -147,9 +138,9 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	ghCfg := ghvcs.Config{Hostname: o.GHHostname, APIURL: o.GHAPIURL, User: o.GHUser, Token: token, Logger: logger,
 		HTTPClient: githubHTTPClient(o.GHTimeout), Metrics: ghMetrics}
 	if o.GHAppID != 0 {
-		key, err := os.ReadFile(o.GHAppKeyFile)
+		key, err := o.appKey()
 		if err != nil {
-			return nil, fmt.Errorf("read --gh-app-key-file: %w", err)
+			return nil, err
 		}
 		red.Add(string(key))
 		ghCfg.AppID, ghCfg.AppKey, ghCfg.InstallationID = o.GHAppID, key, o.GHAppInstallID
@@ -223,17 +214,10 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		a.Close()
 		return nil, err
 	}
-	repoCfg := config.DefaultServerConfig()
-	if o.RepoConfig != "" {
-		data, err := os.ReadFile(o.RepoConfig)
-		if err != nil {
-			a.Close()
-			return nil, fmt.Errorf("read --repo-config: %w", err)
-		}
-		if repoCfg, err = config.ParseServerConfig(filepath.Base(o.RepoConfig), data); err != nil {
-			a.Close()
-			return nil, err
-		}
+	repoCfg, err := o.repoConfig()
+	if err != nil {
+		a.Close()
+		return nil, err
 	}
 	checker, err := loadPolicies(ctx, repoCfg, o.RepoConfig)
 	if err != nil {
@@ -290,6 +274,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	}
 	scfg.Ready = a.readyChecks(run)
 	scfg.AuditRetention = o.AuditRetention
+	o.applyAtlantis(&scfg)
 	if urls := splitList(o.NotifyURLs); len(urls) > 0 || repoCfg.HasNotify() {
 		var targets []notify.Target
 		for _, u := range urls {

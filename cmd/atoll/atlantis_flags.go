@@ -81,7 +81,7 @@ var atlantisFlags = []atlantisFlag{
 	{Name: "blocked-extra-args", Kind: kindRefused, Default: atlantisBlockedArgs, Accept: []string{"", atlantisBlockedArgs}, Note: "Atoll allows only the terraform flags `atoll help` lists after -- (-var, -var-file, -target, -replace, -refresh=false, -destroy, -refresh-only, -parallelism, -lock-timeout) and refuses every other, these four included; the list is not configurable"},
 	{Name: "checkout-depth", Kind: kindRefused, Default: "0", Accept: []string{"0"}, Note: "Atoll keeps one full mirror per repository and fetches each pull request's head into it; the depth is not configurable"},
 	{Name: "checkout-strategy", Kind: kindRefused, Default: "branch", Accept: []string{"branch"}, Note: notYet + "--checkout-strategy=merge; Atoll checks out the pull request's head commit, which is Atlantis' branch strategy"},
-	{Name: "config", Kind: kindSame, Note: "a YAML file of flag values, keys are flag names (Atlantis keys work, including the ones in this table)"},
+	{Name: "config", Kind: kindSame, Note: "a YAML file of flag values, keys are flag names (Atlantis keys work, including the ones in this table); ATOLL_CONFIG or ATLANTIS_CONFIG name it too"},
 	{Name: "data-dir", Kind: kindSame, Note: "default ~/.atoll; Atoll's layout differs, so give it a new directory (locks and plans of Atlantis are not read)"},
 	{Name: "default-tf-distribution", Kind: kindSame},
 	{Name: "default-tf-version", Kind: kindSame, Note: "Atoll never downloads terraform: the version must be --tf-binary's or be in --tf-bin-dir"},

@@ -208,6 +208,11 @@ func TestFlagAtlantisNoopsAndAliases(t *testing.T) {
 	if o, _, err := parseServerFlags("t", append(slices.Clone(baseArgs), "--config", cfg), io.Discard, noEnv); err != nil || o.AtollURL != "https://from-file" {
 		t.Errorf("atlantis-url from --config: %q, %v", o.AtollURL, err)
 	}
+	// An Atlantis deployment names its config file with ATLANTIS_CONFIG.
+	if o, pf, err := parseServerFlags("t", baseArgs, io.Discard, envOf(map[string]string{"ATLANTIS_CONFIG": cfg})); err != nil ||
+		o.AtollURL != "https://from-file" || !slices.Contains(pf.fromAtlantis, "ATLANTIS_CONFIG") {
+		t.Errorf("ATLANTIS_CONFIG: atoll-url %q, variables %v, %v", o.AtollURL, pf.fromAtlantis, err)
+	}
 	_, _, err = parseServerFlags("t", append(slices.Clone(baseArgs), "--atoll-url", "https://a"), io.Discard, envOf(map[string]string{"ATLANTIS_ATLANTIS_URL": "https://b"}))
 	if err == nil || !strings.Contains(err.Error(), "disagree") {
 		t.Errorf("atoll-url and atlantis-url differ: err = %v", err)

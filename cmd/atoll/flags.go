@@ -136,6 +136,16 @@ func parseServerFlags(name string, args []string, stderr io.Writer, getenv func(
 			pf.onCommandLine = append(pf.onCommandLine, f.Name)
 		}
 	})
+	// The config file may be named by the environment too (ATLANTIS_CONFIG
+	// in an Atlantis deployment); applyEnvAndFile records the variable.
+	if *configFile == "" {
+		for _, env := range []string{"ATOLL_CONFIG", "ATLANTIS_CONFIG"} {
+			if v, ok := getenv(env); ok {
+				*configFile = v
+				break
+			}
+		}
+	}
 	var err error
 	if pf.fromAtlantis, err = applyEnvAndFile(fs, getenv, *configFile); err != nil {
 		return *o, pf, err

@@ -67,7 +67,7 @@ const notYet = "not supported yet: "
 // and no tfe-*, in Atlantis' alphabetical order of the docs. The test data
 // testdata/atlantis_server_flags.txt holds the names as read from Atlantis.
 var atlantisFlags = []atlantisFlag{
-	{Name: "allow-commands", Kind: kindImplemented, Note: "only the listed comment commands run (plan, apply, unlock, approve_policies; all for every one); others get a comment saying they are disabled. version, cancel, import, state and policy_check are accepted names of commands Atoll does not have (policy checks run after every plan)"},
+	{Name: "allow-commands", Kind: kindImplemented, Note: "only the listed comment commands run (plan, apply, unlock, approve_policies; all for every one); others get a comment saying they are disabled. version, cancel, import, state and policy_check are accepted names of commands Atoll does not have (its policy checks run as part of plan)"},
 	{Name: "allow-draft-prs", Kind: kindRefused, Bool: true, Default: "false", Accept: []string{"true"}, Note: notYet + "Atoll plans draft pull requests like any other (what --allow-draft-prs=true asks); skipping drafts is planned. Remove the flag or set it to true"},
 	{Name: "allow-fork-prs", Kind: kindSame, Note: "plan and apply pull requests from forks (off by default)"},
 	{Name: "api-secret", Kind: kindSame, Note: "scripts send it as X-Atoll-Token (or Authorization: Bearer), not X-Atlantis-Token"},
@@ -106,7 +106,7 @@ var atlantisFlags = []atlantisFlag{
 	{Name: "fail-on-pre-workflow-hook-error", Kind: kindRefused, Bool: true, Default: "false", Accept: []string{"true"}, Note: "Atoll always stops a command whose pre_workflow_hook fails (what --fail-on-pre-workflow-hook-error=true asks); remove the flag"},
 	{Name: "gh-allow-mergeable-bypass-apply", Kind: kindRefused, Bool: true, Default: "false", Accept: []string{"false"}, Note: notYet + "mergeable with a required apply status"},
 	{Name: "gh-app-id", Kind: kindSame},
-	{Name: "gh-app-installation-id", Kind: kindSame, Note: "default: the App's only installation"},
+	{Name: "gh-app-installation-id", Kind: kindSame, Note: "required with --gh-app-id: Atoll does not look up the App's installation when it is unset, as Atlantis does"},
 	{Name: "gh-app-key", Kind: kindImplemented, Secret: true, Note: "the App's PEM private key itself (prefer ATLANTIS_GH_APP_KEY or --gh-app-key-file: a flag is visible in /proc)"},
 	{Name: "gh-app-key-file", Kind: kindSame},
 	{Name: "gh-app-slug", Kind: kindNoop, Note: "accepted and not needed: Atlantis uses it to find its own comments for --hide-prev-plan-comments, which Atoll does not do; set --gh-user to the App's bot login (SLUG[bot]) so that Atoll ignores its own comments"},

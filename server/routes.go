@@ -30,6 +30,7 @@ func (s *Server) routes() *echo.Echo {
 	web.GET("/jobs", s.pageJobs)
 	web.GET("/drift", s.pageDrift)
 	web.GET("/audit", s.pageAudit)
+	web.GET("/pulls/:owner/:name/:num", s.pagePull)
 	web.GET("/jobs/:id", s.pageJob)
 	web.GET("/jobs/:id/log", s.jobLogText)
 
@@ -39,6 +40,7 @@ func (s *Server) routes() *echo.Echo {
 	api.GET("/jobs", s.apiJobs)
 	api.GET("/drift", s.apiDrift)
 	api.GET("/audit", s.apiAudit)
+	api.GET("/pulls/:owner/:name/:num", s.apiPull)
 	api.POST("/drift/run", s.apiDriftRun, s.sameOriginOnly)
 	// DELETE /locks/{id} for scripts, as documented.
 	e.DELETE("/locks/:id", s.apiUnlock, s.apiAuth, s.sameOriginOnly)

@@ -169,11 +169,20 @@ func (s *Server) apiUnlock(c echo.Context) error {
 }
 
 func (s *Server) pageJobs(c echo.Context) error {
-	return s.render(c, "jobs.html", map[string]any{"Title": "Jobs", "Jobs": s.allJobs(c.Request().Context())})
+	keep, err := jobFilter(c)
+	if err != nil {
+		return err
+	}
+	return s.render(c, "jobs.html", map[string]any{"Title": "Jobs", "Jobs": filterJobs(s.allJobs(c.Request().Context()), keep),
+		"Query": c.QueryParams(), "States": []string{JobQueued, JobRunning, JobSucceeded, JobFailed}})
 }
 
 func (s *Server) apiJobs(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]any{"jobs": s.allJobs(c.Request().Context())})
+	keep, err := jobFilter(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"jobs": filterJobs(s.allJobs(c.Request().Context()), keep)})
 }
 
 func (s *Server) pageJob(c echo.Context) error {

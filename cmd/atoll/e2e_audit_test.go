@@ -122,4 +122,40 @@ func TestE2EAuditTrail(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Errorf("rows after filtering by mallory = %d, %v; want 1", n, err)
 	}
+
+	// Jobs filter by state; the pull request's own page has its plan, its
+	// jobs and its history.
+	var jobs struct {
+		Jobs []struct{ User, State string } `json:"jobs"`
+	}
+	_, body := httpDo(t, http.MethodGet, atoll.URL+"/api/jobs?repo=acme/infra&state=failed", nil, nil)
+	if err := json.Unmarshal([]byte(body), &jobs); err != nil || len(jobs.Jobs) != 1 || jobs.Jobs[0].User != "mallory" {
+		t.Errorf("failed jobs = %s", body)
+	}
+	if err := chromedp.Do(cctx, chromedp.Navigate(atoll.URL+"/jobs"), chromedp.Click(chromedp.CSS(`#jobs a[href="/pulls/acme/infra/1"]`), chromedp.NodeVisible),
+		chromedp.WaitVisible(chromedp.CSS("#pull-audit"))); err != nil {
+		t.Fatalf("follow a job's pull request link to its page: %v", err)
+	}
+	page, err := chromedp.Run(cctx, chromedp.Evaluate[map[string]any](`({
+		title: document.querySelector('h1').innerText,
+		plans: document.querySelector('main').innerText.includes('No plans.'),
+		applied: document.querySelector('#pull-audit').innerText.replace(/\s+/g, ' '),
+		jobs: document.querySelectorAll('#pull-jobs tbody tr').length,
+		history: document.querySelectorAll('#pull-audit tbody tr').length,
+		locks: document.querySelector('#pull-locks') !== null,
+	})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// `atoll unlock` discarded the plans and released the locks; the jobs
+	// and the history remain.
+	if !strings.HasPrefix(page["title"].(string), "acme/infra #1") || page["plans"] != true ||
+		!strings.Contains(page["applied"].(string), "bob apply applied") || page["jobs"] != float64(4) || page["history"] != float64(4) || page["locks"] != false {
+		t.Errorf("pull request page = %v", page)
+	}
+	shot, err = chromedp.Run(cctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	saveArtifact(t, "pull-page.png", string(shot))
 }

@@ -309,6 +309,9 @@ func TestE2EDriftFromReposYAML(t *testing.T) {
 		t.Errorf("drift page lacks the history timeline:\n%s", page)
 	}
 	saveArtifact(t, "drift-page.html", page)
+	if _, jobs := httpDo(t, http.MethodGet, atoll.URL+"/jobs", nil, nil); !strings.Contains(jobs, "scheduled check of <code>main</code>") {
+		t.Errorf("the jobs page does not name scheduled drift checks:\n%s", jobs)
+	}
 	// The drift page and API know the repository though it is in no flag.
 	if code, body := httpDo(t, http.MethodPost, atoll.URL+"/api/drift/run?repo=acme/infra", nil, nil); code != http.StatusAccepted {
 		t.Errorf("POST /api/drift/run for a repos.yaml repository = %d %s", code, body)

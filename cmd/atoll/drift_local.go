@@ -117,6 +117,16 @@ func runLocalDrift(ctx context.Context, args []string, stdout, stderr io.Writer)
 	binDir := fset.String("tf-bin-dir", "", "directory of other terraform versions (terraform<VERSION>), for projects that ask for one")
 	asJSON := fset.Bool("json", false, "print the results as JSON")
 	verbose := fset.Bool("v", false, "log what runs")
+	// A server flag without --drift-repos: the user meant to check GitHub.
+	var server serverOptions
+	sfs := flag.NewFlagSet("server", flag.ContinueOnError)
+	server.register(sfs)
+	for _, a := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && fset.Lookup(name) == nil && sfs.Lookup(name) != nil {
+			return fmt.Errorf("--%s is a flag for checking GitHub repositories: add --drift-repos owner/name, or leave it out to check a local directory (atoll drift -h)", name)
+		}
+	}
 	if err := fset.Parse(args); err != nil {
 		return err
 	}

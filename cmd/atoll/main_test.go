@@ -141,7 +141,7 @@ func TestServerRefusesBadFlagsWithoutStarting(t *testing.T) {
 		t.Errorf("error output echoes the token: %q", errOut.String())
 	}
 	errOut.Reset()
-	if code := run([]string{"drift", "--gh-token", "x", "--repo-allowlist", "*"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "--drift-repos is required") {
+	if code := run([]string{"drift", "--gh-token", "x", "--repo-allowlist", "*"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "--gh-token is a flag for checking GitHub repositories: add --drift-repos") {
 		t.Errorf("atoll drift without repos = %d, %q", code, errOut.String())
 	}
 	if code := run([]string{"version"}, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "atoll ") {

@@ -53,8 +53,8 @@ type LockReader interface {
 
 // Config is what a Detector needs.
 type Config struct {
-	Runner   Runner
-	Issues   vcs.IssueTracker
+	Runner Runner
+	Issues vcs.IssueTracker
 	// Statuses sets atoll/drift on the checked commit for repos whose
 	// repos.yaml drift block reports to "status"; optional.
 	Statuses vcs.StatusSetter

@@ -335,7 +335,8 @@ func RunReplicas(t *testing.T, open OpenFunc) {
 	}()
 	logs := []Log{a, b}
 	race(t, logs, func(i int) (string, string) { return fmt.Sprintf("id-%02d", i), d1 })
-	race(t, logs, func(i int) (string, string) { return "id-shared", Digest(fmt.Sprint("body ", i)) })
+	// Bodies unlike d1..d9, which the steps below use: the winner records its digest.
+	race(t, logs, func(i int) (string, string) { return "id-shared", Digest(fmt.Sprint("racing body ", i)) })
 	adds(t, a, step{"id-r", d2, true})
 	adds(t, b, step{"id-r", d3, false}, step{"id-s", d2, false})
 	b.Remove(context.Background(), "id-r", d2)

@@ -38,7 +38,8 @@ var shaRe = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
 
 // Checkout fetches co.HeadBranch and co.HeadSHA into the base repo's mirror and
 // moves the PR's worktree to co.HeadSHA, removing every untracked and ignored
-// file (so .terraform directories are re-created by the next init). It returns
+// file except .terraform directories and .terraform.lock.hcl files, which the
+// next init reuses or replaces (see init_cache.go). It returns
 // the worktree's root directory. It waits for workflows running in the worktree.
 func (r *Runner) Checkout(ctx context.Context, co Checkout) (string, error) {
 	if err := validateCheckout(co); err != nil {
@@ -211,7 +212,18 @@ func (r *Runner) updateWorktree(ctx context.Context, mirror, wt, sha string) err
 		if _, err := r.runGit(ctx, wt, "", "", "checkout", "--quiet", "--force", "--detach", sha); err != nil {
 			return err
 		}
-		if _, err := r.runGit(ctx, wt, "", "", "clean", "-ffdxq"); err != nil {
+		// Keep what init left (.terraform and a generated lock file; see
+		// init_cache.go), unless the commit tracks files under a .terraform:
+		// then it could plant one, so every untracked .terraform goes.
+		tracked, err := r.runGit(ctx, wt, "", "", "ls-files", "--", ":(glob)**/.terraform/**")
+		if err != nil {
+			return err
+		}
+		clean := []string{"clean", "-ffdxq"}
+		if strings.TrimSpace(tracked) == "" {
+			clean = append(clean, "-e", ".terraform", "-e", lockFileName)
+		}
+		if _, err := r.runGit(ctx, wt, "", "", clean...); err != nil {
 			return err
 		}
 	} else {

@@ -33,7 +33,11 @@ func TestCheckoutBranchThenLaterSHA(t *testing.T) {
 	if got := g.git(dir, "rev-parse", "HEAD"); got != sha1 {
 		t.Errorf("HEAD = %s, want %s", got, sha1)
 	}
-	// Leftovers of a run (caches, ignored files) must not survive a push.
+	// Leftovers of a run (ignored files) must not survive a push; what init
+	// left (.terraform) does, for the next init to reuse (see init_cache.go).
+	if err := os.WriteFile(filepath.Join(dir, "net/leftover.tfvars"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "net/.terraform"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +53,11 @@ func TestCheckoutBranchThenLaterSHA(t *testing.T) {
 	if got := readFile(t, filepath.Join(dir, "net/main.tf")); got != "# v2\n" {
 		t.Errorf("after second checkout net/main.tf = %q, want v2", got)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "net/.terraform")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("untracked .terraform survived the checkout (stat err %v)", err)
+	if _, err := os.Stat(filepath.Join(dir, "net/leftover.tfvars")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("untracked leftover.tfvars survived the checkout (stat err %v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "net/.terraform/junk")); err != nil {
+		t.Errorf("untracked .terraform did not survive the checkout: %v", err)
 	}
 
 	// Going back to an older commit of the branch works from the mirror.

@@ -37,6 +37,20 @@ func (x *execution) terraform(ctx context.Context, out *stepOutput) (*tfexec.Ter
 		vars = tfVars(env)
 	}
 	useShim := len(vars) > 0
+	if dir, own := x.r.pluginCache(env); own {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create plugin cache: %w", err)
+		}
+		env["TF_PLUGIN_CACHE_DIR"] = dir
+		// Only Atoll's inits write this cache, and each verified what it
+		// downloaded; a repository without a lock file would otherwise
+		// download every provider on every init (terraform 1.4+). The lock
+		// file this writes stays untracked in the worktree and is never
+		// committed, so its lack of other platforms' checksums harms nobody.
+		if _, set := env["TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE"]; !set {
+			env["TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE"] = "1"
+		}
+	}
 	if x.tf == nil || x.tf.shim != useShim {
 		bin := x.tfBin
 		if useShim {
@@ -171,8 +185,33 @@ func (x *execution) initStep(ctx context.Context, step config.Step) (*stepOut, e
 	if err != nil {
 		return res(), err
 	}
-	if err := tf.Init(ctx, opts...); err != nil {
+	// See init_cache.go: init is skipped when nothing it depends on changed.
+	env := envMap(x.baseEnv())
+	key := x.initKey(env, step.ExtraArgs)
+	if x.initSkippable(env, key) {
+		fmt.Fprintln(out, "Atoll: init skipped, nothing it depends on changed since the last init in this directory.")
+		return res(), nil
+	}
+	if env["TF_DATA_DIR"] == "" {
+		if err := x.forgetInit(); err != nil {
+			return res(), err
+		}
+	}
+	lockBefore := fileHash(filepath.Join(x.projectDir, lockFileName))
+	cacheDir, _ := x.r.pluginCache(env)
+	unlock, err := x.r.lockPluginCache(ctx, cacheDir)
+	if err != nil {
 		return res(), err
+	}
+	err = tf.Init(ctx, opts...)
+	unlock()
+	if err != nil {
+		return res(), err
+	}
+	if env["TF_DATA_DIR"] == "" {
+		if err := x.rememberInit(x.initKey(env, step.ExtraArgs), lockBefore); err != nil {
+			return res(), err
+		}
 	}
 	return res(), nil
 }

@@ -12,6 +12,16 @@
 // CheckoutBranch). Plan files live outside the worktree, under DataDir/plans, so
 // cleaning the worktree never loses a reviewed plan.
 //
+// Init: a checkout keeps each project's .terraform (and a lock file init
+// generated), and an init step is skipped when nothing it depends on changed
+// since the last successful init in that directory; otherwise .terraform is
+// removed and init runs as in a fresh directory (see init_cache.go). Without a
+// plugin cache of the user's (TF_PLUGIN_CACHE_DIR, or plugin_cache_dir in the
+// CLI config), terraform gets DataDir/plugin-cache, so a provider is
+// downloaded once per server. Inits that use one cache directory take turns
+// (a file lock under DataDir/locks): terraform's cache is not safe for
+// concurrent writers.
+//
 // Credentials reach git only through its environment (GIT_CONFIG_COUNT and
 // friends), never on the command line, in .git/config or in a remote URL, and are
 // scrubbed from error text. No child process (terraform, run and env steps,

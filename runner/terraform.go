@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -240,14 +241,25 @@ func (x *execution) planStep(ctx context.Context, step config.Step, result *Resu
 	}
 	var human string
 	err = x.quiet(out, func() error {
+		// The JSON (counts, resources) and the human text take a terraform
+		// show each, and each starts the providers: run the two at once.
+		rawErr := make(chan error, 1)
+		go func() { // waited for below
+			runtime.LockOSThread() // so terraform dies with the server; see runStepGuarded
+			defer runtime.UnlockOSThread()
+			var err error
+			human, err = tf.ShowPlanFileRaw(ctx, x.job.PlanFile)
+			rawErr <- err
+		}()
 		plan, err := tf.ShowPlanFile(ctx, x.job.PlanFile)
+		errRaw := <-rawErr
 		if err != nil {
 			return fmt.Errorf("read plan: %w", err)
 		}
-		result.Plan = summarizePlan(plan, hasChanges)
-		if human, err = tf.ShowPlanFileRaw(ctx, x.job.PlanFile); err != nil {
-			return fmt.Errorf("show plan: %w", err)
+		if errRaw != nil {
+			return fmt.Errorf("show plan: %w", errRaw)
 		}
+		result.Plan = summarizePlan(plan, hasChanges)
 		return nil
 	})
 	if err != nil {

@@ -159,3 +159,68 @@ func TestE2EAuditTrail(t *testing.T) {
 	}
 	saveArtifact(t, "pull-page.png", string(shot))
 }
+
+// A running job's page shows its output as it comes, in a real browser, and
+// stops refreshing once the job ends.
+func TestE2EBrowserLiveJobPage(t *testing.T) {
+	t.Parallel()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium not found (%v): install it with `apt-get install -y chromium`", err)
+	}
+	gh := fakeGitHub(t)
+	atoll := startAtoll(t, gh, t.TempDir(), writeReposYAML(t, `repos:
+- id: /.*/
+  workflow: counting
+workflows:
+  counting:
+    plan:
+      steps:
+      - run: for i in 1 2 3 4 5 6; do echo "counting $i"; sleep 1; done
+      - init
+      - plan
+`))
+	repo := networkRepo(t, gh, "infra", t.TempDir())
+	openPR(t, gh, repo, "subnet", map[string]string{"network/subnet.tf": subnetTF}, "alice")
+	var jobID string
+	waitFor(t, func() bool {
+		var jobs struct {
+			Jobs []struct{ ID, State string } `json:"jobs"`
+		}
+		_, body := httpDo(t, http.MethodGet, atoll.URL+"/api/jobs?state=running", nil, nil)
+		if json.Unmarshal([]byte(body), &jobs) == nil && len(jobs.Jobs) == 1 {
+			jobID = jobs.Jobs[0].ID
+		}
+		return jobID != ""
+	}, "the running autoplan job")
+	cctx := newChromium(t, chromium)
+	read := func() (string, bool) {
+		t.Helper()
+		// One evaluation, so a reload cannot fall between the two reads; a
+		// reload during it is an error, and the caller's wait tries again.
+		v, err := chromedp.Run(cctx, chromedp.Evaluate[[]any](`[(document.getElementById('log') || {innerText: ''}).innerText,
+			document.querySelector('meta[http-equiv=refresh]') !== null]`))
+		if err != nil || len(v) != 2 {
+			return "", true
+		}
+		text, _ := v[0].(string)
+		refresh, _ := v[1].(bool)
+		return text, refresh
+	}
+	if err := chromedp.Do(cctx, chromedp.Navigate(atoll.URL+"/jobs/"+jobID)); err != nil {
+		t.Fatalf("open the job page: %v", err)
+	}
+	first, refresh := read()
+	if !refresh {
+		t.Fatalf("the page of a running job does not refresh itself; log so far:\n%s", first)
+	}
+	// The browser reloads the page by itself; the log grows without any
+	// navigation from the test.
+	var later string
+	waitFor(t, func() bool { later, _ = read(); return strings.Count(later, "counting") > strings.Count(first, "counting") }, "the log to grow in the browser")
+	waitFor(t, func() bool { text, refresh := read(); return !refresh && strings.Contains(text, "counting 6") }, "the page to show the finished job and stop refreshing")
+	heading, err := chromedp.Run(cctx, chromedp.Text(chromedp.CSS("h1")))
+	if err != nil || !strings.Contains(heading, "autoplan on acme/infra #1") {
+		t.Errorf("job page heading = %q, %v", heading, err)
+	}
+}

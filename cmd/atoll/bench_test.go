@@ -44,8 +44,9 @@ const benchWait = 2 * time.Minute
 // atoll/plan success status for the pushed SHA and the plan comment showing the
 // pushed change both exist. The baseline is what a user would run by hand on the
 // same content: `terraform init -input=false && terraform plan -input=false
-// -out=x` in a fresh directory (Atoll's worktree is cleaned to the commit, so it
-// re-runs init every time too), with the same terraform binary and environment.
+// -out=x` in a fresh directory (Atoll keeps .terraform and skips init when
+// nothing init depends on changed, as here), with the same terraform binary and
+// environment.
 //
 // Metrics: atoll-ms/op, terraform-ms/op, ratio (atoll/terraform), and
 // server-peak-MiB (the atoll process's peak RSS, VmHWM, without terraform's).

@@ -229,3 +229,47 @@ func asStepError(err error, target **StepError) bool {
 	}
 	return ok
 }
+
+// TestInitGeneratedLockFile: in a repository that commits no lock file, the
+// one init writes survives a push, so the re-plan skips init and still
+// plans; when required_providers change, init runs again with a fresh one.
+func TestInitGeneratedLockFile(t *testing.T) {
+	t.Parallel()
+	rc := sandboxCLIConfig(t)
+	g := newGitRepo(t, map[string]string{"main.tf": sandboxTF})
+	r := newRunnerWith(t, Config{Env: append(testenv.TerraformEnv(t), "TF_CLI_CONFIG_FILE="+rc)})
+	tfBin, calls := countingTerraform(t)
+	steps := []struct {
+		name     string
+		files    map[string]string
+		wantInit bool
+	}{
+		{"first plan", nil, true},
+		{"unrelated push", map[string]string{"extra.tf": "resource \"terraform_data\" \"x\" {}\n"}, false},
+		{"provider constraint changed", map[string]string{"main.tf": strings.Replace(sandboxTF, `source = "atoll/sandbox"`, `source = "atoll/sandbox", version = ">= 0.1.0"`, 1)}, true},
+		{"another unrelated push", map[string]string{"extra.tf": "resource \"terraform_data\" \"y\" {}\n"}, false},
+	}
+	for i, s := range steps {
+		sha := g.git(g.work, "rev-parse", "HEAD")
+		if s.files != nil {
+			sha = g.commit("main", s.files)
+		}
+		dir := g.checkout(t, r, "main", sha)
+		before := countCalls(t, calls, "init")
+		_, err := r.Run(context.Background(), Job{Dir: dir, ProjectDir: ".", Steps: planSteps(), Terraform: tfBin,
+			PlanFile: r.PlanPath(g.repo(), 1, ".", "default")})
+		if err != nil {
+			var se *StepError
+			if asStepError(err, &se) {
+				t.Fatalf("step %d (%s): %v\n%s", i, s.name, err, se.Output)
+			}
+			t.Fatalf("step %d (%s): %v", i, s.name, err)
+		}
+		if got := countCalls(t, calls, "init") > before; got != s.wantInit {
+			t.Errorf("step %d (%s): init ran = %v, want %v", i, s.name, got, s.wantInit)
+		}
+		if _, err := os.Stat(filepath.Join(dir, lockFileName)); err != nil {
+			t.Errorf("step %d (%s): no lock file after the plan: %v", i, s.name, err)
+		}
+	}
+}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
-	"golang.org/x/sys/unix"
 )
 
 // Skipping init. A project's .terraform survives checkouts (see
@@ -278,11 +277,11 @@ func (r *Runner) lockPluginCache(ctx context.Context, dir string) (unlock func()
 		return nil, fmt.Errorf("lock plugin cache: %w", err)
 	}
 	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
+		held, err := tryFlock(f)
+		if held {
 			return func() { _ = f.Close() }, nil // closing releases the lock
 		}
-		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+		if err != nil {
 			_ = f.Close()
 			return nil, fmt.Errorf("lock plugin cache: %w", err)
 		}

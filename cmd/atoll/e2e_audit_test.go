@@ -217,7 +217,10 @@ workflows:
 	// The browser reloads the page by itself; the log grows without any
 	// navigation from the test.
 	var later string
-	waitFor(t, func() bool { later, _ = read(); return strings.Count(later, "counting") > strings.Count(first, "counting") }, "the log to grow in the browser")
+	waitFor(t, func() bool {
+		later, _ = read()
+		return strings.Count(later, "counting") > strings.Count(first, "counting")
+	}, "the log to grow in the browser")
 	waitFor(t, func() bool { text, refresh := read(); return !refresh && strings.Contains(text, "counting 6") }, "the page to show the finished job and stop refreshing")
 	heading, err := chromedp.Run(cctx, chromedp.Text(chromedp.CSS("h1")))
 	if err != nil || !strings.Contains(heading, "autoplan on acme/infra #1") {

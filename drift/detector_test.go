@@ -431,8 +431,10 @@ func TestRemediate(t *testing.T) {
 				if rem.LockedBy == nil || rem.LockedBy.Pull != 7 || rem.Output != "" || rem.Err != nil {
 					t.Errorf("remediation %+v, want locked by #7", rem)
 				}
-				if len(jobs) != 1 || isApply(jobs[0]) {
-					t.Errorf("jobs %+v, want only the fresh plan", jobs)
+				// The check before it skips the workspace a pull request
+				// holds: no plan contends for its state lock.
+				if len(jobs) != 0 {
+					t.Errorf("jobs %+v, want none while a pull request holds the workspace", jobs)
 				}
 			}},
 		{name: "applies the fresh plan with the workflow's apply steps", issue: 1,
@@ -554,4 +556,31 @@ func slicesContainApply(jobs []runner.Job) bool {
 		}
 	}
 	return false
+}
+
+// A scheduled check skips a workspace a pull request holds (its plan would
+// contend for terraform's state lock with the PR's apply) and keeps its last
+// result; once the lock is released it is checked again.
+func TestCheckSkipsLockedWorkspace(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "net", "app")
+	f.run.setPlan("net", driftPlan("large"))
+	first := f.check(t, "net")
+	f.locks.locks[locking.Key{Repo: testRepo.ID(), Dir: "net", Workspace: "default"}] = locking.Lock{Pull: 7}
+	before := len(f.run.ran())
+	f.run.setPlan("net", inSyncPlan)
+	again := f.check(t, "net")
+	ranNet := 0
+	for _, j := range f.run.ran()[before:] {
+		if j.ProjectDir == "net" {
+			ranNet++
+		}
+	}
+	if ranNet != 0 || again.Status != Drifted || !again.Checked.Equal(first.Checked) {
+		t.Errorf("locked workspace: %d plans, result %+v; want none and the last result kept", ranNet, again)
+	}
+	delete(f.locks.locks, locking.Key{Repo: testRepo.ID(), Dir: "net", Workspace: "default"})
+	if r := f.check(t, "net"); r.Status != InSync {
+		t.Errorf("after the lock is released: %+v, want in sync", r)
+	}
 }

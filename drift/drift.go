@@ -97,6 +97,9 @@ type Result struct {
 	Checked  time.Time
 	IssueNum int
 	IssueURL string
+	// Skipped marks the last result of a project this check did not plan (a
+	// pull request holds its workspace); nothing about it is new.
+	Skipped bool
 	// History is the project's recent checks by this process, oldest first
 	// (at most maxHistory), this one last.
 	History  []Check
@@ -222,6 +225,19 @@ func (d *Detector) checkRepo(ctx context.Context, repo vcs.Repo) ([]Result, erro
 		if !selected(settings.Projects, p) {
 			continue
 		}
+		if held, ok := d.heldBy(ctx, repo, p); ok {
+			// A pull request is planning or applying this workspace: a plan
+			// now would contend for terraform's state lock (and fail its
+			// apply), and the workspace is changing anyway. Its last result
+			// stands until the next check.
+			log.Info("drift check skipped: a pull request holds the workspace", "project", p.Dir, "workspace", p.Workspace, "pull", held.Pull)
+			if prev, ok := d.previous(repo, p); ok {
+				seen[resultKey(repo, prev.Dir, prev.Workspace)] = true
+				prev.Skipped = true
+				out = append(out, prev)
+			}
+			continue
+		}
 		r := d.checkProject(ctx, repo, branch, sha, dir, p)
 		log.Info("drift check", "project", r.Project, "workspace", r.Workspace, "status", r.Status,
 			"drifted_resources", len(r.Drift), "pending_changes", len(r.Pending))
@@ -237,6 +253,34 @@ func (d *Detector) checkRepo(ctx context.Context, repo vcs.Repo) ([]Result, erro
 		d.reportStatus(ctx, repo, sha, out)
 	}
 	return out, nil
+}
+
+// heldBy returns the lock a pull request holds on p's workspace, if any.
+func (d *Detector) heldBy(ctx context.Context, repo vcs.Repo, p config.Project) (locking.Lock, bool) {
+	if d.cfg.Locks == nil {
+		return locking.Lock{}, false
+	}
+	ws := p.Workspace
+	if ws == "" {
+		ws = "default"
+	}
+	l, err := d.cfg.Locks.Get(ctx, locking.Key{Repo: repo.ID(), Dir: p.Dir, Workspace: ws})
+	if err != nil {
+		return locking.Lock{}, false // free, or unreadable: the check runs
+	}
+	return l, true
+}
+
+// previous returns p's last result, if any.
+func (d *Detector) previous(repo vcs.Repo, p config.Project) (Result, bool) {
+	ws := p.Workspace
+	if ws == "" {
+		ws = "default"
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r, ok := d.results[resultKey(repo, p.Dir, ws)]
+	return r, ok
 }
 
 // Settings returns repo's drift settings: its repos.yaml drift block, or

@@ -287,3 +287,22 @@ func TestRunTerraformEnv(t *testing.T) {
 		t.Errorf("TF_CLI_ARGS_plan reached terraform:\n%s", res.Output)
 	}
 }
+
+// Plan, apply and import wait for the state lock unless told otherwise.
+func TestWithLockTimeout(t *testing.T) {
+	t.Parallel()
+	lt := func(d string) string { return "lock-timeout=" + d }
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{"lock-timeout=" + DefaultLockTimeout}},
+		{[]string{"-var", "a=b"}, []string{"lock-timeout=" + DefaultLockTimeout}},
+		{[]string{"-lock-timeout=5m"}, nil},
+		{[]string{"-lock=false"}, nil},
+	} {
+		if got := withLockTimeout(tt.args, []string(nil), lt); !slices.Equal(got, tt.want) {
+			t.Errorf("withLockTimeout(%q) = %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}

@@ -220,7 +220,9 @@ func (x *execution) initStep(ctx context.Context, step config.Step) (*stepOut, e
 func (x *execution) planStep(ctx context.Context, step config.Step, result *Result) (*stepOut, error) {
 	out := newStepOutput(x.job.Log)
 	res := func() *stepOut { return &stepOut{text: out.String()} }
-	opts, err := stepArgs(slices.Concat(step.ExtraArgs, x.job.ExtraArgs), tfArgs.planOptions)
+	args := slices.Concat(step.ExtraArgs, x.job.ExtraArgs)
+	opts, err := stepArgs(args, tfArgs.planOptions)
+	opts = withLockTimeout(args, opts, func(d string) tfexec.PlanOption { return tfexec.LockTimeout(d) })
 	if err != nil {
 		return res(), err
 	}
@@ -303,7 +305,9 @@ func (x *execution) showStep(ctx context.Context, step config.Step, result *Resu
 func (x *execution) applyStep(ctx context.Context, step config.Step) (*stepOut, error) {
 	out := newStepOutput(x.job.Log)
 	res := func() *stepOut { return &stepOut{text: out.String()} }
-	opts, err := stepArgs(slices.Concat(step.ExtraArgs, x.job.ExtraArgs), tfArgs.applyOptions)
+	args := slices.Concat(step.ExtraArgs, x.job.ExtraArgs)
+	opts, err := stepArgs(args, tfArgs.applyOptions)
+	opts = withLockTimeout(args, opts, func(d string) tfexec.ApplyOption { return tfexec.LockTimeout(d) })
 	if err != nil {
 		return res(), err
 	}
@@ -334,7 +338,9 @@ func (x *execution) importStep(ctx context.Context, step config.Step) (*stepOut,
 	if strings.HasPrefix(x.job.ImportAddress, "-") {
 		return res(), fmt.Errorf("import address %q is not a resource address", x.job.ImportAddress)
 	}
-	opts, err := stepArgs(slices.Concat(step.ExtraArgs, x.job.ExtraArgs), tfArgs.importOptions)
+	args := slices.Concat(step.ExtraArgs, x.job.ExtraArgs)
+	opts, err := stepArgs(args, tfArgs.importOptions)
+	opts = withLockTimeout(args, opts, func(d string) tfexec.ImportOption { return tfexec.LockTimeout(d) })
 	if err != nil {
 		return res(), err
 	}

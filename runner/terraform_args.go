@@ -210,3 +210,21 @@ func stepArgs[O any](args []string, build func(tfArgs) ([]O, error)) ([]O, error
 	}
 	return build(a)
 }
+
+// DefaultLockTimeout is how long plan, apply and import wait for terraform's
+// state lock when the command does not say (-lock-timeout): a drift check,
+// another tool or a colleague's run holding the state for a moment makes
+// Atoll wait instead of failing the plan or apply.
+const DefaultLockTimeout = "1m"
+
+// withLockTimeout adds -lock-timeout=DefaultLockTimeout unless args set
+// -lock-timeout or -lock=false.
+func withLockTimeout[O any](args []string, opts []O, lockTimeout func(string) O) []O {
+	for _, a := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name == "lock-timeout" || name == "lock" {
+			return opts
+		}
+	}
+	return append(opts, lockTimeout(DefaultLockTimeout))
+}

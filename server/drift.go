@@ -56,6 +56,10 @@ func (r *prRun) driftCheck(ctx context.Context) bool {
 	r.s.notifyDrift(results)
 	ok := true
 	for _, res := range results {
+		if res.Skipped {
+			r.logf("%s (workspace %s): not checked, a pull request holds the workspace (last result: %s)\n", res.Project, res.Workspace, res.Status)
+			continue
+		}
 		r.logf("%s (workspace %s): %s\n", res.Project, res.Workspace, res.Status)
 		if res.Status == drift.Failed {
 			r.logf("%s\n", res.Error)
@@ -70,8 +74,8 @@ func (r *prRun) driftCheck(ctx context.Context) bool {
 	}
 	if why != "" {
 		for _, res := range results {
-			if res.Status != drift.Drifted || res.IssueNum == 0 {
-				continue
+			if res.Status != drift.Drifted || res.IssueNum == 0 || res.Skipped {
+				continue // a skipped project's workspace is held by a pull request
 			}
 			// Remediation runs on the drift issue, as if someone commented `atoll apply`.
 			r.w.Pull.Num = res.IssueNum

@@ -87,7 +87,7 @@ func (s *Server) notifyAudit(e locking.AuditEvent) {
 // resolved, comparing with the project's previous check.
 func (s *Server) notifyDrift(results []drift.Result) {
 	for _, r := range results {
-		if len(r.History) == 0 {
+		if len(r.History) == 0 || r.Skipped {
 			continue
 		}
 		prev := drift.Status("")

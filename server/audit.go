@@ -41,6 +41,10 @@ func (s *Server) appendAudit(ctx context.Context, e locking.AuditEvent) {
 	if e.Time.IsZero() {
 		e.Time = s.cfg.Now()
 	}
+	if s.cfg.Redact != nil && e.Detail != "" {
+		// A refusal's reason can quote an error; the trail keeps no secret.
+		e.Detail = string(s.cfg.Redact([]byte(e.Detail)))
+	}
 	if err := s.cfg.Store.AppendAudit(ctx, e); err != nil {
 		s.log.Error("write audit entry", "action", e.Action, "repo", e.Repo, "pull", e.Pull, "error", err)
 		s.metrics.auditErrors.Inc()

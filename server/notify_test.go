@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -92,5 +93,23 @@ func TestNotifyStaleLocks(t *testing.T) {
 	s.notifyStaleLocks(ctx)
 	if got := rn.kinds(); len(got) != 2 {
 		t.Errorf("after release and a new stale lock: %v, want two lock_stale", got)
+	}
+}
+
+// Audit entries are redacted before they are stored (and notified).
+func TestAuditDetailRedacted(t *testing.T) {
+	t.Parallel()
+	rn := &recNotifier{}
+	s, st := newTestServer(t, Config{Notifier: rn, Redact: func(b []byte) []byte {
+		return []byte(strings.ReplaceAll(string(b), "s3cret-value", "[redacted]"))
+	}})
+	s.appendAudit(context.Background(), locking.AuditEvent{User: "bob", Action: AuditApply, Repo: "github.com/acme/infra", Pull: 1,
+		Dir: "network", Workspace: "default", Result: "error", Detail: "step apply failed: token s3cret-value"})
+	es, _, err := st.QueryAudit(context.Background(), locking.AuditQuery{})
+	if err != nil || len(es) != 1 || strings.Contains(es[0].Detail, "s3cret") {
+		t.Fatalf("stored entries %+v, %v", es, err)
+	}
+	if len(rn.events) != 1 || rn.events[0].Kind != notify.ApplyFailed || strings.Contains(rn.events[0].Text, "s3cret") {
+		t.Errorf("notified %+v", rn.events)
 	}
 }

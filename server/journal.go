@@ -75,7 +75,8 @@ func (r *prRun) noteComment(ctx context.Context, id int64) {
 // newLiveComment is a live comment on the job's pull request whose parts are
 // journaled.
 func (r *prRun) newLiveComment() *liveComment {
-	return &liveComment{s: r.s, repo: r.w.Repo, num: r.w.Pull.Num, log: r.log, created: r.noteComment}
+	return &liveComment{s: r.s, repo: r.w.Repo, num: r.w.Pull.Num, log: r.log, created: r.noteComment,
+		start: time.Now(), delay: r.s.cfg.LiveCommentDelay}
 }
 
 // Recover settles the jobs a crash cut off (journal records left from an

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/atollhq/atoll/config"
 	"github.com/atollhq/atoll/runner"
@@ -177,6 +178,24 @@ func (r *prRun) command(ctx context.Context) bool {
 		return r.approvePolicies(ctx)
 	}
 	return false
+}
+
+// pullFromWebhook takes the pull request an autoplan's webhook (or the
+// poller's listing) described, saving a GitHub call: it is what GitHub
+// signed, and a later push brings its own webhook. It reports false when the
+// work carries no full description (then fetchPull reads it).
+func (r *prRun) pullFromWebhook(ctx context.Context) bool {
+	p := r.w.Pull
+	if r.w.Kind != WorkAutoplan || p.HeadSHA == "" || p.State != vcs.PullOpen || p.HeadRepo.Owner == "" || p.BaseBranch == "" {
+		return false
+	}
+	p.BaseRepo = r.w.Repo
+	r.pull = p
+	r.journal(ctx) // the head commit is known now
+	r.job.mu.Lock()
+	r.job.PullURL = p.URL
+	r.job.mu.Unlock()
+	return true
 }
 
 // fetchPull loads the PR from the VCS; on failure it logs and returns false.
@@ -360,15 +379,67 @@ type liveComment struct {
 	repo vcs.Repo
 	num  int
 	log  *slog.Logger
-	mu   sync.Mutex // guards ids and serialises edits
+	mu   sync.Mutex // guards everything below and serialises edits
 	ids  []int64
 	// created, when set, hears of every comment part created.
 	created func(ctx context.Context, id int64)
+	// start, delay, pending, timer and final hold back a "running" comment
+	// for delay (see setLive).
+	start   time.Time
+	delay   time.Duration
+	pending string
+	timer   *time.Timer
+	final   bool
 }
+
+// DefaultLiveCommentDelay is how long a command runs before its "running"
+// comment is posted: a plan that takes a second gets one comment, not one
+// posted and then edited (two GitHub calls fewer).
+const DefaultLiveCommentDelay = 3 * time.Second
 
 func (lc *liveComment) set(ctx context.Context, body string) {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
+	lc.final = true
+	if lc.timer != nil {
+		lc.timer.Stop()
+	}
+	lc.setLocked(ctx, body)
+}
+
+// setLive shows body, which still lists running projects (final false) or
+// is the last version (final true). A running version is held back until
+// the comment is delay old, and dropped if the last one comes first.
+func (lc *liveComment) setLive(ctx context.Context, body string, final bool) {
+	if final {
+		lc.set(ctx, body)
+		return
+	}
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.final {
+		return
+	}
+	wait := lc.delay - time.Since(lc.start)
+	if len(lc.ids) > 0 || lc.start.IsZero() || wait <= 0 {
+		lc.setLocked(ctx, body)
+		return
+	}
+	lc.pending = body
+	if lc.timer == nil {
+		lc.timer = time.AfterFunc(wait, func() {
+			lc.mu.Lock()
+			defer lc.mu.Unlock()
+			if lc.final || len(lc.ids) > 0 || ctx.Err() != nil {
+				return
+			}
+			lc.setLocked(ctx, lc.pending)
+		})
+	}
+}
+
+// setLocked posts or edits the comment's parts; lc.mu is held.
+func (lc *liveComment) setLocked(ctx context.Context, body string) {
 	parts := templates.Split(body, vcs.MaxCommentLen)
 	for i, p := range parts {
 		if i < len(lc.ids) {

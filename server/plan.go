@@ -30,7 +30,7 @@ const maxParallelProjects = 4
 
 // autoplan plans the projects a PR's changes touch.
 func (r *prRun) autoplan(ctx context.Context) bool {
-	if !r.fetchPull(ctx) {
+	if !r.pullFromWebhook(ctx) && !r.fetchPull(ctx) {
 		return false
 	}
 	if r.pull.State != vcs.PullOpen {
@@ -45,13 +45,16 @@ func (r *prRun) autoplan(ctx context.Context) bool {
 	}
 	// Earlier plans of this PR are kept: apply compares each plan's commit with
 	// the PR's head and refuses a stale one with a message saying to re-plan.
-	r.setStatus(ctx, statusPlan, vcs.StatusPending, "Atoll is finding the projects to plan")
+	r.setStatus(ctx, statusPlan, vcs.StatusPending, "Atoll is planning")
 	if !r.checkout(ctx, statusPlan) {
 		return false
 	}
 	changed, err := r.s.cfg.VCS.ListChangedFiles(ctx, r.w.Repo, r.pull.Num)
 	if err != nil {
 		r.log.Error("list changed files", "error", err)
+		if isTimeout(err) {
+			r.logf("error: GitHub did not answer in time (see --gh-timeout), so the changed files of pull request #%d could not be read: %v\n", r.w.Pull.Num, err)
+		}
 		// GitHub's error text may name internal hosts: it goes to the log only.
 		r.fail(ctx, statusPlan, "could not list the pull request's changed files from GitHub", "")
 		return false
@@ -174,7 +177,14 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 	if !silenced {
 		r.postResults(ctx, lc, templates.Plan, results)
 	}
-	r.setStatus(ctx, statusPlan, vcs.StatusPending, "planning "+countProjects(len(projects)))
+	// The pending status set when the command started stands (one GitHub
+	// call fewer); only a plan that set none sets one now.
+	r.statusMu.Lock()
+	_, pending := r.unsettled[statusPlan]
+	r.statusMu.Unlock()
+	if !pending {
+		r.setStatus(ctx, statusPlan, vcs.StatusPending, "planning "+countProjects(len(projects)))
+	}
 
 	var mu sync.Mutex // guards results while projects finish in parallel
 	finish := func(i int, res templates.Project) {
@@ -431,7 +441,7 @@ func (r *prRun) postResults(ctx context.Context, lc *liveComment, render func(te
 		r.log.Error("render comment", "error", err)
 		return
 	}
-	lc.set(ctx, body)
+	lc.setLive(ctx, body, len(running) == 0)
 }
 
 // refuse sets a failure status and comments why a command was refused.

@@ -128,6 +128,10 @@ type Config struct {
 	// NotifyLockStaleAfter is how long a lock is held before it is
 	// reported (lock_stale); 0 never.
 	NotifyLockStaleAfter time.Duration
+	// LiveCommentDelay holds back a command's "running" comment until it
+	// has run this long; 0 posts it at once. New sets
+	// DefaultLiveCommentDelay when negative.
+	LiveCommentDelay time.Duration
 	// AuditRetention is how long audit entries are kept
 	// (DefaultAuditRetention when 0).
 	AuditRetention time.Duration

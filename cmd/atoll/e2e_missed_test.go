@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -123,4 +124,47 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// An autoplan of a one-project pull request that plans within
+// --live-comment-delay makes four GitHub API calls: the changed files, a pending status,
+// one comment (no "running" comment edited afterwards) and the final status.
+func TestE2EAutoplanGitHubCalls(t *testing.T) {
+	t.Parallel()
+	gh := fakeGitHub(t)
+	// A delay no plan here reaches, however loaded the machine.
+	atoll := startAtoll(t, gh, t.TempDir(), "--pr-poll-interval=0", "--live-comment-delay=2m")
+	repo := networkRepo(t, gh, "infra", t.TempDir())
+	sha, pr := openPR(t, gh, repo, "subnet", map[string]string{"network/subnet.tf": subnetTF}, "alice")
+	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusSuccess)
+	waitComment(t, gh, repo, pr, "Plan: 2 to add")
+	count := func() (int, map[string]int) {
+		_, metrics := httpDo(t, http.MethodGet, atoll.URL+"/metrics", nil, nil)
+		calls := map[string]int{}
+		total := 0
+		for _, l := range strings.Split(metrics, "\n") {
+			if !strings.HasPrefix(l, "atoll_github_requests_total{") {
+				continue
+			}
+			var n int
+			if _, err := fmt.Sscanf(l[strings.LastIndexByte(l, ' ')+1:], "%d", &n); err != nil {
+				t.Fatalf("read %q: %v", l, err)
+			}
+			calls[l[:strings.LastIndexByte(l, ' ')]] = n
+			total += n
+		}
+		return total, calls
+	}
+	// The fake records a status before Atoll's client counts the call:
+	// wait for the job to end, then count.
+	waitFor(t, func() bool {
+		_, body := httpDo(t, http.MethodGet, atoll.URL+"/api/jobs?state=succeeded", nil, nil)
+		return strings.Contains(body, `"kind":"autoplan"`)
+	}, "the autoplan job to finish")
+	if total, calls := count(); total != 4 {
+		t.Errorf("an autoplan made %d GitHub API calls, want 4: %v", total, calls)
+	}
+	if n := len(gh.Comments(repo, pr)); n != 1 {
+		t.Errorf("%d comments, want 1", n)
+	}
 }

@@ -66,7 +66,9 @@ func TestE2EHungGitHub(t *testing.T) {
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	var hung atomic.Int32
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/pulls/1") {
+		// An autoplan reads the pull request from its webhook; its first
+		// GitHub read is the list of changed files.
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/pulls/1/files") {
 			hung.Add(1)
 			<-r.Context().Done() // never answers
 			return
@@ -91,7 +93,7 @@ func TestE2EHungGitHub(t *testing.T) {
 	_, jobs := httpDo(t, http.MethodGet, atoll.URL+"/api/jobs", nil, nil)
 	id := jobs[strings.Index(jobs, `"id":"`)+6:]
 	id = id[:strings.IndexByte(id, '"')]
-	if _, log := httpDo(t, http.MethodGet, atoll.URL+"/jobs/"+id+"/log", nil, nil); !strings.Contains(log, "GitHub did not answer in time (see --gh-timeout), so pull request #1 could not be read") {
+	if _, log := httpDo(t, http.MethodGet, atoll.URL+"/jobs/"+id+"/log", nil, nil); !strings.Contains(log, "GitHub did not answer in time (see --gh-timeout), so the changed files of pull request #1 could not be read") {
 		t.Errorf("job log does not say GitHub timed out:\n%s", log)
 	}
 }

@@ -62,6 +62,7 @@ type serverOptions struct {
 	ReconcileEvery   time.Duration
 	PRPollEvery      time.Duration
 	AuditRetention   time.Duration
+	LiveCommentDelay time.Duration
 	NotifyURLs       string
 	NotifyLockStale  time.Duration
 	ClusterLease     time.Duration
@@ -147,6 +148,7 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.ReconcileEvery, "lock-reconcile-interval", 10*time.Minute, "how often locks of merged or closed pull requests are released")
 	fs.StringVar(&o.NotifyURLs, "notify-url", "", "webhook URLs (comma-separated) that hear of applies, failed plans, drift and stale locks: Slack incoming webhooks (hooks.slack.com, or a slack+ prefix) or JSON endpoints. A secret: prefer ATOLL_NOTIFY_URL")
 	fs.DurationVar(&o.NotifyLockStale, "notify-lock-stale-after", 24*time.Hour, "report a lock held longer than this to the notification targets (lock_stale); 0 never")
+	fs.DurationVar(&o.LiveCommentDelay, "live-comment-delay", server.DefaultLiveCommentDelay, "how long a plan or apply runs before its \"running\" comment is posted (one finished sooner gets just its result comment); 0 posts it at once")
 	fs.DurationVar(&o.AuditRetention, "audit-retention", server.DefaultAuditRetention, "how long audit trail entries are kept (older ones are dropped at each lock reconciliation)")
 	fs.DurationVar(&o.PRPollEvery, "pr-poll-interval", 5*time.Minute, "how often the open pull requests of the repositories seen are listed, to plan a head commit a missed webhook left unplanned and release locks of closed ones (0 turns it off)")
 	fs.BoolVar(&o.EnablePolicies, "enable-policy-checks", false, "check every repo's plans against the policy sets in --repo-config (otherwise only repos with policy_check: true)")

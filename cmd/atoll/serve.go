@@ -273,7 +273,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		scfg.WebUser, scfg.WebPassword = o.WebUsername, o.WebPassword
 	}
 	scfg.Ready = a.readyChecks(run)
-	scfg.AuditRetention = o.AuditRetention
+	scfg.AuditRetention, scfg.LiveCommentDelay = o.AuditRetention, o.LiveCommentDelay
 	o.applyAtlantis(&scfg)
 	if urls := splitList(o.NotifyURLs); len(urls) > 0 || repoCfg.HasNotify() {
 		var targets []notify.Target

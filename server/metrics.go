@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,12 +44,26 @@ func newMetrics(reg *prometheus.Registry, st locking.Store, now func() time.Time
 			return v
 		}
 	}
+	// Both lock gauges come from one read per scrape.
+	var locksMu sync.Mutex
+	var locksRead time.Time
+	var locks []locking.Lock
+	var locksErr error
+	listLocks := func(ctx context.Context) ([]locking.Lock, error) {
+		locksMu.Lock()
+		defer locksMu.Unlock()
+		if time.Since(locksRead) > time.Second {
+			locks, locksErr = st.List(ctx, locking.Filter{})
+			locksRead = time.Now()
+		}
+		return locks, locksErr
+	}
 	heldLocks := read(func(ctx context.Context) (float64, error) {
-		ls, err := st.List(ctx, locking.Filter{})
+		ls, err := listLocks(ctx)
 		return float64(len(ls)), err
 	})
 	oldestLock := read(func(ctx context.Context) (float64, error) {
-		ls, err := st.List(ctx, locking.Filter{})
+		ls, err := listLocks(ctx)
 		oldest := 0.0
 		for _, l := range ls {
 			oldest = max(oldest, now().Sub(l.Time).Seconds())

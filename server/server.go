@@ -173,10 +173,12 @@ type Server struct {
 	metrics *metrics
 	local   *localDispatcher // nil when a shared dispatcher is configured
 	poll    *pollState
-	spoolMu sync.Mutex // serialises spool writes and drains
-	ready   readiness
-	stale   staleLocks
-	perms   *permissionCache
+	spoolMu sync.Mutex // serialises spool writes and drains; guards spoolLeft
+	// spoolLeft is how many webhooks the spool holds, -1 until it was read.
+	spoolLeft int
+	ready     readiness
+	stale     staleLocks
+	perms     *permissionCache
 
 	// baseCtx is cancelled on Shutdown; background work derives from it.
 	baseCtx context.Context
@@ -231,6 +233,9 @@ func New(cfg Config) (*Server, error) {
 		cancel:  cancel,
 		perms:   newPermissionCache(cfg.VCS, cfg.Now),
 		poll:    newPollState(),
+		// Unknown until the first drain reads the spool (it may hold webhooks
+		// from before a restart).
+		spoolLeft: -1,
 	}
 	var err error
 	if s.metrics, err = newMetrics(cfg.Registry, cfg.Store, cfg.Now); err != nil {

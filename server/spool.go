@@ -72,8 +72,14 @@ func (s *Server) spoolPut(ctx context.Context, w Work, checked bool) error {
 	if err := s.cfg.Spool.SaveJob(ctx, journalRecord(w, state)); err != nil {
 		return err
 	}
-	s.metrics.spooled.Set(float64(len(recs) + 1))
+	s.setSpooled(len(recs) + 1)
 	return nil
+}
+
+// setSpooled records how many webhooks wait in the spool; spoolMu is held.
+func (s *Server) setSpooled(n int) {
+	s.spoolLeft = n
+	s.metrics.spooled.Set(float64(n))
 }
 
 // RunSpool hands the spooled webhooks to the shared store, oldest first, as
@@ -109,12 +115,15 @@ func (s *Server) RunSpool(ctx context.Context) {
 func (s *Server) DrainSpool(ctx context.Context) error {
 	s.spoolMu.Lock()
 	defer s.spoolMu.Unlock()
+	if s.spoolLeft == 0 {
+		return nil // known empty: no read of the spool file every second
+	}
 	recs, err := s.cfg.Spool.Jobs(ctx)
 	if err != nil {
 		return fmt.Errorf("read spool: %w", err)
 	}
 	left := len(recs)
-	defer func() { s.metrics.spooled.Set(float64(left)) }()
+	defer func() { s.setSpooled(left) }()
 	for _, rec := range recs {
 		var w Work
 		if err := json.Unmarshal(rec.Work, &w); err != nil || w.ID == "" {

@@ -42,6 +42,12 @@ type DriftSettings struct {
 	sched cron.Schedule
 }
 
+// DefaultDriftSettings are the settings of a drift block that sets nothing,
+// on schedule: every project, reported as issues, not remediated.
+func DefaultDriftSettings(schedule string) DriftSettings {
+	return DriftSettings{Schedule: schedule, Projects: []string{"*"}, Report: []string{DriftReportIssue}, Remediate: RemediateNone}
+}
+
 // Next returns the first check after now for the repository repoID: the
 // schedule's next tick, shifted by a delay fixed per repository (up to a
 // tenth of the interval, at most five minutes), so repositories on one
@@ -105,27 +111,20 @@ func (d *decoder) drift(v *yaml.Node, p string) *DriftSettings {
 	if !ok {
 		return nil
 	}
-	s := &DriftSettings{Schedule: defaultSchedule, Projects: []string{"*"}, Report: []string{DriftReportIssue}, Remediate: RemediateNone}
+	d0 := DefaultDriftSettings(defaultSchedule)
+	s := &d0
 	if f, set := fields["schedule"]; set {
 		if str, ok := d.str(f.val, child(p, "schedule")); ok && d.nonEmpty(resolve(f.val), child(p, "schedule"), str) {
 			sched, err := ParseSchedule(str)
-			switch {
-			case err != nil:
+			if err != nil {
 				d.fail(resolve(f.val), child(p, "schedule"), "invalid schedule %q: %v (use a cron expression such as \"0 */6 * * *\" or \"@every 6h\")", str, err)
-			default:
+			} else {
 				s.Schedule, s.sched = str, sched
 			}
 		}
 	}
 	if f, set := fields["projects"]; set {
-		pp := child(p, "projects")
-		if list, _ := d.strList(f.val, pp); list != nil {
-			seq := resolve(f.val)
-			for i, g := range list {
-				if !validGlob(g) {
-					d.fail(resolve(seq.Content[i]), index(pp, i), "invalid glob %q", g)
-				}
-			}
+		if list := d.globList(f.val, child(p, "projects")); list != nil {
 			s.Projects = list
 		}
 	}

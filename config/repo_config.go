@@ -177,18 +177,27 @@ func (d *decoder) autodiscover(v *yaml.Node, path string) *Autodiscover {
 		}
 	}
 	if f, set := fields["ignore_paths"]; set {
-		p := child(path, "ignore_paths")
-		if list, _ := d.strList(f.val, p); list != nil {
-			seq := resolve(f.val)
-			for i, g := range list {
-				if !validGlob(g) {
-					d.fail(resolve(seq.Content[i]), index(p, i), "invalid glob %q", g)
-				}
-			}
+		if list := d.globList(f.val, child(path, "ignore_paths")); list != nil {
 			a.IgnorePaths = list
 		}
 	}
 	return a
+}
+
+// globList decodes a list of doublestar globs, failing each invalid one at
+// its own line and column; nil when v is not a list.
+func (d *decoder) globList(v *yaml.Node, p string) []string {
+	list, _ := d.strList(v, p)
+	if list == nil {
+		return nil
+	}
+	seq := resolve(v)
+	for i, g := range list {
+		if !validGlob(g) {
+			d.fail(resolve(seq.Content[i]), index(p, i), "invalid glob %q", g)
+		}
+	}
+	return list
 }
 
 var (

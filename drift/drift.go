@@ -294,7 +294,7 @@ func (d *Detector) Settings(repo vcs.Repo) config.DriftSettings {
 	if s, ok := d.cfg.RepoCfg.DriftFor(repo.ID(), branch); ok {
 		return s
 	}
-	return config.DriftSettings{Projects: []string{"*"}, Report: []string{config.DriftReportIssue}, Remediate: config.RemediateNone}
+	return config.DefaultDriftSettings("") // the schedule is the server's business
 }
 
 // selected reports whether project p matches one of globs (over its name or

@@ -151,16 +151,25 @@ func auditQuery(c echo.Context) (locking.AuditQuery, error) {
 	return q, nil
 }
 
-// apiAudit is GET /api/audit: entries newest first, with the next page's cursor.
-func (s *Server) apiAudit(c echo.Context) error {
+// queryAudit reads the filters of /audit or /api/audit and runs them.
+func (s *Server) queryAudit(c echo.Context) (locking.AuditQuery, []locking.AuditEvent, string, error) {
 	q, err := auditQuery(c)
 	if err != nil {
-		return err
+		return q, nil, "", err
 	}
 	events, next, err := s.cfg.Store.QueryAudit(c.Request().Context(), q)
 	if err != nil {
 		s.log.Error("query audit", "error", err)
-		return echo.NewHTTPError(http.StatusBadRequest, "the audit trail could not be read with these filters")
+		return q, nil, "", echo.NewHTTPError(http.StatusBadRequest, "the audit trail could not be read with these filters")
+	}
+	return q, events, next, nil
+}
+
+// apiAudit is GET /api/audit: entries newest first, with the next page's cursor.
+func (s *Server) apiAudit(c echo.Context) error {
+	_, events, next, err := s.queryAudit(c)
+	if err != nil {
+		return err
 	}
 	if events == nil {
 		events = []locking.AuditEvent{}
@@ -170,14 +179,9 @@ func (s *Server) apiAudit(c echo.Context) error {
 
 // pageAudit is /audit.
 func (s *Server) pageAudit(c echo.Context) error {
-	q, err := auditQuery(c)
+	q, events, next, err := s.queryAudit(c)
 	if err != nil {
 		return err
-	}
-	events, next, err := s.cfg.Store.QueryAudit(c.Request().Context(), q)
-	if err != nil {
-		s.log.Error("query audit", "error", err)
-		return echo.NewHTTPError(http.StatusBadRequest, "the audit trail could not be read with these filters")
 	}
 	nextURL := ""
 	if next != "" {

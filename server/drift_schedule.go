@@ -36,8 +36,7 @@ func (s *Server) driftSettings(repo vcs.Repo, listed bool, defaultSchedule strin
 		return st, true
 	}
 	if listed {
-		return config.DriftSettings{Schedule: defaultSchedule, Projects: []string{"*"}, Report: []string{config.DriftReportIssue},
-			Remediate: config.RemediateNone}, true
+		return config.DefaultDriftSettings(defaultSchedule), true
 	}
 	return config.DriftSettings{}, false
 }

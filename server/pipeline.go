@@ -190,11 +190,7 @@ func (r *prRun) pullFromWebhook(ctx context.Context) bool {
 		return false
 	}
 	p.BaseRepo = r.w.Repo
-	r.pull = p
-	r.journal(ctx) // the head commit is known now
-	r.job.mu.Lock()
-	r.job.PullURL = p.URL
-	r.job.mu.Unlock()
+	r.usePull(ctx, p)
 	return true
 }
 
@@ -215,12 +211,18 @@ func (r *prRun) fetchPull(ctx context.Context) bool {
 	if pull.URL == "" {
 		pull.URL = r.w.Pull.URL
 	}
-	r.pull = pull
-	r.journal(ctx) // the head commit is known now
-	r.job.mu.Lock()
-	r.job.PullURL = pull.URL
-	r.job.mu.Unlock()
+	r.usePull(ctx, pull)
 	return true
+}
+
+// usePull makes p the run's pull request: the journal learns its head
+// commit, and the job page its link.
+func (r *prRun) usePull(ctx context.Context, p vcs.PullRequest) {
+	r.pull = p
+	r.journal(ctx)
+	r.job.mu.Lock()
+	r.job.PullURL = p.URL
+	r.job.mu.Unlock()
 }
 
 // isTimeout reports whether err is a deadline that passed or a network

@@ -118,27 +118,32 @@ func (s *Server) host() string {
 	return "github.com"
 }
 
-func (s *Server) pagePull(c echo.Context) error {
+// pullFor reads /pulls/:owner/:name/:num (page or API) and gathers its view.
+func (s *Server) pullFor(c echo.Context) (pullView, error) {
 	repo, num, err := s.pullParams(c)
 	if err != nil {
-		return err
+		return pullView{}, err
 	}
 	v, err := s.pullData(c.Request().Context(), repo, num)
 	if err != nil {
 		s.log.Error("read pull request page", "repo", repo.ID(), "pull", num, "error", err)
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "the store could not be read")
+		return v, echo.NewHTTPError(http.StatusServiceUnavailable, "the store could not be read")
 	}
-	return s.render(c, "pull.html", map[string]any{"Title": v.Repo + " #" + strconv.Itoa(num), "P": v})
+	return v, nil
 }
 
-func (s *Server) apiPull(c echo.Context) error {
-	repo, num, err := s.pullParams(c)
+func (s *Server) pagePull(c echo.Context) error {
+	v, err := s.pullFor(c)
 	if err != nil {
 		return err
 	}
-	v, err := s.pullData(c.Request().Context(), repo, num)
+	return s.render(c, "pull.html", map[string]any{"Title": v.Repo + " #" + strconv.Itoa(v.Num), "P": v})
+}
+
+func (s *Server) apiPull(c echo.Context) error {
+	v, err := s.pullFor(c)
 	if err != nil {
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "the store could not be read")
+		return err
 	}
 	plans := make([]map[string]any, 0, len(v.Plans))
 	for _, p := range v.Plans {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,12 +36,7 @@ func TestE2ETwoReplicasShareRedis(t *testing.T) {
 	gh := fakeGitHub(t)
 	ctx := waitCtx(t)
 	redisAddr := testenv.RedisServer(t)
-	host, port, err := net.SplitHostPort(redisAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	flags := []string{"--locking-db-type=redis", "--redis-host=" + host, "--redis-port=" + port, "--cluster-lease=2s",
-		writeReposYAML(t, slowReposYAML), "--lock-reconcile-interval=1h"}
+	flags := append(redisFlags(t, redisAddr), "--cluster-lease=2s", writeReposYAML(t, slowReposYAML), "--lock-reconcile-interval=1h")
 	dirA, dirB := t.TempDir(), t.TempDir()
 	stateDir := t.TempDir()
 	files := testdrive.SampleFiles(stateDir)

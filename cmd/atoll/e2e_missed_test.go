@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,12 +21,7 @@ func TestE2EWebhooksSpooledWhileRedisDown(t *testing.T) {
 	t.Parallel()
 	gh := fakeGitHub(t)
 	rd := testenv.RestartableRedis(t)
-	host, port, err := net.SplitHostPort(rd.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	atoll := startAtoll(t, gh, t.TempDir(), "--locking-db-type=redis", "--redis-host="+host, "--redis-port="+port,
-		"--pr-poll-interval=0")
+	atoll := startAtoll(t, gh, t.TempDir(), append(redisFlags(t, rd.Addr), "--pr-poll-interval=0")...)
 	repo := networkRepo(t, gh, "infra", t.TempDir())
 
 	rd.Stop()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -52,9 +51,7 @@ workflows:
       - apply
 `, started, sleep, applying))
 	flags := func(redis string) []string {
-		host, port, _ := net.SplitHostPort(redis)
-		return []string{"--locking-db-type=redis", "--redis-host=" + host, "--redis-port=" + port, "--cluster-lease=2s",
-			"--kill-grace=2s", "--lock-reconcile-interval=1h", reposYAML}
+		return append(redisFlags(t, redis), "--cluster-lease=2s", "--kill-grace=2s", "--lock-reconcile-interval=1h", reposYAML)
 	}
 	repo, err := gh.CreateRepo(ctx, "acme", "infra", map[string]string{
 		"network/main.tf": "resource \"terraform_data\" \"vpc\" {\n  input = \"10.0.0.0/16\"\n}\n",

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -73,11 +72,7 @@ func TestE2EReadyzRedisDown(t *testing.T) {
 	t.Parallel()
 	gh := fakeGitHub(t)
 	rd := testenv.RestartableRedis(t)
-	host, port, err := net.SplitHostPort(rd.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	atoll := startAtoll(t, gh, t.TempDir(), "--locking-db-type=redis", "--redis-host="+host, "--redis-port="+port, "--pr-poll-interval=0")
+	atoll := startAtoll(t, gh, t.TempDir(), append(redisFlags(t, rd.Addr), "--pr-poll-interval=0")...)
 	if code, r := getReadyz(t, atoll.URL); code != http.StatusOK || r.Checks["store"].Details["type"] != "redis" {
 		t.Fatalf("/readyz = %d %+v", code, r)
 	}

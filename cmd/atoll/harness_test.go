@@ -384,3 +384,13 @@ func writeReposYAML(t *testing.T, body string) string {
 	}
 	return "--repo-config=" + path
 }
+
+// redisFlags are the flags that point atoll server at the Redis at addr.
+func redisFlags(t testing.TB, addr string) []string {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--locking-db-type=redis", "--redis-host=" + host, "--redis-port=" + port}
+}

@@ -70,7 +70,17 @@ func (s *Server) listIssues(w http.ResponseWriter, r *http.Request) {
 	case "comments":
 		key = func(is *issue) int64 { return int64(is.comments) }
 	}
-	asc := q.Get("direction") == "asc"
+	sortIssues(found, key, q.Get("direction") == "asc")
+	out := make([]*github.Issue, 0, len(found))
+	for _, is := range found {
+		out = append(out, s.issueJSON(rs, is))
+	}
+	writeJSON(w, http.StatusOK, paginate(w, r, out))
+}
+
+// sortIssues orders issues by key, newest (largest) first unless asc, ties
+// by number, as GitHub's list endpoints do.
+func sortIssues(found []*issue, key func(*issue) int64, asc bool) {
 	sort.SliceStable(found, func(i, j int) bool {
 		a, b := key(found[i]), key(found[j])
 		if a == b {
@@ -81,11 +91,6 @@ func (s *Server) listIssues(w http.ResponseWriter, r *http.Request) {
 		}
 		return a > b
 	})
-	out := make([]*github.Issue, 0, len(found))
-	for _, is := range found {
-		out = append(out, s.issueJSON(rs, is))
-	}
-	writeJSON(w, http.StatusOK, paginate(w, r, out))
 }
 
 func hasLabels(have, want []string) bool {

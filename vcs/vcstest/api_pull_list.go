@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"sort"
 	"strings"
 
 	"github.com/google/go-github/v60/github"
@@ -45,17 +44,7 @@ func (s *Server) listPulls(w http.ResponseWriter, r *http.Request) {
 	if q.Get("sort") == "updated" {
 		key = func(is *issue) int64 { return is.updated.UnixNano() }
 	}
-	asc := q.Get("direction") == "asc"
-	sort.SliceStable(found, func(i, j int) bool {
-		a, b := key(found[i]), key(found[j])
-		if a == b {
-			a, b = int64(found[i].num), int64(found[j].num)
-		}
-		if asc {
-			return a < b
-		}
-		return a > b
-	})
+	sortIssues(found, key, q.Get("direction") == "asc")
 	out := make([]*github.PullRequest, 0, len(found))
 	for _, is := range found {
 		// A list item is GitHub's "simple" pull request: no merge or

@@ -109,10 +109,20 @@ func TestFormatsAndFilters(t *testing.T) {
 		{URL: fs.URL, Format: FormatJSON, Repos: []string{"acme/web"}}}})
 	n.Notify(applied)
 	n.Notify(Event{Kind: PlanFailed, Repo: "acme/infra", Text: "plan failed"})
-	var e Event
-	bodies := jr.wait(t, 2)
-	if err := json.Unmarshal([]byte(bodies[0]), &e); err != nil || e.Kind != ApplySucceeded || e.Project != "network" || e.Pull != 12 || e.Time.IsZero() {
-		t.Errorf("JSON body = %s (%v)", bodies[0], err)
+	// Two workers deliver, so the two events may arrive in either order.
+	kinds := map[string]Event{}
+	for _, body := range jr.wait(t, 2) {
+		var e Event
+		if err := json.Unmarshal([]byte(body), &e); err != nil {
+			t.Fatalf("JSON body %s: %v", body, err)
+		}
+		kinds[e.Kind] = e
+	}
+	if e := kinds[ApplySucceeded]; e.Project != "network" || e.Pull != 12 || e.Time.IsZero() {
+		t.Errorf("apply_succeeded JSON event = %+v", e)
+	}
+	if e := kinds[PlanFailed]; e.Repo != "acme/infra" || e.Text != "plan failed" {
+		t.Errorf("plan_failed JSON event = %+v", e)
 	}
 	slack := sr.wait(t, 1)
 	if want := `{"text":"Applied ` + "`network`" + ` (default) on acme/infra#12 \u0026lt;by bob\u0026gt; \u0026amp; co \u003chttps://atoll.example/jobs/1|Details\u003e"}`; slack[0] != want {

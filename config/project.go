@@ -51,6 +51,9 @@ type Project struct {
 	SilencePRComments []string
 	// DeleteSourceBranchOnMerge deletes the PR's head branch when Atoll merges it.
 	DeleteSourceBranchOnMerge bool
+	// ApplyOnMerge applies the project's reviewed plan when its pull request
+	// is merged (apply_on_merge), after re-planning the merge commit.
+	ApplyOnMerge bool
 	// PolicyCheck says whether policy checks run after plan.
 	PolicyCheck bool
 	// CustomPolicyCheck allows policy tools other than conftest in custom workflows.

@@ -48,6 +48,7 @@ type RepoConfig struct {
 	Version                   int
 	Automerge                 *bool
 	DeleteSourceBranchOnMerge *bool
+	ApplyOnMerge              *bool
 	ParallelPlan              *bool
 	ParallelApply             *bool
 	AbortOnExecutionOrderFail *bool
@@ -71,6 +72,7 @@ type RepoProject struct {
 	ExecutionOrderGroup       int
 	DependsOn                 []string
 	DeleteSourceBranchOnMerge *bool
+	ApplyOnMerge              *bool
 	// RepoLocking is the mode from repo_locks or repo_locking, "" when unset.
 	RepoLocking           string
 	CustomPolicyCheck     *bool
@@ -87,13 +89,13 @@ type RepoProject struct {
 }
 
 var repoTopKeys = []string{
-	"version", "automerge", "delete_source_branch_on_merge", "parallel_plan", "parallel_apply",
+	"version", "automerge", "delete_source_branch_on_merge", "apply_on_merge", "parallel_plan", "parallel_apply",
 	"abort_on_execution_order_fail", "autodiscover", "projects", "workflows", "allowed_regexp_prefixes",
 }
 
 var projectKeys = []string{
 	"name", "branch", "dir", "workspace", "execution_order_group", "depends_on",
-	"delete_source_branch_on_merge", "repo_locking", "repo_locks", "custom_policy_check", "policy_check",
+	"delete_source_branch_on_merge", "apply_on_merge", "repo_locking", "repo_locks", "custom_policy_check", "policy_check",
 	"autoplan", "plan_requirements", "apply_requirements", "import_requirements",
 	"terraform_version", "terraform_distribution", "workflow", "silence_pr_comments",
 }
@@ -128,6 +130,7 @@ func ParseRepoConfig(file string, data []byte) (*RepoConfig, error) {
 	optBool := func(key string) *bool { return d.optBool(fields, "", key) }
 	rc.Automerge = optBool("automerge")
 	rc.DeleteSourceBranchOnMerge = optBool("delete_source_branch_on_merge")
+	rc.ApplyOnMerge = optBool("apply_on_merge")
 	rc.ParallelPlan = optBool("parallel_plan")
 	rc.ParallelApply = optBool("parallel_apply")
 	rc.AbortOnExecutionOrderFail = optBool("abort_on_execution_order_fail")
@@ -268,6 +271,7 @@ func (d *decoder) project(v *yaml.Node, p string) (RepoProject, bool) {
 		rp.DependsOn, _ = d.strList(f.val, child(p, "depends_on"))
 	}
 	rp.DeleteSourceBranchOnMerge = optBool("delete_source_branch_on_merge")
+	rp.ApplyOnMerge = optBool("apply_on_merge")
 	rp.RepoLocking = d.repoLocking(fields, p)
 	rp.CustomPolicyCheck = optBool("custom_policy_check")
 	rp.PolicyCheck = optBool("policy_check")

@@ -56,6 +56,7 @@ type merged struct {
 	allowedOverrides, allowedWorkflows              []string
 	allowCustomWorkflows, deleteSource, policyCheck bool
 	customPolicyCheck, autoplanModules              bool
+	applyOnMerge                                    bool
 	repoLocking                                     string
 	autodiscover                                    *Autodiscover
 	silence                                         []string
@@ -85,6 +86,7 @@ func (s *ServerConfig) fold(repoID, baseBranch string) merged {
 		setSlice(&m.allowedWorkflows, r.AllowedWorkflows)
 		setBool(&m.allowCustomWorkflows, r.AllowCustomWorkflows)
 		setBool(&m.deleteSource, r.DeleteSourceBranchOnMerge)
+		setBool(&m.applyOnMerge, r.ApplyOnMerge)
 		setBool(&m.policyCheck, r.PolicyCheck)
 		setBool(&m.customPolicyCheck, r.CustomPolicyCheck)
 		setBool(&m.autoplanModules, r.AutoplanModules)
@@ -178,6 +180,7 @@ func (s *ServerConfig) Resolve(repoID string, baseBranch string, rc *RepoConfig)
 		RepoLocking:               m.repoLocking,
 		SilencePRComments:         m.silence,
 		DeleteSourceBranchOnMerge: m.deleteSource,
+		ApplyOnMerge:              m.applyOnMerge,
 		PolicyCheck:               m.policyCheck,
 		CustomPolicyCheck:         m.customPolicyCheck,
 	}
@@ -202,6 +205,13 @@ func (s *ServerConfig) Resolve(repoID string, baseBranch string, rc *RepoConfig)
 	if rc.DeleteSourceBranchOnMerge != nil {
 		r.DeleteSourceBranchOnMerge = *rc.DeleteSourceBranchOnMerge
 		r.Defaults.DeleteSourceBranchOnMerge = *rc.DeleteSourceBranchOnMerge
+	}
+	if rc.ApplyOnMerge != nil {
+		if contains(m.allowedOverrides, "apply_on_merge") {
+			r.Defaults.ApplyOnMerge = *rc.ApplyOnMerge
+		} else {
+			fail("apply_on_merge", "the server does not allow repos to override apply_on_merge (an admin can add it to allowed_overrides in repos.yaml)")
+		}
 	}
 	// The server's autodiscover, when any matching entry sets it, wins over the repo's.
 	if rc.Autodiscover != nil && m.autodiscover == nil {
@@ -255,6 +265,9 @@ func (s *ServerConfig) Resolve(repoID string, baseBranch string, rc *RepoConfig)
 		}
 		if gate("delete_source_branch_on_merge", rp.DeleteSourceBranchOnMerge != nil) {
 			p.DeleteSourceBranchOnMerge = *rp.DeleteSourceBranchOnMerge
+		}
+		if gate("apply_on_merge", rp.ApplyOnMerge != nil) {
+			p.ApplyOnMerge = *rp.ApplyOnMerge
 		}
 		lockKey := "repo_locks"
 		if _, written := rc.keys[child(pp, "repo_locking")]; written {

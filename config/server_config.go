@@ -13,7 +13,7 @@ import (
 var overridableKeys = []string{
 	"plan_requirements", "apply_requirements", "import_requirements", "workflow",
 	"delete_source_branch_on_merge", "repo_locking", "repo_locks", "policy_check",
-	"custom_policy_check", "silence_pr_comments",
+	"custom_policy_check", "silence_pr_comments", "apply_on_merge",
 }
 
 // Hook is a pre or post workflow hook: a command run in the repo's working copy
@@ -44,6 +44,9 @@ type ServerRepo struct {
 	AllowedWorkflows          []string
 	AllowCustomWorkflows      *bool
 	DeleteSourceBranchOnMerge *bool
+	// ApplyOnMerge (Atoll-only key apply_on_merge) applies reviewed plans
+	// when their pull request is merged.
+	ApplyOnMerge *bool
 	// RepoLocking is the mode from repo_locks or repo_locking, "" when unset.
 	RepoLocking       string
 	PolicyCheck       *bool
@@ -180,7 +183,7 @@ var serverRepoKeys = []string{
 	"workflow", "allowed_overrides", "allowed_workflows", "allow_custom_workflows",
 	"delete_source_branch_on_merge", "repo_locking", "repo_locks", "policy_check", "custom_policy_check",
 	"autodiscover", "silence_pr_comments", "pre_workflow_hooks", "post_workflow_hooks",
-	"team_allowlist", "autoplan_modules", "drift", "notify",
+	"team_allowlist", "autoplan_modules", "drift", "notify", "apply_on_merge",
 }
 
 // ParseServerConfig parses and validates repos.yaml. An empty file is the default
@@ -306,6 +309,7 @@ func (d *decoder) serverRepo(v *yaml.Node, p string, workflows map[string]Workfl
 	}
 	r.AllowCustomWorkflows = optBool("allow_custom_workflows")
 	r.DeleteSourceBranchOnMerge = optBool("delete_source_branch_on_merge")
+	r.ApplyOnMerge = optBool("apply_on_merge")
 	r.RepoLocking = d.repoLocking(fields, p)
 	r.PolicyCheck = optBool("policy_check")
 	r.CustomPolicyCheck = optBool("custom_policy_check")

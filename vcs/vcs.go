@@ -67,6 +67,10 @@ type PullRequest struct {
 	Mergeable *bool
 	// MergeableState is GitHub's mergeable_state ("clean", "blocked", "behind", "dirty", ...).
 	MergeableState string
+	// MergeSHA is the commit the merge made on the base branch (a merge
+	// commit, a squash or the last rebased commit); "" unless State is
+	// PullMerged.
+	MergeSHA string
 }
 
 // Comment is a comment on a pull request or issue.

@@ -229,17 +229,19 @@ func TestGetPullRequest(t *testing.T) {
 
 func TestGetPullRequestStates(t *testing.T) {
 	t.Parallel()
+	const mergeSHA = "5f0c6e2bb8a1a6f4a1e3f4d5c6b7a8e9f0a1b2c3"
 	tests := []struct {
 		name      string
 		json      string
 		wantState vcs.PullState
 		wantMerge *bool
+		wantSHA   string
 	}{
-		{"merged", `{"number":1,"state":"closed","merged":true}`, vcs.PullMerged, nil},
-		{"merged_at only", `{"number":1,"state":"closed","merged_at":"2026-01-01T00:00:00Z"}`, vcs.PullMerged, nil},
-		{"closed", `{"number":1,"state":"closed","merged":false}`, vcs.PullClosed, nil},
-		{"mergeable unknown", `{"number":1,"state":"open","mergeable":null}`, vcs.PullOpen, nil},
-		{"not mergeable", `{"number":1,"state":"open","mergeable":false,"mergeable_state":"dirty"}`, vcs.PullOpen, new(bool)},
+		{"merged", `{"number":1,"state":"closed","merged":true,"merge_commit_sha":"` + mergeSHA + `"}`, vcs.PullMerged, nil, mergeSHA},
+		{"merged_at only", `{"number":1,"state":"closed","merged_at":"2026-01-01T00:00:00Z"}`, vcs.PullMerged, nil, ""},
+		{"closed", `{"number":1,"state":"closed","merged":false,"merge_commit_sha":"` + mergeSHA + `"}`, vcs.PullClosed, nil, ""},
+		{"mergeable unknown", `{"number":1,"state":"open","mergeable":null}`, vcs.PullOpen, nil, ""},
+		{"not mergeable", `{"number":1,"state":"open","mergeable":false,"mergeable_state":"dirty","merge_commit_sha":"` + mergeSHA + `"}`, vcs.PullOpen, new(bool), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -252,8 +254,8 @@ func TestGetPullRequestStates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.State != tt.wantState {
-				t.Errorf("State = %q, want %q", got.State, tt.wantState)
+			if got.State != tt.wantState || got.MergeSHA != tt.wantSHA {
+				t.Errorf("State, MergeSHA = %q, %q; want %q, %q (a test merge commit of an open PR is not its merge)", got.State, got.MergeSHA, tt.wantState, tt.wantSHA)
 			}
 			if diff := cmp.Diff(tt.wantMerge, got.Mergeable); diff != "" {
 				t.Errorf("Mergeable (-want +got):\n%s", diff)

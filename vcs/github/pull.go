@@ -118,6 +118,9 @@ func pullFromGitHub(host, gitBase string, pr *gh.PullRequest) (vcs.PullRequest, 
 		Mergeable:      pr.Mergeable,
 		MergeableState: pr.GetMergeableState(),
 	}
+	if state == vcs.PullMerged {
+		out.MergeSHA = pr.GetMergeCommitSHA()
+	}
 	if base.Owner != "" && out.Num > 0 {
 		out.URL = webURL(gitBase, base, "pull", out.Num)
 	}

@@ -120,6 +120,13 @@ type Locker interface {
 	Get(ctx context.Context, key Key) (Lock, error)
 }
 
+// ResourceChange is one resource a plan acts on: its address and action
+// ("create", "update", "delete", "replace", ...).
+type ResourceChange struct {
+	Address string `json:"address"`
+	Action  string `json:"action"`
+}
+
 // Plan is the record of a saved plan for one project of one PR.
 type Plan struct {
 	Key  Key
@@ -153,6 +160,14 @@ type Plan struct {
 	// ChangesDigest identifies what the plan changes (runner's
 	// PlanSummary.ChangesDigest); a failed plan keeps the last one's.
 	ChangesDigest string
+	// Resources lists the resources the plan acts on and how, to show what
+	// differs between two plans of the same project.
+	Resources []ResourceChange
+	// MergeSHA is set on a plan of the merge commit of a merged pull
+	// request (apply_on_merge) that was not applied: it differed from the
+	// reviewed plan, or its apply failed. The pull request keeps its lock
+	// until `atoll apply` applies it or `atoll unlock` drops it.
+	MergeSHA string
 	// SupersededReviews are the IDs of the reviews the pull request had when
 	// the arguments last changed: none of them approves this plan. Nil when
 	// they could not be read; then only reviews submitted after

@@ -69,6 +69,8 @@ func testPlans(t *testing.T, s locking.Store, c *clock) {
 	replaced.ArgsChangedAt = time.Date(2022, 1, 2, 3, 4, 5, 0, time.UTC)
 	replaced.SupersededReviews = []int64{7, 9}
 	replaced.ChangesDigest = "c0ffee"
+	replaced.Resources = []locking.ResourceChange{{Address: "terraform_data.a", Action: "create"}, {Address: "module.m.x.y[0]", Action: "replace"}}
+	replaced.MergeSHA = "c0ffee0000000000000000000000000000000000"
 	pz2 := save(replaced)
 	// A failed plan replaces the record with one that has no data.
 	failed := plan(key(a, "f"), 1, "s2")

@@ -41,6 +41,9 @@ type planRecord struct {
 	// Superseded keeps nil (unknown) apart from empty (none): no omitempty.
 	SupersededReviews []int64 `json:"superseded_reviews"`
 	ChangesDigest     string  `json:"changes_digest,omitempty"`
+	// Resources and MergeSHA: see locking.Plan.
+	Resources []locking.ResourceChange `json:"resources,omitempty"`
+	MergeSHA  string                   `json:"merge_sha,omitempty"`
 }
 
 // SavePlan stores p, replacing any record for the same repo, pull and key. A
@@ -62,6 +65,7 @@ func (s *Store) SavePlan(ctx context.Context, p locking.Plan) error {
 		SHA256: p.SHA256, Summary: p.Summary,
 		HasChanges: p.HasChanges, Applied: p.Applied, Time: p.Time.UTC(), Policy: p.Policy,
 		ExtraArgs: p.ExtraArgs, ArgsChangedAt: p.ArgsChangedAt.UTC(), Failed: p.Failed, SupersededReviews: p.SupersededReviews, ChangesDigest: p.ChangesDigest,
+		Resources: p.Resources, MergeSHA: p.MergeSHA,
 	})
 	if err != nil {
 		return fmt.Errorf("save plan %s: encode: %w", p.Key, err)
@@ -99,6 +103,7 @@ func (s *Store) Plans(ctx context.Context, repo string, pull int) ([]locking.Pla
 			SHA256: r.SHA256, Summary: r.Summary,
 			HasChanges: r.HasChanges, Applied: r.Applied, Time: r.Time, Policy: r.Policy,
 			ExtraArgs: r.ExtraArgs, ArgsChangedAt: r.ArgsChangedAt, Failed: r.Failed, SupersededReviews: r.SupersededReviews, ChangesDigest: r.ChangesDigest,
+			Resources: r.Resources, MergeSHA: r.MergeSHA,
 		}
 		if d := fields[dataField+id]; d != "" {
 			p.Data = []byte(d)

@@ -34,6 +34,11 @@ func (r *prRun) apply(ctx context.Context) bool {
 		if p.Applied || (!p.HasChanges && !p.Failed) {
 			continue
 		}
+		// After a merge only the plans of the merge commit can be applied;
+		// before it, only those of the pull request's commits.
+		if (r.mergeSHA != "") != (p.MergeSHA != "") || (r.applyOnly != nil && !r.applyOnly[p.Key]) {
+			continue
+		}
 		if (cmd.Dir != "" && p.Key.Dir != cmd.Dir) || (cmd.Workspace != "" && p.Key.Workspace != cmd.Workspace) ||
 			(cmd.Project != "" && p.Project != cmd.Project) {
 			continue
@@ -46,7 +51,7 @@ func (r *prRun) apply(ctx context.Context) bool {
 		return false
 	}
 	r.setStatus(ctx, statusApply, vcs.StatusPending, "applying "+countProjects(len(selected)))
-	if !r.checkout(ctx, statusApply) {
+	if r.dir == "" && !r.checkout(ctx, statusApply) { // apply on merge checked out already
 		return false
 	}
 	defer r.runHooks(ctx, "post", CmdApply, r.resolved.PostWorkflowHooks)
@@ -72,7 +77,7 @@ func (r *prRun) apply(ctx context.Context) bool {
 				short(pl.HeadSHA), projectArgs(p))
 			continue
 		}
-		if pl.HeadSHA != r.pull.HeadSHA {
+		if pl.HeadSHA != r.codeSHA() {
 			results[i].Status = templates.StatusRefused
 			results[i].Reason = fmt.Sprintf("the plan is stale: it was made at %s and the pull request is now at %s. Run `atoll plan%s` and review the new plan.",
 				short(pl.HeadSHA), short(r.pull.HeadSHA), projectArgs(p))
@@ -100,8 +105,8 @@ func (r *prRun) apply(ctx context.Context) bool {
 			results[i].Reason = "this pull request no longer holds the lock on " + pl.Key.Dir + " (" + pl.Key.Workspace + "). Run `atoll plan" + projectArgs(p) + "` to lock and plan it again."
 			continue
 		}
-		if len(p.ApplyRequirements) > 0 {
-			checks, ok := live.check(ctx, p, pl, p.ApplyRequirements)
+		if reqs := r.applyRequirements(p); len(reqs) > 0 {
+			checks, ok := live.check(ctx, p, pl, reqs)
 			if !ok {
 				src := r.requirementsSource("apply_requirements")
 				for k := range checks {
@@ -166,7 +171,9 @@ func (r *prRun) apply(ctx context.Context) bool {
 		return false
 	}
 	r.setStatus(ctx, statusApply, vcs.StatusSuccess, countProjects(applied)+" applied")
-	r.automerge(ctx)
+	if r.mergeSHA == "" {
+		r.automerge(ctx)
+	}
 	return true
 }
 

@@ -84,7 +84,7 @@ func (r *prRun) audit(ctx context.Context, action string, results []templates.Pr
 		}
 		r.s.appendAudit(ctx, locking.AuditEvent{User: r.w.User, Action: action, Via: r.via(), Repo: r.w.Repo.ID(), Pull: r.w.Pull.Num,
 			Issue: r.w.Kind == WorkDriftApply || r.w.Kind == WorkDriftCheck, Project: res.Name, Dir: res.Dir, Workspace: res.Workspace,
-			Commit: r.pull.HeadSHA, Result: res.Status, Detail: firstLine(detail), JobID: r.w.ID})
+			Commit: r.codeSHA(), Result: res.Status, Detail: firstLine(detail), JobID: r.w.ID})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/atollhq/atoll/config"
+	"github.com/atollhq/atoll/locking"
 	"github.com/atollhq/atoll/runner"
 	"github.com/atollhq/atoll/templates"
 	"github.com/atollhq/atoll/vcs"
@@ -45,6 +46,25 @@ type prRun struct {
 	// lost is why the job's lease was lost (wraps locking.ErrLeaseLost), nil
 	// if it was not; set as the job ends, before settle reads it.
 	lost error
+
+	// mergeSHA is set when the job works on the merge commit of a merged
+	// pull request (apply_on_merge): it is checked out, planned and
+	// applied, and carries the statuses, instead of the PR's head.
+	mergeSHA string
+	// applyOnly, when set, limits apply to the plans of these projects.
+	applyOnly map[locking.Key]bool
+	// intro and next, when set, open and close the plan or apply comment
+	// (templates.Comment's Intro and Next).
+	intro, next string
+}
+
+// codeSHA is the commit the job's code comes from: the pull request's head,
+// or its merge commit after the merge (see mergeSHA).
+func (r *prRun) codeSHA() string {
+	if r.mergeSHA != "" {
+		return r.mergeSHA
+	}
+	return r.pull.HeadSHA
 }
 
 // Execute runs one unit of work to completion. It never panics: a panic is logged,
@@ -143,8 +163,20 @@ func (r *prRun) command(ctx context.Context) bool {
 		return false
 	}
 	if r.pull.State != vcs.PullOpen {
-		r.comment(ctx, fmt.Sprintf("`atoll %s` was not run: pull request #%d is %s.", cmd.Name, r.pull.Num, r.pull.State))
-		return false
+		switch {
+		case cmd.Name == CmdUnlock:
+			// A closed pull request's locks are released already; a merged
+			// one may keep them for a plan of its merge commit.
+		case cmd.Name == CmdApply && r.pull.State == vcs.PullMerged && r.pull.MergeSHA != "" &&
+			r.s.hasPendingMergePlans(ctx, r.w.Repo, r.pull.Num):
+			// apply_on_merge found the merge commit's plan differed: a
+			// person with permission applies it here.
+			r.mergeSHA = r.pull.MergeSHA
+			r.next = rollbackNext
+		default:
+			r.comment(ctx, fmt.Sprintf("`atoll %s` was not run: pull request #%d is %s.", cmd.Name, r.pull.Num, r.pull.State))
+			return false
+		}
 	}
 	if reason := r.forkRefusal(); reason != "" {
 		r.log.Info("command on a fork pull request refused", "head_repo", r.pull.HeadRepo.FullName(), "user", r.w.User)
@@ -171,6 +203,11 @@ func (r *prRun) command(ctx context.Context) bool {
 	case CmdPlan:
 		return r.planCommand(ctx)
 	case CmdApply:
+		if r.mergeSHA != "" {
+			ok := r.apply(ctx)
+			r.closeMerged(ctx)
+			return ok
+		}
 		return r.apply(ctx)
 	case CmdUnlock:
 		return r.unlock(ctx)
@@ -241,7 +278,11 @@ func (r *prRun) checkout(ctx context.Context, statusCtx string) bool {
 		r.fail(ctx, statusCtx, "could not get a token to clone the repository", "")
 		return false
 	}
-	r.logf("$ git fetch %s %s (%s)\n", r.pull.HeadRepo.CloneURL, r.pull.HeadBranch, short(r.pull.HeadSHA))
+	if r.mergeSHA != "" {
+		r.logf("$ git fetch %s %s (%s, the merge commit of #%d)\n", r.w.Repo.CloneURL, r.pull.BaseBranch, short(r.mergeSHA), r.pull.Num)
+	} else {
+		r.logf("$ git fetch %s %s (%s)\n", r.pull.HeadRepo.CloneURL, r.pull.HeadBranch, short(r.pull.HeadSHA))
+	}
 	dir, err := r.s.cfg.Runner.Checkout(ctx, r.checkoutSpec(token))
 	if err != nil {
 		r.log.Error("checkout", "error", err)
@@ -276,6 +317,11 @@ func (r *prRun) checkout(ctx context.Context, statusCtx string) bool {
 }
 
 func (r *prRun) checkoutSpec(token string) runner.Checkout {
+	if r.mergeSHA != "" {
+		// The merge commit is on the base branch of the base repository.
+		return runner.Checkout{BaseRepo: r.w.Repo, HeadCloneURL: r.w.Repo.CloneURL, HeadBranch: r.pull.BaseBranch,
+			HeadSHA: r.mergeSHA, Pull: r.pull.Num, Token: token}
+	}
 	return runner.Checkout{BaseRepo: r.w.Repo, HeadCloneURL: r.pull.HeadRepo.CloneURL, HeadBranch: r.pull.HeadBranch,
 		HeadSHA: r.pull.HeadSHA, Pull: r.pull.Num, Token: token}
 }
@@ -342,7 +388,7 @@ func (r *prRun) jobURL() string {
 }
 
 func (r *prRun) setStatus(ctx context.Context, statusCtx string, state vcs.StatusState, desc string) {
-	sha := r.pull.HeadSHA
+	sha := r.codeSHA()
 	if sha == "" {
 		sha = r.w.Pull.HeadSHA
 	}

@@ -347,9 +347,12 @@ func (r *prRun) planProject(ctx context.Context, p config.Project) templates.Pro
 		res.Policies = tmplPolicies(pc)
 	}
 	sum := sha256.Sum256(data)
-	rec := locking.Plan{Policy: pc, Key: projectKey(r.w.Repo, p), Pull: r.pull.Num, Project: p.Name, HeadSHA: r.pull.HeadSHA, Path: planFile,
+	rec := locking.Plan{Policy: pc, Key: projectKey(r.w.Repo, p), Pull: r.pull.Num, Project: p.Name, HeadSHA: r.codeSHA(), Path: planFile,
 		Data: data, SHA256: hex.EncodeToString(sum[:]), Summary: summary(res.Counts), HasChanges: result.Plan.HasChanges, Time: s.cfg.Now(),
-		ChangesDigest: result.Plan.ChangesDigest}
+		ChangesDigest: result.Plan.ChangesDigest, MergeSHA: r.mergeSHA}
+	for _, rc := range result.Plan.Resources {
+		rec.Resources = append(rec.Resources, locking.ResourceChange{Address: rc.Address, Action: rc.Action})
+	}
 	r.setArgs(ctx, &rec)
 	if err := s.cfg.Store.SavePlan(ctx, rec); err != nil {
 		log.Error("save plan record", "error", err)
@@ -369,6 +372,13 @@ func (r *prRun) setArgs(ctx context.Context, rec *locking.Plan) {
 	prev, found := r.previousPlan(ctx, rec.Key)
 	if found && rec.ChangesDigest == "" {
 		rec.ChangesDigest = prev.ChangesDigest // a failed plan keeps the last one's
+	}
+	if found && r.mergeSHA != "" {
+		// A re-plan of the merge commit: the reviews of the pull request
+		// stand. What differs from the reviewed plan is shown on the pull
+		// request, and only a person with permission applies it.
+		rec.ArgsChangedAt, rec.SupersededReviews = prev.ArgsChangedAt, prev.SupersededReviews
+		return
 	}
 	sameChanges := !found || prev.ChangesDigest == "" || rec.ChangesDigest == prev.ChangesDigest
 	switch {
@@ -414,8 +424,8 @@ func (r *prRun) previousPlan(ctx context.Context, key locking.Key) (locking.Plan
 // and removes the plan file: after a failed re-plan, `atoll apply` must not
 // apply the plan before it.
 func (r *prRun) discardPlan(ctx context.Context, p config.Project, planFile string, log *slog.Logger) {
-	rec := locking.Plan{Key: projectKey(r.w.Repo, p), Pull: r.pull.Num, Project: p.Name, HeadSHA: r.pull.HeadSHA,
-		Failed: true, Time: r.s.cfg.Now()}
+	rec := locking.Plan{Key: projectKey(r.w.Repo, p), Pull: r.pull.Num, Project: p.Name, HeadSHA: r.codeSHA(),
+		Failed: true, Time: r.s.cfg.Now(), MergeSHA: r.mergeSHA}
 	r.setArgs(ctx, &rec)
 	if err := r.s.cfg.Store.SavePlan(ctx, rec); err != nil {
 		log.Error("discard the previous plan", "error", err)
@@ -436,7 +446,7 @@ func (r *prRun) postResults(ctx context.Context, lc *liveComment, render func(te
 		}
 	}
 	body, err := render(templates.Comment{Projects: finished(results), JobURL: r.jobURL(), LocksURL: r.s.locksURL(),
-		Now: r.s.cfg.Now(), Running: running})
+		Now: r.s.cfg.Now(), Running: running, Intro: r.intro, Next: r.next})
 	if err != nil {
 		r.log.Error("render comment", "error", err)
 		return

@@ -57,6 +57,9 @@ func (s *Server) releaseIfNotOpen(ctx context.Context, repo vcs.Repo, num int) (
 	if !gone && pull.State == vcs.PullOpen {
 		return 0, nil
 	}
+	if !gone && pull.State == vcs.PullMerged && s.hasPendingMergePlans(ctx, repo, num) {
+		return 0, nil // apply_on_merge: its merge commit's plan waits for `atoll apply`
+	}
 	rel, err := s.cfg.Store.ReleasePull(ctx, repo.ID(), num)
 	if err != nil {
 		return 0, fmt.Errorf("release %s#%d: %w", repo.ID(), num, err)

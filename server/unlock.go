@@ -7,6 +7,7 @@ import (
 
 	"github.com/atollhq/atoll/locking"
 	"github.com/atollhq/atoll/templates"
+	"github.com/atollhq/atoll/vcs"
 )
 
 // unlock runs `atoll unlock [-d DIR -w WS]`: it releases this PR's locks and
@@ -62,6 +63,20 @@ func (r *prRun) unlock(ctx context.Context) bool {
 func (r *prRun) closed(ctx context.Context) bool {
 	s := r.s
 	ok := true
+	if r.w.Pull.State == vcs.PullMerged {
+		applied, applyOK := r.mergeApply(ctx)
+		ok = applyOK
+		if s.hasPendingMergePlans(ctx, r.w.Repo, r.w.Pull.Num) {
+			// A plan of the merge commit waits for `atoll apply`: the pull
+			// request keeps its locks until then (or `atoll unlock`).
+			r.log.Info("merged pull request keeps its locks until its merge commit's plan is applied")
+			return ok
+		}
+		if applied {
+			// The apply comment said what happened; the locks go quietly.
+			return r.closeMerged(ctx) && ok
+		}
+	}
 	released, err := s.cfg.Store.ReleasePull(ctx, r.w.Repo.ID(), r.w.Pull.Num)
 	if err != nil {
 		r.log.Error("release locks", "error", err)

@@ -210,6 +210,9 @@ type Comment struct {
 	// Next replaces the next step after a successful apply (by default: merge
 	// the pull request), for example on a drift issue. Optional.
 	Next string
+	// Intro is a paragraph shown above the results, for example why Atoll
+	// ran after a merge. Markdown, shown as written. Optional.
+	Intro string
 }
 
 // HelpData is the data of the help comment.

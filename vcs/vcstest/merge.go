@@ -271,3 +271,14 @@ func (s *Server) BranchExists(repo vcs.Repo, branch string) bool {
 	_, err = s.resolveBranch(context.Background(), s.gitDir(repo.Owner, repo.Name), branch)
 	return err == nil
 }
+
+// BranchSHA returns the commit branch of repo points at.
+func (s *Server) BranchSHA(repo vcs.Repo, branch string) (string, error) {
+	s.mu.Lock()
+	_, err := s.lookupRepo(repo.Owner, repo.Name)
+	s.mu.Unlock()
+	if err != nil {
+		return "", err
+	}
+	return s.resolveBranch(context.Background(), s.gitDir(repo.Owner, repo.Name), branch)
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/atollhq/atoll/vcs"
+	"github.com/atollhq/atoll/vcs/vcstest"
+)
+
+// stateHas reports whether the local state file of project under stateDir
+// holds a resource named addr ("terraform_data.subnet").
+func stateHas(t *testing.T, stateDir, project, addr string) bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(stateDir, project+".tfstate"))
+	if err != nil {
+		return false
+	}
+	typ, name, _ := strings.Cut(addr, ".")
+	return strings.Contains(string(b), `"type": "`+typ+`",`) && strings.Contains(string(b), `"name": "`+name+`",`)
+}
+
+// mergeSHA merges pull request num and returns the merge commit.
+func mergePR(t *testing.T, gh *vcstest.Server, repo vcs.Repo, num int) string {
+	t.Helper()
+	if err := gh.ClosePull(waitCtx(t), repo, num, true); err != nil {
+		t.Fatal(err)
+	}
+	sha, err := gh.BranchSHA(repo, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha
+}
+
+// With apply_on_merge, merging a planned pull request applies it: the merge
+// commit is planned again, makes the same changes as the reviewed plan, is
+// applied once, and the locks go. A pull request merged after its base
+// moved is not applied: the new plan and the difference are commented, the
+// lock stays, and `atoll apply` on the merged pull request applies it.
+func TestE2EApplyOnMerge(t *testing.T) {
+	t.Parallel()
+	gh := fakeGitHub(t)
+	stateDir := t.TempDir()
+	atoll := startAtoll(t, gh, t.TempDir(), writeReposYAML(t, "repos:\n- id: /.*/\n  apply_on_merge: true\n  apply_requirements: [approved, mergeable, undiverged]\n"))
+	repo := networkRepo(t, gh, "infra", stateDir)
+
+	// 1. Same plan at the merge commit: applied on merge.
+	sha, pr := openPR(t, gh, repo, "add-subnet", map[string]string{"network/subnet.tf": subnetTF}, "alice")
+	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusSuccess)
+	if err := gh.Review(repo, pr, "bob", "APPROVED"); err != nil {
+		t.Fatal(err)
+	}
+	merge := mergePR(t, gh, repo, pr)
+	c := waitComment(t, gh, repo, pr, "was merged as "+merge[:7], "Apply complete!", "atoll revert")
+	t.Logf("apply on merge comment:\n%s", c.Body)
+	waitStatus(t, gh, repo, merge, "atoll/apply", vcs.StatusSuccess)
+	if !stateHas(t, stateDir, "network", "terraform_data.subnet") || !stateHas(t, stateDir, "network", "terraform_data.vpc") {
+		t.Error("after the merge the state lacks terraform_data.subnet or .vpc")
+	}
+	waitFor(t, func() bool {
+		code, body := httpDo(t, "GET", atoll.URL+"/api/locks", nil, nil)
+		return code == 200 && strings.Contains(body, `"locks":[]`)
+	}, "the locks released after the apply on merge")
+	if n := countComments(gh, repo, pr, "Apply complete!"); n != 1 {
+		t.Errorf("%d apply comments, want 1", n)
+	}
+
+	// 2. The base moved after the plan: a push straight to main adds a
+	// resource, so the merge commit plans more than was reviewed.
+	sha, pr2 := openPR(t, gh, repo, "add-dns", map[string]string{"network/dns.tf": "resource \"terraform_data\" \"dns\" {\n  input = \"ns1\"\n}\n"}, "alice")
+	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusSuccess)
+	if err := gh.Review(repo, pr2, "bob", "APPROVED"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gh.Push(waitCtx(t), repo, "main", map[string]string{"network/cdn.tf": "resource \"terraform_data\" \"cdn\" {\n  input = \"edge\"\n}\n"}, "hotfix straight to main"); err != nil {
+		t.Fatal(err)
+	}
+	merge2 := mergePR(t, gh, repo, pr2)
+	c = waitComment(t, gh, repo, pr2, "Not applied on merge", "`terraform_data.cdn` is now to create (not in the reviewed plan)")
+	t.Logf("not applied on merge comment:\n%s", c.Body)
+	waitStatus(t, gh, repo, merge2, "atoll/apply", vcs.StatusFailure)
+	if stateHas(t, stateDir, "network", "terraform_data.dns") || stateHas(t, stateDir, "network", "terraform_data.cdn") {
+		t.Error("a plan that differs from the reviewed one was applied on merge")
+	}
+	code, body := httpDo(t, "GET", atoll.URL+"/api/locks", nil, nil)
+	if code != 200 || !strings.Contains(body, `"pull":`+strconv.Itoa(pr2)) {
+		t.Errorf("GET /api/locks = %d %s; want the merged #%d to keep its lock", code, body, pr2)
+	}
+	// A stranger cannot apply it; a writer can.
+	comment(t, gh, repo, pr2, "mallory", "atoll apply")
+	waitComment(t, gh, repo, pr2, "@mallory may not run `atoll apply`")
+	comment(t, gh, repo, pr2, "carol", "atoll apply")
+	c = waitComment(t, gh, repo, pr2, "Apply complete!")
+	if !strings.Contains(c.Body, "atoll revert") {
+		t.Errorf("the apply comment on a merged pull request does not offer the rollback:\n%s", c.Body)
+	}
+	waitStatus(t, gh, repo, merge2, "atoll/apply", vcs.StatusSuccess)
+	if !stateHas(t, stateDir, "network", "terraform_data.dns") || !stateHas(t, stateDir, "network", "terraform_data.cdn") {
+		t.Error("`atoll apply` on the merged pull request did not apply the merge commit's plan")
+	}
+	waitFor(t, func() bool {
+		code, body := httpDo(t, "GET", atoll.URL+"/api/locks", nil, nil)
+		return code == 200 && strings.Contains(body, `"locks":[]`)
+	}, "the locks released after `atoll apply` on the merged pull request")
+}

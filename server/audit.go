@@ -20,6 +20,7 @@ const (
 	AuditUnlock          = "unlock"
 	AuditApprovePolicies = "approve_policies"
 	AuditDriftRemediate  = "drift_remediate"
+	AuditRevert          = "revert"
 )
 
 // auditActions are the actions the /audit page's filter offers.

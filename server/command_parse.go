@@ -19,6 +19,8 @@ const (
 	CmdHelp   = "help"
 	// CmdApprovePolicies lets a policy owner approve failing policy checks.
 	CmdApprovePolicies = "approve_policies"
+	// CmdRevert opens a pull request that reverts a merged one.
+	CmdRevert = "revert"
 )
 
 // Command is a parsed `atoll ...` PR comment.
@@ -111,6 +113,11 @@ func ParseCommand(body string, executables []string) (Command, error) {
 	switch cmd.Name {
 	case CmdHelp, "--help", "-h":
 		cmd.Name = CmdHelp
+		return cmd, nil
+	case CmdRevert:
+		if len(args) > 0 || extra != nil {
+			return Command{}, &CommandError{Msg: "atoll revert takes no arguments: it reverts the whole merged pull request"}
+		}
 		return cmd, nil
 	case CmdPlan, CmdApply, CmdUnlock, CmdApprovePolicies:
 	default:

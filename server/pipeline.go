@@ -164,6 +164,7 @@ func (r *prRun) command(ctx context.Context) bool {
 	}
 	if r.pull.State != vcs.PullOpen {
 		switch {
+		case cmd.Name == CmdRevert && r.pull.State == vcs.PullMerged:
 		case cmd.Name == CmdUnlock:
 			// A closed pull request's locks are released already; a merged
 			// one may keep them for a plan of its merge commit.
@@ -211,6 +212,8 @@ func (r *prRun) command(ctx context.Context) bool {
 		return r.apply(ctx)
 	case CmdUnlock:
 		return r.unlock(ctx)
+	case CmdRevert:
+		return r.revert(ctx)
 	case CmdApprovePolicies:
 		return r.approvePolicies(ctx)
 	}

@@ -40,6 +40,11 @@ type Runner interface {
 	PlanPath(repo vcs.Repo, pull int, dir, workspace string) string
 }
 
+// Reverter pushes a branch that reverts a commit (runner.Runner.Revert).
+type Reverter interface {
+	Revert(ctx context.Context, repo vcs.Repo, base, sha, branch, token, name, email string) (string, error)
+}
+
 // TeamLister answers whether a user is in a GitHub team, for the team allowlist.
 type TeamLister interface {
 	TeamMember(ctx context.Context, org, team, user string) (bool, error)
@@ -103,6 +108,9 @@ type Config struct {
 	VCS       vcs.Client
 	Teams     TeamLister // optional; needed only with a team allowlist
 	Merger    vcs.Merger // optional; needed only for automerge
+	// PullCreator and Reverter are optional; `atoll revert` needs both.
+	PullCreator vcs.PullCreator
+	Reverter    Reverter
 	GitToken  func(ctx context.Context) (string, error)
 	Store     locking.Store
 	Runner    Runner

@@ -296,6 +296,13 @@ type StatusGetter interface {
 	CommitStatuses(ctx context.Context, repo Repo, ref string) ([]Status, error)
 }
 
+// PullCreator opens pull requests.
+type PullCreator interface {
+	// CreatePull opens a pull request from branch head into branch base of
+	// repo (both in repo) and returns it.
+	CreatePull(ctx context.Context, repo Repo, head, base, title, body string) (PullRequest, error)
+}
+
 // Merger merges pull requests.
 type Merger interface {
 	// MergePull merges the PR whose head must still be headSHA (GitHub refuses otherwise),

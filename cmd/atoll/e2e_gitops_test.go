@@ -107,3 +107,52 @@ func TestE2EApplyOnMerge(t *testing.T) {
 		return code == 200 && strings.Contains(body, `"locks":[]`)
 	}, "the locks released after `atoll apply` on the merged pull request")
 }
+
+// `atoll revert` on a merged pull request pushes atoll/revert-N and opens a
+// pull request from it. That pull request autoplans the rollback, and
+// merging it (apply_on_merge) restores the state from before the first
+// merge. A second `atoll revert`, a revert of an open pull request and a
+// stranger's revert are refused with the rule.
+func TestE2ERevert(t *testing.T) {
+	t.Parallel()
+	gh := fakeGitHub(t)
+	stateDir := t.TempDir()
+	startAtoll(t, gh, t.TempDir(), writeReposYAML(t, "repos:\n- id: /.*/\n  apply_on_merge: true\n"))
+	repo := networkRepo(t, gh, "infra", stateDir)
+
+	sha, pr := openPR(t, gh, repo, "add-subnet", map[string]string{"network/subnet.tf": subnetTF}, "alice")
+	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusSuccess)
+	comment(t, gh, repo, pr, "bob", "atoll revert")
+	waitComment(t, gh, repo, pr, "`atoll revert` reverts a merged pull request, and #"+strconv.Itoa(pr)+" is not merged.")
+	merge := mergePR(t, gh, repo, pr)
+	waitStatus(t, gh, repo, merge, "atoll/apply", vcs.StatusSuccess)
+	if !stateHas(t, stateDir, "network", "terraform_data.subnet") {
+		t.Fatal("the merge did not apply terraform_data.subnet")
+	}
+
+	comment(t, gh, repo, pr, "mallory", "atoll revert")
+	waitComment(t, gh, repo, pr, "@mallory may not run `atoll revert`")
+	comment(t, gh, repo, pr, "bob", "atoll revert")
+	c := waitComment(t, gh, repo, pr, "### Revert opened: #")
+	t.Logf("revert comment:\n%s", c.Body)
+	revertPR := pr + 1
+	if !strings.Contains(c.Body, "#"+strconv.Itoa(revertPR)+" reverts this pull request") {
+		t.Fatalf("revert comment does not name #%d:\n%s", revertPR, c.Body)
+	}
+	revertHead, err := gh.BranchSHA(repo, "atoll/revert-"+strconv.Itoa(pr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, gh, repo, revertHead, "atoll/plan", vcs.StatusSuccess)
+	plan := waitComment(t, gh, repo, revertPR, "terraform_data.subnet", "1 to destroy")
+	t.Logf("plan of the revert pull request:\n%s", plan.Body)
+
+	comment(t, gh, repo, pr, "bob", "atoll revert")
+	waitComment(t, gh, repo, pr, "the branch `atoll/revert-"+strconv.Itoa(pr)+"` exists already")
+
+	revertMerge := mergePR(t, gh, repo, revertPR)
+	waitStatus(t, gh, repo, revertMerge, "atoll/apply", vcs.StatusSuccess)
+	if stateHas(t, stateDir, "network", "terraform_data.subnet") || !stateHas(t, stateDir, "network", "terraform_data.vpc") {
+		t.Error("merging the revert did not restore the state from before the first merge (vpc only)")
+	}
+}

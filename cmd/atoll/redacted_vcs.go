@@ -21,7 +21,13 @@ var (
 	_ vcs.Client       = redactedGitHub{}
 	_ vcs.IssueTracker = redactedGitHub{}
 	_ vcs.Merger       = redactedGitHub{}
+	_ vcs.PullCreator  = redactedGitHub{}
 )
+
+// CreatePull opens a pull request with a redacted title and body.
+func (g redactedGitHub) CreatePull(ctx context.Context, repo vcs.Repo, head, base, title, body string) (vcs.PullRequest, error) {
+	return g.Client.CreatePull(ctx, repo, head, base, g.red.String(title), g.red.String(body))
+}
 
 // CreateComment posts the redacted body.
 func (g redactedGitHub) CreateComment(ctx context.Context, repo vcs.Repo, num int, body string) (int64, error) {

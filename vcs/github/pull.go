@@ -152,3 +152,14 @@ func repoFromGitHub(host, gitBase string, r *gh.Repository) (vcs.Repo, error) {
 		DefaultBranch: r.GetDefaultBranch(),
 	}, nil
 }
+
+// CreatePull opens a pull request from head into base, both branches of repo.
+func (c *Client) CreatePull(ctx context.Context, repo vcs.Repo, head, base, title, body string) (vcs.PullRequest, error) {
+	pr, _, err := c.gh.PullRequests.Create(ctx, repo.Owner, repo.Name, &gh.NewPullRequest{
+		Title: gh.String(title), Head: gh.String(head), Base: gh.String(base), Body: gh.String(body),
+	})
+	if err != nil {
+		return vcs.PullRequest{}, wrapErr(fmt.Sprintf("open pull request %s from %s into %s", repo.FullName(), head, base), err)
+	}
+	return pullFromGitHub(c.hostname, c.gitBase, pr)
+}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/google/go-github/v60/github"
+
+	"github.com/atollhq/atoll/vcs"
 )
 
 // getRepo serves GET /repos/{o}/{r}.
@@ -154,4 +156,62 @@ func (s *Server) getTeamMembership(w http.ResponseWriter, r *http.Request) {
 		State: github.String("active"),
 		Role:  github.String("member"),
 	})
+}
+
+// createPullAPI serves POST /repos/{o}/{r}/pulls: 201 with the new pull
+// request, opened by the authenticated bot, and a pull_request "opened"
+// webhook; 422 when title, head or base is missing or unknown, or an open
+// pull request from head into base exists already.
+func (s *Server) createPullAPI(w http.ResponseWriter, r *http.Request) {
+	var req github.NewPullRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	switch {
+	case req.GetTitle() == "":
+		writeValidation(w, fieldError{Resource: "PullRequest", Field: "title", Code: "missing_field"})
+		return
+	case req.GetHead() == "" || req.GetBase() == "":
+		writeValidation(w, fieldError{Resource: "PullRequest", Field: "head", Code: "missing_field"})
+		return
+	}
+	if fe := checkBody("PullRequest", req.GetBody(), false); fe != nil {
+		writeValidation(w, *fe)
+		return
+	}
+	s.mu.Lock()
+	rs, ok := s.apiRepo(w, r)
+	var exists bool
+	if ok {
+		for _, is := range rs.issues {
+			exists = exists || (is.pull != nil && is.state == "open" && is.pull.head == req.GetHead() && is.pull.base == req.GetBase())
+		}
+	}
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	if exists {
+		writeValidation(w, fieldError{Resource: "PullRequest", Code: "custom",
+			Message: "A pull request already exists for " + rs.owner + ":" + req.GetHead() + "."})
+		return
+	}
+	repo := vcs.Repo{Owner: rs.owner, Name: rs.name}
+	num, event, err := s.openPull(r.Context(), repo, req.GetHead(), req.GetBase(), req.GetTitle(), s.bot)
+	if err != nil {
+		writeValidation(w, fieldError{Resource: "PullRequest", Field: "head", Code: "invalid"})
+		return
+	}
+	s.mu.Lock()
+	rs, is, err := s.lookupPull(repo, num)
+	if err != nil {
+		s.mu.Unlock()
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	is.body = req.GetBody()
+	out := s.pullJSON(rs, is, nil, "unknown")
+	s.mu.Unlock()
+	writeJSON(w, http.StatusCreated, out)
+	s.deliverBackground("pull_request", event)
 }

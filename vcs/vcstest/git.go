@@ -51,9 +51,8 @@ func newGitBackend(dir string) (string, http.Handler, error) {
 	return gitBin, h, nil
 }
 
-// serveGit serves the smart HTTP protocol for clone and fetch. Pushing over
-// HTTP is refused: the repos change only through the Server, so the
-// fake's pull request state always matches its branches.
+// serveGit serves the smart HTTP protocol for clone and fetch, and pushes
+// that create new branches (see servePush).
 func (s *Server) serveGit(w http.ResponseWriter, r *http.Request) {
 	owner, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	nameGit, _, _ := strings.Cut(rest, "/")
@@ -70,7 +69,7 @@ func (s *Server) serveGit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Query().Get("service") == "git-receive-pack" || strings.HasSuffix(r.URL.Path, "/git-receive-pack") {
-		http.Error(w, "pushing is not supported by the fake GitHub", http.StatusForbidden)
+		s.servePush(w, r)
 		return
 	}
 	s.cgi.ServeHTTP(w, r)

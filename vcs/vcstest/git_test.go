@@ -45,7 +45,8 @@ func TestAuth(t *testing.T) {
 		{"unknown route", "/api/v3/repos/acme/infra/deployments", "token " + testToken, 404, "Not Found"},
 		{"unknown method", "/api/v3/repos/acme/infra/pulls/1/merge", "token " + testToken, 404, "Not Found"},
 		{"git without auth", "/acme/infra.git/info/refs?service=git-upload-pack", "", 401, ""},
-		{"git push refused", "/acme/infra.git/info/refs?service=git-receive-pack", basic, 403, ""},
+		{"git push advertisement", "/acme/infra.git/info/refs?service=git-receive-pack", basic, 200, ""},
+		{"git push without auth", "/acme/infra.git/info/refs?service=git-receive-pack", "", 401, ""},
 		{"git unknown repo", "/acme/nope.git/info/refs?service=git-upload-pack", basic, 404, ""},
 	} {
 		method := http.MethodGet
@@ -137,10 +138,27 @@ func TestGitCloneAndFetch(t *testing.T) {
 	if got := gitCmd(t, clone, "cat-file", "-p", linkSHA+":zero"); got != "/dev/zero" {
 		t.Errorf("link target = %q, want /dev/zero", got)
 	}
-	// Pushing over HTTP is refused.
+	// Pushing over HTTP updates no existing branch, and creates new ones.
 	gitCmd(t, clone, "-c", "user.name=T", "-c", "user.email=t@t", "commit", "--allow-empty", "-q", "-m", "x")
+	mainBefore, _ := f.s.BranchSHA(f.repo, "main")
 	if out, err := runGit(t, clone, "-c", "user.name=T", "-c", "user.email=t@t", "-c", "http.extraHeader="+basic, "push", "origin", "HEAD:main"); err == nil {
-		t.Errorf("push over HTTP succeeded: %s", out)
+		t.Errorf("push updating main over HTTP succeeded: %s", out)
+	}
+	if after, _ := f.s.BranchSHA(f.repo, "main"); after != mainBefore {
+		t.Errorf("main moved from %s to %s after a refused push", mainBefore, after)
+	}
+	if out, err := runGit(t, clone, "push", "origin", "HEAD:refs/heads/no-token"); err == nil {
+		t.Errorf("push without a token succeeded: %s", out)
+	}
+	if out, err := runGit(t, clone, "-c", "http.extraHeader="+basic, "push", "origin", "HEAD:refs/heads/revert-1"); err != nil {
+		t.Errorf("push creating a branch: %v: %s", err, out)
+	}
+	local := gitCmd(t, clone, "rev-parse", "HEAD")
+	if got, err := f.s.BranchSHA(f.repo, "revert-1"); err != nil || got != local {
+		t.Errorf("branch revert-1 = %q, %v after the push; want %s", got, err, local)
+	}
+	if out, err := runGit(t, clone, "-c", "http.extraHeader="+basic, "push", "--force", "origin", "HEAD~1:refs/heads/revert-1"); err == nil {
+		t.Errorf("a force push moving the new branch succeeded: %s", out)
 	}
 	// Username and password in the URL (token as password) work as well.
 	authURL := strings.Replace(f.repo.CloneURL, "http://", "http://x-access-token:"+testToken+"@", 1)

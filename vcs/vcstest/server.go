@@ -34,6 +34,7 @@
 //	GET    /repos/{o}/{r}/pulls/{n}
 //	GET    /repos/{o}/{r}/pulls/{n}/files             paginated
 //	GET    /repos/{o}/{r}/pulls/{n}/reviews           paginated
+//	POST   /repos/{o}/{r}/pulls                      201 opened by the bot (webhook "opened"); 422 unknown head or base, or already open
 //	PUT    /repos/{o}/{r}/pulls/{n}/merge             200; 405 not mergeable or closed; 409 sha is not the head
 //	DELETE /repos/{o}/{r}/git/refs/{ref}              204; 422 missing ref or default branch
 //	GET    /repos/{o}/{r}/issues                      paginated; state, labels, creator, sort, direction
@@ -58,9 +59,9 @@
 // and exchanges it for an installation token ("ghs_...", valid for an hour),
 // which every REST and git request then accepts like Options.Token
 // (IssuedTokens lists them with their use counts). Git serves clone and fetch
-// (including refs/pull/N/head); pushing over HTTP is refused, because the
-// repos change only through Push, ClosePull and the merge and ref-deletion
-// endpoints. A merge through the API really merges (merge commit, squash or
+// (including refs/pull/N/head); a push over HTTP may only create new
+// branches (a bot's revert branch), because the existing branches change
+// only through Push, ClosePull and the merge and ref-deletion endpoints. A merge through the API really merges (merge commit, squash or
 // rebase) and sends the pull_request "closed" webhook in the background.
 package vcstest
 
@@ -282,6 +283,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET "+p+"/pulls/{num}/files", s.listPullFiles)
 	api.HandleFunc("GET "+p+"/pulls/{num}/reviews", s.listReviews)
 	api.HandleFunc("PUT "+p+"/pulls/{num}/merge", s.mergePullAPI)
+	api.HandleFunc("POST "+p+"/pulls", s.createPullAPI)
 	api.HandleFunc("DELETE "+p+"/git/refs/{ref...}", s.deleteRefAPI)
 	api.HandleFunc("GET "+p+"/issues", s.listIssues)
 	api.HandleFunc("POST "+p+"/issues", s.createIssue)

@@ -104,18 +104,18 @@ type Config struct {
 	// WebUser or APISecret; otherwise only loopback clients are served then.
 	AllowOpenWeb bool
 
-	Parser    WebhookParser
-	VCS       vcs.Client
-	Teams     TeamLister // optional; needed only with a team allowlist
-	Merger    vcs.Merger // optional; needed only for automerge
+	Parser WebhookParser
+	VCS    vcs.Client
+	Teams  TeamLister // optional; needed only with a team allowlist
+	Merger vcs.Merger // optional; needed only for automerge
 	// PullCreator and Reverter are optional; `atoll revert` needs both.
 	PullCreator vcs.PullCreator
 	Reverter    Reverter
-	GitToken  func(ctx context.Context) (string, error)
-	Store     locking.Store
-	Runner    Runner
-	RepoCfg   *config.ServerConfig
-	TeamAllow *config.TeamAllowlist // optional --gh-team-allowlist
+	GitToken    func(ctx context.Context) (string, error)
+	Store       locking.Store
+	Runner      Runner
+	RepoCfg     *config.ServerConfig
+	TeamAllow   *config.TeamAllowlist // optional --gh-team-allowlist
 	// Policy checks plans when repos.yaml has policy sets; nil when it has none.
 	Policy PolicyChecker
 	// EnablePolicyChecks checks every repo's plans (--enable-policy-checks);

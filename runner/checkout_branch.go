@@ -113,3 +113,24 @@ func (r *Runner) branchWorktreePath(repo vcs.Repo, branch string) string {
 func branchRef(branch string) string {
 	return "refs/atoll/branch/" + escapeComponent(branch)
 }
+
+// ChangedFiles lists the paths that differ between commits base and head
+// in the worktree dir (renames as their old and new paths).
+func (r *Runner) ChangedFiles(ctx context.Context, dir, base, head string) ([]string, error) {
+	for _, c := range []string{base, head} {
+		if !shaRe.MatchString(c) {
+			return nil, fmt.Errorf("changed files: %q is not a commit SHA", c)
+		}
+	}
+	out, err := r.runGit(ctx, dir, "", "", "diff", "--name-only", "--no-renames", "-z", base, head, "--")
+	if err != nil {
+		return nil, fmt.Errorf("changed files between %s and %s: %w", short(base), short(head), err)
+	}
+	var files []string
+	for _, f := range strings.Split(out, "\x00") {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	return files, nil
+}

@@ -46,6 +46,8 @@ func (s *Server) handleEvents(c echo.Context) error {
 		w.Kind = WorkAutoplan
 	case vcs.EventPullClosed:
 		w.Kind = WorkClose
+	case vcs.EventMergeGroup:
+		w.Kind = WorkMergeGroup
 	case vcs.EventComment, vcs.EventIssueComment:
 		// A comment on a pull request is a command; on an issue only drift issues
 		// take one (`atoll apply` restores Git's state).

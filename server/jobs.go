@@ -18,12 +18,14 @@ const (
 
 // Job is a run of Work, with its live log.
 type Job struct {
-	ID       string
-	Kind     string
-	Command  string
-	Repo     vcs.Repo
-	Pull     int
-	PullURL  string
+	ID      string
+	Kind    string
+	Command string
+	Repo    vcs.Repo
+	Pull    int
+	PullURL string
+	// Branch is the merge group's branch of a merge_group job.
+	Branch   string
 	User     string
 	State    string
 	Queued   time.Time
@@ -116,6 +118,9 @@ func (j *Job) Snapshot() JobInfo {
 	defer j.mu.Unlock()
 	info := JobInfo{ID: j.ID, Kind: j.Kind, Command: j.Command, Repo: j.Repo.FullName(), Pull: j.Pull, PullURL: j.PullURL,
 		User: j.User, State: j.State, Queued: j.Queued, Started: j.Started, Finished: j.Finished, LogDropped: j.log.gap()}
+	if j.Kind == WorkMergeGroup {
+		info.Branch = j.Branch
+	}
 	if j.Kind == WorkDriftCheck {
 		info.Branch = j.Repo.DefaultBranch
 		if info.Branch == "" {
@@ -220,6 +225,9 @@ func (r *jobRegistry) start(w Work, command string) *Job {
 	if !ok {
 		j = &Job{ID: w.ID, Kind: w.Kind, Command: command, Repo: w.Repo, Pull: w.Pull.Num, PullURL: w.Pull.URL,
 			User: w.User, State: JobQueued, Queued: w.Queued, redact: r.redact, ended: r.trimLogs}
+		if w.Kind == WorkMergeGroup {
+			j.Branch = w.Pull.HeadBranch
+		}
 		r.jobs[w.ID] = j
 		r.order = append(r.order, w.ID)
 		for len(r.order) > r.limit {

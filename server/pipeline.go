@@ -123,6 +123,8 @@ func (s *Server) execute(ctx context.Context, w Work) (lost error) {
 	switch {
 	case w.Kind == WorkClose:
 		ok = r.closed(held)
+	case w.Kind == WorkMergeGroup:
+		ok = r.mergeGroup(held)
 	case w.Kind == WorkAutoplan:
 		ok = r.autoplan(held)
 	case w.Kind == WorkDriftCheck && s.cfg.Drift != nil:

@@ -138,6 +138,12 @@ const (
 	// request (for example a drift report). Pull.Num is the issue number,
 	// Comment and Repo are set.
 	EventIssueComment
+	// EventMergeGroup is a merge queue asking for checks of its merge
+	// group (merge_group "checks_requested"). Pull.HeadSHA and
+	// Pull.HeadBranch are the group's commit and temporary branch,
+	// Pull.BaseSHA and Pull.BaseBranch the commit and branch it merges
+	// into; Pull.Num is 0.
+	EventMergeGroup
 )
 
 func (k EventKind) String() string {
@@ -154,6 +160,8 @@ func (k EventKind) String() string {
 		return "comment"
 	case EventIssueComment:
 		return "issue_comment"
+	case EventMergeGroup:
+		return "merge_group"
 	default:
 		return "ignored"
 	}

@@ -156,3 +156,41 @@ func TestE2ERevert(t *testing.T) {
 		t.Error("merging the revert did not restore the state from before the first merge (vpc only)")
 	}
 }
+
+// A merge queue's merge group gets an atoll/plan status on its commit: a
+// plan of what the group changes, success when every project plans and
+// failure when one does not. No comment is posted for it.
+func TestE2EMergeGroup(t *testing.T) {
+	t.Parallel()
+	gh := fakeGitHub(t)
+	ctx := waitCtx(t)
+	startAtoll(t, gh, t.TempDir())
+	repo := networkRepo(t, gh, "infra", t.TempDir())
+
+	sha, pr := openPR(t, gh, repo, "add-subnet", map[string]string{"network/subnet.tf": subnetTF}, "alice")
+	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusSuccess)
+	comments := len(gh.Comments(repo, pr))
+	_, group, err := gh.EnqueueMergeGroup(ctx, repo, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := waitStatus(t, gh, repo, group, "atoll/plan", vcs.StatusSuccess)
+	if st.Description != "1 project planned" {
+		t.Errorf("merge group status = %q, want \"1 project planned\"", st.Description)
+	}
+
+	bad := "resource \"terraform_data\" \"broken\" {\n  input = var.missing\n}\n"
+	sha2, pr2 := openPR(t, gh, repo, "broken", map[string]string{"network/broken.tf": bad}, "alice")
+	waitStatus(t, gh, repo, sha2, "atoll/plan", vcs.StatusFailure)
+	_, group2, err := gh.EnqueueMergeGroup(ctx, repo, pr, pr2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = waitStatus(t, gh, repo, group2, "atoll/plan", vcs.StatusFailure)
+	if !strings.Contains(st.Description, "network") {
+		t.Errorf("failed merge group status = %q, want it to name network", st.Description)
+	}
+	if got := len(gh.Comments(repo, pr)); got != comments {
+		t.Errorf("merge groups posted %d comments on #%d, want none", got-comments, pr)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 
 	gh "github.com/google/go-github/v60/github"
@@ -257,9 +258,42 @@ func (p *WebhookParser) parsePayload(kind string, payload []byte, gitBase string
 		}
 		return nil
 	}
+	if kind == "merge_group" {
+		return parseMergeGroup(payload, ev, eventRepo)
+	}
 	ev.Reason = fmt.Sprintf("event %q is not handled", kind)
 	return nil
 }
+
+// parseMergeGroup fills ev from a merge_group event: a merge queue's
+// temporary branch (gh-readonly-queue/...) asks for the required checks.
+func parseMergeGroup(payload []byte, ev *vcs.Event, eventRepo func(*gh.Repository) error) error {
+	var e gh.MergeGroupEvent
+	if err := unmarshalObject(payload, &e); err != nil {
+		return err
+	}
+	ev.Sender = e.GetSender().GetLogin()
+	if err := eventRepo(e.Repo); err != nil {
+		return err
+	}
+	if action := e.GetAction(); action != "checks_requested" {
+		ev.Reason = fmt.Sprintf("merge_group action %q is not handled", action)
+		return nil
+	}
+	g := e.GetMergeGroup()
+	head, headOK := strings.CutPrefix(g.GetHeadRef(), "refs/heads/")
+	base, baseOK := strings.CutPrefix(g.GetBaseRef(), "refs/heads/")
+	if g == nil || !headOK || !baseOK || head == "" || base == "" || !shaRe.MatchString(g.GetHeadSHA()) || !shaRe.MatchString(g.GetBaseSHA()) {
+		return fmt.Errorf("%w: merge_group without valid head and base refs and SHAs", vcs.ErrBadRequest)
+	}
+	ev.Kind = vcs.EventMergeGroup
+	ev.Pull = vcs.PullRequest{BaseRepo: ev.Repo, HeadRepo: ev.Repo, HeadSHA: g.GetHeadSHA(), HeadBranch: head,
+		BaseSHA: g.GetBaseSHA(), BaseBranch: base, State: vcs.PullOpen}
+	return nil
+}
+
+// shaRe matches a full commit SHA (SHA-1 or SHA-256).
+var shaRe = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
 
 // unmarshalObject decodes a JSON object payload, mapping failures (including
 // a payload that is not an object) to vcs.ErrBadRequest.

@@ -52,6 +52,16 @@ func commentPayload(action string, onPull bool, user string) string {
 		"repository":%s,"sender":{"login":%q}}`, action, html, pull, user, repoJSON, user)
 }
 
+const (
+	sha1Hex = "1111111111111111111111111111111111111111"
+	sha2Hex = "2222222222222222222222222222222222222222"
+)
+
+func mergeGroupPayload(action, headRef string) string {
+	return fmt.Sprintf(`{"action":%q,"merge_group":{"head_sha":%q,"head_ref":%q,"base_sha":%q,"base_ref":"refs/heads/main"},
+		"repository":%s,"sender":{"login":"alice"}}`, action, sha2Hex, headRef, sha1Hex, repoJSON)
+}
+
 func sign(secret []byte, body string) string {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte(body))
@@ -158,6 +168,15 @@ func TestParseEvents(t *testing.T) {
 				Sender: "Atoll-Bot", Reason: "comment by the bot user itself"},
 		},
 		{
+			name: "merge group", event: "merge_group", body: mergeGroupPayload("checks_requested", "refs/heads/gh-readonly-queue/main/pr-7-" + sha1Hex),
+			want: vcs.Event{Kind: vcs.EventMergeGroup, Repo: hookRepo, Sender: "alice", Pull: vcs.PullRequest{BaseRepo: hookRepo, HeadRepo: hookRepo,
+				HeadSHA: sha2Hex, HeadBranch: "gh-readonly-queue/main/pr-7-" + sha1Hex, BaseSHA: sha1Hex, BaseBranch: "main", State: vcs.PullOpen}},
+		},
+		{
+			name: "merge group destroyed", event: "merge_group", body: mergeGroupPayload("destroyed", "refs/heads/q"),
+			want: vcs.Event{Repo: hookRepo, Sender: "alice", Reason: `merge_group action "destroyed" is not handled`},
+		},
+		{
 			name: "other event", event: "push", body: `{"ref":"refs/heads/main","repository":` + repoJSON + `}`,
 			want: vcs.Event{Reason: `event "push" is not handled`},
 		},
@@ -234,6 +253,12 @@ func TestParseErrors(t *testing.T) {
 		}, vcs.ErrBadSignature},
 		{"malformed JSON", testSecret, func() *http.Request { return hook("pull_request", `{"action":`) }, vcs.ErrBadRequest},
 		{"malformed JSON of an ignored event", testSecret, func() *http.Request { return hook("push", `{"ref"`) }, vcs.ErrBadRequest},
+		{"merge group with a tag ref", testSecret, func() *http.Request {
+			return hook("merge_group", mergeGroupPayload("checks_requested", "refs/tags/v1"))
+		}, vcs.ErrBadRequest},
+		{"merge group with a short SHA", testSecret, func() *http.Request {
+			return hook("merge_group", strings.Replace(mergeGroupPayload("checks_requested", "refs/heads/q"), sha2Hex, "abc", 1))
+		}, vcs.ErrBadRequest},
 		{"JSON array", testSecret, func() *http.Request { return hook("issue_comment", `[1,2]`) }, vcs.ErrBadRequest},
 		{"wrong field type", testSecret, func() *http.Request { return hook("pull_request", `{"action":7}`) }, vcs.ErrBadRequest},
 		{"missing event header", testSecret, func() *http.Request {

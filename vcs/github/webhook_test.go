@@ -168,7 +168,7 @@ func TestParseEvents(t *testing.T) {
 				Sender: "Atoll-Bot", Reason: "comment by the bot user itself"},
 		},
 		{
-			name: "merge group", event: "merge_group", body: mergeGroupPayload("checks_requested", "refs/heads/gh-readonly-queue/main/pr-7-" + sha1Hex),
+			name: "merge group", event: "merge_group", body: mergeGroupPayload("checks_requested", "refs/heads/gh-readonly-queue/main/pr-7-"+sha1Hex),
 			want: vcs.Event{Kind: vcs.EventMergeGroup, Repo: hookRepo, Sender: "alice", Pull: vcs.PullRequest{BaseRepo: hookRepo, HeadRepo: hookRepo,
 				HeadSHA: sha2Hex, HeadBranch: "gh-readonly-queue/main/pr-7-" + sha1Hex, BaseSHA: sha1Hex, BaseBranch: "main", State: vcs.PullOpen}},
 		},

@@ -129,9 +129,12 @@ func (r *prRun) mergeApply(ctx context.Context) (applied, ok bool) {
 	}
 	r.audit(ctx, AuditPlan, notApplied)
 	if len(notApplied) > 0 {
-		r.intro = fmt.Sprintf("### Not applied on merge\n\n#%d was merged as %s. Atoll planned that commit again, and for %s the plan is not the one reviewed here, so it applied nothing there:\n\n- %s\n\n"+
-			"Review the plan below. To apply it, comment `atoll apply` on this pull request. To drop it and release the lock, comment `atoll unlock`.",
-			r.pull.Num, short(r.mergeSHA), countProjects(len(notApplied)), strings.Join(diffs, "\n- "))
+		next := "Review the plan below. To apply it, comment `atoll apply` on this pull request. To drop it and release the lock, comment `atoll unlock`."
+		if failed {
+			next = "The default branch now holds code that was not applied: fix it in a new pull request. " + next
+		}
+		r.intro = fmt.Sprintf("### Not applied on merge\n\n#%d was merged as %s. Atoll planned that commit again, and for %s the plan is not the one reviewed here, so it applied nothing there:\n\n- %s\n\n%s",
+			r.pull.Num, short(r.mergeSHA), countProjects(len(notApplied)), strings.Join(diffs, "\n- "), next)
 		r.postResults(ctx, r.newLiveComment(), templates.Plan, notApplied)
 	}
 	ok = !failed
@@ -144,6 +147,8 @@ func (r *prRun) mergeApply(ctx context.Context) (applied, ok bool) {
 			ok = false
 		}
 		applied = true
+	} else if failed {
+		r.setStatus(ctx, statusApply, vcs.StatusFailure, "not applied on merge: the plan of the merge commit failed")
 	} else if len(notApplied) > 0 {
 		r.setStatus(ctx, statusApply, vcs.StatusFailure, "not applied on merge: the plan of the merge commit differs")
 	}

@@ -38,7 +38,13 @@ type Target struct {
 	Env []string
 	// DriftRepos are the repositories to watch for drift (--drift-repos).
 	DriftRepos string
+	// ReposYAML is the server-side repos.yaml (--repo-config), as text.
+	ReposYAML string
 }
+
+// demoReposYAML is the test drive's repos.yaml: merging a planned pull
+// request applies it.
+const demoReposYAML = "repos:\n- id: /.*/\n  apply_on_merge: true\n"
 
 // Options configure a test drive.
 type Options struct {
@@ -128,7 +134,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("create sample repo: %w", err)
 	}
 	url, stop, err := o.StartAtoll(ctx, Target{APIURL: gh.APIURL(), Token: token, WebhookSecret: secret, BotUser: gh.BotUser(),
-		DataDir: filepath.Join(dir, "atoll"), Env: env, DriftRepos: repo.FullName()})
+		DataDir: filepath.Join(dir, "atoll"), Env: env, DriftRepos: repo.FullName(), ReposYAML: demoReposYAML})
 	if err != nil {
 		return fmt.Errorf("start atoll: %w", err)
 	}
@@ -212,7 +218,7 @@ func Run(ctx context.Context, o Options) error {
 
 	// Step 5: the other PR, brought up to date with main, is planned on push.
 	say("── Step 5: carol updates #%d with main; the push is planned now that the lock is free ──", pr2)
-	sha2, err := gh.Push(ctx, repo, "bigger-vpc", map[string]string{"network/main.tf": bigger(files["network/main.tf"] + webTF)}, "merge main")
+	sha2, err := gh.UpdateBranch(ctx, repo, pr2)
 	if err != nil {
 		return fmt.Errorf("step 5: push: %w", err)
 	}
@@ -225,36 +231,86 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("step 5: %w", err)
 	}
 
-	// Step 6: drift.
-	say("── Step 6: someone resizes the app server in the cloud console; Atoll's drift check finds it ──")
-	if err := sandbox.SetAttribute(cloud, "app", "size", "large"); err != nil {
+	// Step 6: merge means apply.
+	say("── Step 6: carol merges #%d; with apply_on_merge in repos.yaml, Atoll plans the merge commit and applies it ──", pr2)
+	if err := gh.ClosePull(ctx, repo, pr2, true); err != nil {
+		return fmt.Errorf("step 6: merge: %w", err)
+	}
+	merge2, err := gh.BranchSHA(repo, "main")
+	if err != nil {
 		return fmt.Errorf("step 6: %w", err)
 	}
-	if err := w.runDriftCheck(url); err != nil {
+	if _, err := w.status(merge2, "atoll/apply", vcs.StatusSuccess); err != nil {
+		return fmt.Errorf("step 6: apply on merge: %w", err)
+	}
+	if err := w.showComment(pr2, "apply on merge", func(b string) bool { return strings.Contains(b, "Apply complete!") && strings.Contains(b, "was merged as") }); err != nil {
 		return fmt.Errorf("step 6: %w", err)
+	}
+
+	// Step 7: git revert means rollback.
+	say("── Step 7: the bigger VPC was a mistake; bob comments `atoll revert` on #%d and Atoll opens a revert pull request ──", pr2)
+	if _, err := gh.Comment(ctx, repo, pr2, "bob", "atoll revert"); err != nil {
+		return fmt.Errorf("step 7: comment: %w", err)
+	}
+	if err := w.showComment(pr2, "revert", func(b string) bool { return strings.Contains(b, "Revert opened") }); err != nil {
+		return fmt.Errorf("step 7: %w", err)
+	}
+	pr3 := pr2 + 1
+	revertHead, err := gh.BranchSHA(repo, fmt.Sprintf("atoll/revert-%d", pr2))
+	if err != nil {
+		return fmt.Errorf("step 7: %w", err)
+	}
+	if _, err := w.status(revertHead, "atoll/plan", vcs.StatusSuccess); err != nil {
+		return fmt.Errorf("step 7: plan of the revert: %w", err)
+	}
+	if err := w.showComment(pr3, "plan of the rollback", func(b string) bool { return strings.Contains(b, "Plan: 0 to add, 1 to change, 0 to destroy.") }); err != nil {
+		return fmt.Errorf("step 7: %w", err)
+	}
+	say("── Step 8: bob merges the revert #%d; Atoll applies the rollback ──", pr3)
+	if err := gh.ClosePull(ctx, repo, pr3, true); err != nil {
+		return fmt.Errorf("step 8: merge: %w", err)
+	}
+	merge3, err := gh.BranchSHA(repo, "main")
+	if err != nil {
+		return fmt.Errorf("step 8: %w", err)
+	}
+	if _, err := w.status(merge3, "atoll/apply", vcs.StatusSuccess); err != nil {
+		return fmt.Errorf("step 8: apply of the rollback: %w", err)
+	}
+	if err := w.showComment(pr3, "rollback applied", func(b string) bool { return strings.Contains(b, "Apply complete!") }); err != nil {
+		return fmt.Errorf("step 8: %w", err)
+	}
+
+	// Step 9: drift.
+	say("── Step 9: someone resizes the app server in the cloud console; Atoll's drift check finds it ──")
+	if err := sandbox.SetAttribute(cloud, "app", "size", "large"); err != nil {
+		return fmt.Errorf("step 9: %w", err)
+	}
+	if err := w.runDriftCheck(url); err != nil {
+		return fmt.Errorf("step 9: %w", err)
 	}
 	issue, err := w.waitIssue(func(is vcstest.RecordedIssue) bool { return is.State == "open" })
 	if err != nil {
-		return fmt.Errorf("step 6: %w", err)
+		return fmt.Errorf("step 9: %w", err)
 	}
 	w.printText(fmt.Sprintf("📋 Atoll opened issue #%d %q:", issue.Num, issue.Title), issue.Body)
 
-	// Step 7: remediation from the issue.
-	say("── Step 7: bob comments `atoll apply` on issue #%d; Atoll restores Git's state and the issue closes ──", issue.Num)
+	// Step 10: remediation from the issue.
+	say("── Step 10: bob comments `atoll apply` on issue #%d; Atoll restores Git's state and the issue closes ──", issue.Num)
 	if _, err := gh.CommentOnIssue(ctx, repo, issue.Num, "bob", "atoll apply"); err != nil {
-		return fmt.Errorf("step 7: %w", err)
+		return fmt.Errorf("step 10: %w", err)
 	}
 	if err := w.showComment(issue.Num, "drift apply", func(b string) bool { return strings.Contains(b, "Apply complete!") }); err != nil {
-		return fmt.Errorf("step 7: %w", err)
+		return fmt.Errorf("step 10: %w", err)
 	}
 	closed, err := w.waitIssue(func(is vcstest.RecordedIssue) bool { return is.State == "closed" })
 	if err != nil {
-		return fmt.Errorf("step 7: %w", err)
+		return fmt.Errorf("step 10: %w", err)
 	}
 	say("✔ issue #%d is closed: %s", closed.Num, firstLine(closed.Body))
 	say("")
 
-	say("Test drive complete: plan → lock conflict → apply → merge → lock released → plan → drift → restored.")
+	say("Test drive complete: plan → lock conflict → apply → merge → lock released → plan → merge applies → revert rolls back → drift → restored.")
 	if o.Stay {
 		say("")
 		say("Atoll is still running at %s — open it in a browser. Press Ctrl-C to stop.", url+"/")

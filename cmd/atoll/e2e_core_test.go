@@ -264,8 +264,10 @@ func TestE2ETestdrive(t *testing.T) {
 		t.Fatalf("atoll testdrive: %v\n%s", err, out)
 	}
 	for _, want := range []string{"Setup", "Step 1", "Plan: 1 to add, 0 to change, 0 to destroy.", "locked by #1", "@mallory may not run `atoll apply`", "Apply complete! Resources: 1 added", "Locks released", "Plan: 0 to add, 1 to change, 0 to destroy.",
-		"Step 6", "Drift: acme/infra app (default)", "`size`: `\"small\"` in Git, `\"large\"` in reality",
-		"Step 7", "Apply complete! Resources: 0 added, 1 changed, 0 destroyed.", "is closed: Back in sync", "Test drive complete"} {
+		"Step 6", "#2 was merged as", "so Atoll applied it", "Roll back: comment `atoll revert`",
+		"Step 7", "### Revert opened: #3", "Step 8", "#3 was merged as",
+		"Step 9", "Drift: acme/infra app (default)", "`size`: `\"small\"` in Git, `\"large\"` in reality",
+		"Step 10", "Apply complete! Resources: 0 added, 1 changed, 0 destroyed.", "is closed: Back in sync", "Test drive complete"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("testdrive output lacks %q:\n%s", want, out)
 		}

@@ -68,6 +68,13 @@ func runTestdrive(args []string, stdout, stderr io.Writer) error {
 				ln.Close()
 				return "", nil, err
 			}
+			if t.ReposYAML != "" {
+				o.RepoConfig = filepath.Join(filepath.Dir(t.DataDir), "repos.yaml")
+				if err := os.WriteFile(o.RepoConfig, []byte(t.ReposYAML), 0o600); err != nil {
+					ln.Close()
+					return "", nil, err
+				}
+			}
 			a, err := build(ctx, o, logger, t.Env, nil)
 			if err != nil {
 				ln.Close()

@@ -98,8 +98,17 @@ func (s *Server) push(ctx context.Context, repo vcs.Repo, branch string, files m
 	if err != nil {
 		return "", nil, err
 	}
+	events, err := s.moveBranch(ctx, repo, gitDir, branch, sha, old)
+	return sha, events, err
+}
+
+// moveBranch points branch at sha (old is its current commit, "" for a new
+// branch) and updates the open pull requests from or into it. It returns
+// the synchronize payloads to deliver once gitMu is released. Callers hold
+// gitMu.
+func (s *Server) moveBranch(ctx context.Context, repo vcs.Repo, gitDir, branch, sha, old string) ([][]byte, error) {
 	if err := s.updateRef(ctx, gitDir, "refs/heads/"+branch, sha, old); err != nil {
-		return "", nil, err
+		return nil, err
 	}
 
 	type syncEvent struct {
@@ -131,11 +140,57 @@ func (s *Server) push(ctx context.Context, repo vcs.Repo, branch string, files m
 	var events [][]byte
 	for _, sy := range syncs {
 		if _, err := s.run(ctx, gitDir, nil, nil, "update-ref", fmt.Sprintf("refs/pull/%d/head", sy.num), sha); err != nil {
-			return "", nil, err
+			return nil, err
 		}
 		events = append(events, sy.body)
 	}
-	return sha, events, nil
+	return events, nil
+}
+
+// UpdateBranch brings pull request num up to date with its base branch, as
+// GitHub's "Update branch" button does: a merge commit of the base into the
+// head branch, then a pull_request "synchronize" webhook. It returns the new
+// head. A conflict returns an error wrapping errConflict.
+func (s *Server) UpdateBranch(ctx context.Context, repo vcs.Repo, num int) (string, error) {
+	sha, events, err := s.updateBranch(ctx, repo, num)
+	if err != nil {
+		return "", fmt.Errorf("update branch of %s#%d: %w", repo.FullName(), num, err)
+	}
+	for _, body := range events {
+		if err := s.deliverEvent(ctx, "pull_request", body); err != nil {
+			return sha, fmt.Errorf("update branch of %s#%d: %w", repo.FullName(), num, err)
+		}
+	}
+	return sha, nil
+}
+
+func (s *Server) updateBranch(ctx context.Context, repo vcs.Repo, num int) (string, [][]byte, error) {
+	s.gitMu.Lock()
+	defer s.gitMu.Unlock()
+	s.mu.Lock()
+	_, is, err := s.lookupPull(repo, num)
+	var head, base, headSHA string
+	if err == nil {
+		head, base, headSHA = is.pull.head, is.pull.base, is.pull.headSHA
+		if is.state != "open" {
+			err = errNotOpen
+		}
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return "", nil, err
+	}
+	gitDir := s.gitDir(repo.Owner, repo.Name)
+	baseSHA, err := s.resolveBranch(ctx, gitDir, base)
+	if err != nil {
+		return "", nil, err
+	}
+	sha, err := s.mergeCommit(ctx, gitDir, headSHA, baseSHA, fmt.Sprintf("Merge branch '%s' into %s", base, head))
+	if err != nil {
+		return "", nil, err
+	}
+	events, err := s.moveBranch(ctx, repo, gitDir, head, sha, headSHA)
+	return sha, events, err
 }
 
 // OpenPull opens a pull request from head into base by author, delivers a

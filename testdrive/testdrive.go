@@ -243,7 +243,9 @@ func Run(ctx context.Context, o Options) error {
 	if _, err := w.status(merge2, "atoll/apply", vcs.StatusSuccess); err != nil {
 		return fmt.Errorf("step 6: apply on merge: %w", err)
 	}
-	if err := w.showComment(pr2, "apply on merge", func(b string) bool { return strings.Contains(b, "Apply complete!") && strings.Contains(b, "was merged as") }); err != nil {
+	if err := w.showComment(pr2, "apply on merge", func(b string) bool {
+		return strings.Contains(b, "Apply complete!") && strings.Contains(b, "was merged as")
+	}); err != nil {
 		return fmt.Errorf("step 6: %w", err)
 	}
 

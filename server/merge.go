@@ -128,6 +128,7 @@ func (r *prRun) mergeApply(ctx context.Context) (applied, ok bool) {
 		}
 	}
 	r.audit(ctx, AuditPlan, notApplied)
+	r.mergeCommented = true
 	if len(notApplied) > 0 {
 		next := "Review the plan below. To apply it, comment `atoll apply` on this pull request. To drop it and release the lock, comment `atoll unlock`."
 		if failed {

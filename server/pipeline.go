@@ -53,6 +53,9 @@ type prRun struct {
 	mergeSHA string
 	// applyOnly, when set, limits apply to the plans of these projects.
 	applyOnly map[locking.Key]bool
+	// mergeCommented is set once apply on merge has told the pull request
+	// what it did.
+	mergeCommented bool
 	// intro and next, when set, open and close the plan or apply comment
 	// (templates.Comment's Intro and Next).
 	intro, next string

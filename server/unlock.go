@@ -70,6 +70,12 @@ func (r *prRun) closed(ctx context.Context) bool {
 			// A plan of the merge commit waits for `atoll apply`: the pull
 			// request keeps its locks until then (or `atoll unlock`).
 			r.log.Info("merged pull request keeps its locks until its merge commit's plan is applied")
+			if !r.mergeCommented {
+				// This close job ran again after a stop: the merge commit
+				// was planned before, and maybe partly applied.
+				r.comment(ctx, "This pull request keeps its lock: the plan of its merge commit was not applied, and Atoll does not apply it by itself now "+
+					"(Atoll may have stopped while applying it). Comment `atoll apply` to apply that plan, or `atoll unlock` to drop it and release the lock.")
+			}
 			return ok
 		}
 		if applied {

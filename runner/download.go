@@ -39,9 +39,15 @@ import (
 // seen within it, and a burst of plans reads the index once.
 const releaseIndexTTL = 5 * time.Minute
 
-// releaseIndexEntry is a releases index read at fetched.
+// releaseIndexErrorTTL is how long a releases index that could not be read
+// is not asked again: plans of a server cut off from it wait no longer.
+const releaseIndexErrorTTL = 30 * time.Second
+
+// releaseIndexEntry is a releases index read at fetched, or the error of
+// reading it.
 type releaseIndexEntry struct {
 	versions []string
+	err      error
 	fetched  time.Time
 }
 
@@ -309,6 +315,23 @@ func checkSignature(key string, data, sig []byte) error {
 	return nil
 }
 
+// checkDownloadKeys fails when a download key of cfg is not an armored
+// OpenPGP public key, at start-up rather than at the first download.
+func checkDownloadKeys(cfg Config) error {
+	for _, k := range []struct{ name, key string }{
+		{"terraform download key (--tf-download-key-file)", cfg.TerraformDownloadKey},
+		{"OpenTofu download key (--tofu-download-key-file)", cfg.TofuDownloadKey},
+	} {
+		if k.key == "" {
+			continue
+		}
+		if _, err := openpgp.ReadArmoredKeyRing(strings.NewReader(k.key)); err != nil {
+			return fmt.Errorf("read the %s: %w", k.name, err)
+		}
+	}
+	return nil
+}
+
 // checksumOf finds the sha256 of name in a SHA256SUMS file.
 func checksumOf(sums []byte, name string) (string, error) {
 	found := ""
@@ -383,35 +406,23 @@ func (r *Runner) releaseVersions(ctx context.Context, p product) ([]string, erro
 	r.versionsMu.Lock()
 	e, ok := r.releaseIndex[url]
 	r.versionsMu.Unlock()
-	if ok && time.Since(e.fetched) < releaseIndexTTL {
+	switch {
+	case ok && e.err == nil && time.Since(e.fetched) < releaseIndexTTL:
 		return e.versions, nil
+	case ok && e.err != nil && time.Since(e.fetched) < releaseIndexErrorTTL:
+		return nil, e.err
 	}
 	ch := r.indexes.DoChan(url, func() (any, error) {
 		ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
-		var buf bytes.Buffer
-		if err := r.fetch(ictx, url, &buf, maxIndexSize); err != nil {
-			return nil, fmt.Errorf("read the %s releases index: %w", p.display, err)
-		}
-		var idx struct {
-			Versions map[string]struct{} `json:"versions"`
-		}
-		if err := json.Unmarshal(buf.Bytes(), &idx); err != nil {
-			return nil, fmt.Errorf("read the %s releases index %s: %w", p.display, url, err)
-		}
-		var versions []string
-		for v := range idx.Versions {
-			if exactRe.MatchString(v) {
-				versions = append(versions, v)
-			}
-		}
+		versions, err := r.readReleaseIndex(ictx, p, url)
 		r.versionsMu.Lock()
 		if r.releaseIndex == nil {
 			r.releaseIndex = map[string]releaseIndexEntry{}
 		}
-		r.releaseIndex[url] = releaseIndexEntry{versions: versions, fetched: time.Now()}
+		r.releaseIndex[url] = releaseIndexEntry{versions: versions, err: err, fetched: time.Now()}
 		r.versionsMu.Unlock()
-		return versions, nil
+		return versions, err
 	})
 	select {
 	case res := <-ch:
@@ -422,4 +433,25 @@ func (r *Runner) releaseVersions(ctx context.Context, p product) ([]string, erro
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}
+}
+
+// readReleaseIndex reads the exact versions of a releases index at url.
+func (r *Runner) readReleaseIndex(ctx context.Context, p product, url string) ([]string, error) {
+	var buf bytes.Buffer
+	if err := r.fetch(ctx, url, &buf, maxIndexSize); err != nil {
+		return nil, fmt.Errorf("read the %s releases index: %w", p.display, err)
+	}
+	var idx struct {
+		Versions map[string]struct{} `json:"versions"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &idx); err != nil {
+		return nil, fmt.Errorf("read the %s releases index %s: %w", p.display, url, err)
+	}
+	var versions []string
+	for v := range idx.Versions {
+		if exactRe.MatchString(v) {
+			versions = append(versions, v)
+		}
+	}
+	return versions, nil
 }

@@ -90,9 +90,9 @@ type Config struct {
 	// OpenTofu ones as tofu<VERSION>.
 	BinDir string
 	// DefaultVersion is the version projects that ask for none run
-	// (--default-tf-version), of DefaultDistribution. The default binary is
-	// taken to be that version when it exists; otherwise the version is
-	// found or downloaded like any other.
+	// (--default-tf-version), of DefaultDistribution: the default binary
+	// when it is that version (or prints no version), otherwise found or
+	// downloaded like any other.
 	DefaultVersion string
 	// Download allows fetching a version that is neither the default
 	// binary's, nor in the data dir's cache (DataDir/bin), nor in BinDir
@@ -260,6 +260,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("new runner: create data dir %q: %w", abs, err)
+	}
+	if err := checkDownloadKeys(cfg); err != nil {
+		return nil, fmt.Errorf("new runner: %w", err)
 	}
 	env := childEnv(cfg.Env, redact.New(cfg.Secrets...))
 	gitBin := cfg.Git

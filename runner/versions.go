@@ -37,6 +37,10 @@ const (
 // BinDir, and Config.Download forbids fetching it.
 var ErrNotInstalled = errors.New("version not installed")
 
+// errNoInstalledMatch is wrapped by resolveConstraint's error when it could
+// only choose among installed versions and none satisfies the constraint.
+var errNoInstalledMatch = errors.New("no installed version satisfies the constraint")
+
 // product is one distribution Atoll can run: its binary's name and how a
 // version of it is downloaded.
 type product struct {
@@ -88,11 +92,14 @@ func parseVersionSpec(p product, s string) (versionSpec, error) {
 // one or a constraint (required_version's), for which the newest release
 // that satisfies it is chosen from the releases index (see
 // resolveConstraint). The binary of a version is, in this order: the default
-// binary when the version is Config.DefaultVersion, the data dir's cache
+// binary when it is that version (as `BINARY version` says, or
+// Config.DefaultVersion for a binary that does not say), the data dir's cache
 // (DataDir/bin, checked against its manifest), BinDir/terraform<VERSION>
 // (or tofu<VERSION>, with or without "_"), or a download when Config.Download
-// allows it. ctx bounds the caller's wait; a download shared with other
-// callers runs to the end (or Config.DownloadTimeout) without it.
+// allows it. A constraint that only installed versions could answer and none
+// satisfies runs the default binary, which checks required_version itself.
+// ctx bounds the caller's wait; a download shared with other callers runs to
+// the end (or Config.DownloadTimeout) without it.
 func (r *Runner) ResolveBinary(ctx context.Context, distribution, ver string) (string, error) {
 	if distribution == "" {
 		distribution = r.cfg.DefaultDistribution
@@ -118,16 +125,38 @@ func (r *Runner) ResolveBinary(ctx context.Context, distribution, ver string) (s
 	}
 	v := spec.exact
 	if v == "" {
-		if v, err = r.resolveConstraint(ctx, p, spec); err != nil {
+		v, err = r.resolveConstraint(ctx, p, spec)
+		if errors.Is(err, errNoInstalledMatch) {
+			// The constraint is required_version's, which terraform checks
+			// itself: the default binary runs, as it would without Atoll
+			// resolving anything, and says so if it does not satisfy it.
+			if bin, derr := r.defaultBinary(p); derr == nil {
+				r.log.Info("no installed version satisfies the constraint; running the default binary", "product", p.binary, "constraint", spec.text, "reason", err)
+				return bin, nil
+			}
+		}
+		if err != nil {
 			return "", err
 		}
 	}
-	if v == strings.TrimPrefix(r.defaultVersion(p), "v") {
-		if bin, err := r.defaultBinary(p); err == nil {
-			return bin, nil
-		}
+	if bin, dv, ok := r.defaultBinaryVersion(ctx, p); ok && dv == v {
+		return bin, nil
 	}
 	return r.versionBinary(ctx, p, v)
+}
+
+// defaultBinaryVersion returns the default binary of p and its version:
+// what `BINARY version` prints, else (a binary that does not say)
+// Config.DefaultVersion. ok is false when there is no default binary.
+func (r *Runner) defaultBinaryVersion(ctx context.Context, p product) (bin, v string, ok bool) {
+	bin, err := r.defaultBinary(p)
+	if err != nil {
+		return "", "", false
+	}
+	if v, err := r.binaryVersion(ctx, p, bin); err == nil {
+		return bin, v, true
+	}
+	return bin, strings.TrimPrefix(r.defaultVersion(p), "v"), true
 }
 
 // Binary is ResolveBinary for callers without a context: it waits for a
@@ -211,7 +240,9 @@ func (r *Runner) binDirBinary(p product, v string) (string, bool) {
 // allowed, the newest release in the releases index that satisfies it
 // (terraform only: OpenTofu's releases have no index Atoll reads); else,
 // or when the index cannot be read, the newest installed version that
-// does (the default binary's, cached ones, BinDir's).
+// does (the default binary's, cached ones, BinDir's). When none does, the
+// error wraps errNoInstalledMatch, and ResolveBinary falls back to the
+// default binary.
 func (r *Runner) resolveConstraint(ctx context.Context, p product, spec versionSpec) (string, error) {
 	var indexErr error
 	if r.cfg.Download && p.dist == DistTerraform {
@@ -235,11 +266,11 @@ func (r *Runner) resolveConstraint(ctx context.Context, p product, spec versionS
 	}
 	switch {
 	case indexErr != nil:
-		return "", fmt.Errorf("%s, and the releases index cannot be read: %w", msg, indexErr)
+		return "", fmt.Errorf("%s, and the releases index cannot be read: %w (%w)", msg, indexErr, errNoInstalledMatch)
 	case !r.cfg.Download:
-		return "", fmt.Errorf("%s, and downloads are turned off (--tf-download=false): %w", msg, ErrNotInstalled)
+		return "", fmt.Errorf("%s, and downloads are turned off (--tf-download=false): %w (%w)", msg, ErrNotInstalled, errNoInstalledMatch)
 	default:
-		return "", fmt.Errorf("%s; OpenTofu constraints choose among installed versions only: pin an exact terraform_version to download one: %w", msg, ErrNotInstalled)
+		return "", fmt.Errorf("%s; OpenTofu constraints choose among installed versions only: pin an exact terraform_version to download one: %w (%w)", msg, ErrNotInstalled, errNoInstalledMatch)
 	}
 }
 
@@ -263,16 +294,11 @@ func newestMatching(versions []string, c version.Constraints) string {
 }
 
 // installedVersions lists the versions of p installed here: the default
-// binary's (Config.DefaultVersion, else what `BINARY version` says), the
-// cache's and BinDir's.
+// binary's (see defaultBinaryVersion), the cache's and BinDir's.
 func (r *Runner) installedVersions(ctx context.Context, p product) []string {
 	var out []string
-	if bin, err := r.defaultBinary(p); err == nil {
-		if v := strings.TrimPrefix(r.defaultVersion(p), "v"); v != "" {
-			out = append(out, v)
-		} else if v, err := r.binaryVersion(ctx, p, bin); err == nil {
-			out = append(out, v)
-		}
+	if _, v, ok := r.defaultBinaryVersion(ctx, p); ok && v != "" {
+		out = append(out, v)
 	}
 	if entries, err := os.ReadDir(r.cacheDir(p)); err == nil {
 		for _, e := range entries {

@@ -219,6 +219,17 @@ func TestDownloadDisabled(t *testing.T) {
 	if _, err := r.Binary("terraform", "~> 1.6.0"); !errors.Is(err, ErrNotInstalled) || !strings.Contains(err.Error(), "installed: 1.5.7") {
 		t.Errorf("unsatisfiable constraint without downloads: err = %v", err)
 	}
+	// Nothing installed satisfies it, but there is a default binary (here a
+	// development build, which no constraint without a pre-release
+	// matches): it runs, and checks required_version itself.
+	dev := filepath.Join(t.TempDir(), "tofu")
+	if err := os.WriteFile(dev, []byte(versionScript("OpenTofu", "1.6.3-dev")), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rdev := newDownloadRunner(t, m, Config{Tofu: dev})
+	if bin, err := rdev.Binary("opentofu", ">= 1.5.0"); err != nil || bin != dev {
+		t.Errorf("constraint only the default binary may satisfy: %q, %v", bin, err)
+	}
 	if n := m.zips.Load() + int64(m.hitsOf("/terraform/index.json")); n != 0 {
 		t.Errorf("the mirror was asked %d times with downloads off", n)
 	}
@@ -359,6 +370,28 @@ func TestDownloadDefaultVersion(t *testing.T) {
 	if n := m.zips.Load(); n != 1 {
 		t.Errorf("%d zip downloads, want 1", n)
 	}
+	// A default binary of another version than --default-tf-version: that
+	// version is downloaded (as Atlantis does); a project pinning the
+	// binary's own version runs it, and so does a constraint it satisfies
+	// when the releases index cannot be read.
+	old := filepath.Join(t.TempDir(), "terraform")
+	if err := os.WriteFile(old, []byte(versionScript("Terraform", "1.5.7")), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r3 := newDownloadRunner(t, m, Config{Download: true, DefaultVersion: "1.6.9", Terraform: old})
+	if bin, err := r3.Binary("", ""); err != nil || versionOf(t, bin) != "Terraform v1.6.9" {
+		t.Errorf("default version that is not the binary's: %q, %v", bin, err)
+	}
+	if bin, err := r3.Binary("terraform", "1.5.7"); err != nil || bin != old {
+		t.Errorf("the default binary's own version: %q, %v", bin, err)
+	}
+	offline := newDownloadRunner(t, nil, Config{Download: true, Terraform: old, TerraformDownloadURL: m.srv.URL + "/offline"})
+	if bin, err := offline.Binary("terraform", ">= 1.5.0"); err != nil || bin != old {
+		t.Errorf("constraint the default binary satisfies, index unreadable: %q, %v", bin, err)
+	}
+	if n := m.zips.Load(); n != 2 {
+		t.Errorf("%d zip downloads, want 2", n)
+	}
 }
 
 // TestDownloadTofu: OpenTofu from a mirror laid out like its GitHub
@@ -442,6 +475,16 @@ func TestUnzipOne(t *testing.T) {
 				t.Errorf("unzipOne = %v, want %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestDownloadKeyChecked: a download key that is not an armored public key
+// stops New.
+func TestDownloadKeyChecked(t *testing.T) {
+	t.Parallel()
+	_, err := New(Config{DataDir: t.TempDir(), Git: testenv.Git(t), TofuDownloadKey: "not a key"})
+	if err == nil || !strings.Contains(err.Error(), "--tofu-download-key-file") {
+		t.Errorf("New with a bad key: err = %v", err)
 	}
 }
 

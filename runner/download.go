@@ -175,7 +175,7 @@ func (r *Runner) downloadTerraform(ctx context.Context, v, dir string) (string, 
 			line, _, _ = strings.Cut(line, " (expected")
 			return "", fmt.Errorf("download terraform %s from %s: checksum mismatch: %s", v, base, line)
 		}
-		return "", fmt.Errorf("download terraform %s from %s: %w", v, base, err)
+		return "", fmt.Errorf("download terraform %s from %s: %w (hc-install's last words: %q)", v, base, err, hclog.last(3))
 	}
 	// hc-install unpacks the whole (verified) archive; keep the binary only.
 	src := filepath.Join(unpack, "terraform")
@@ -205,6 +205,14 @@ func (b *capBuffer) Write(p []byte) (int, error) {
 		b.buf.Write(p[:min(len(p), room)])
 	}
 	return len(p), nil
+}
+
+// last returns the last n lines.
+func (b *capBuffer) last(n int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(b.buf.String()), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "; ")
 }
 
 // line returns the first line holding s, or "".

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,6 +83,8 @@ func (m *releasesMirror) serve(w http.ResponseWriter, req *http.Request) {
 	default:
 		w.Header().Set("Content-Type", "application/octet-stream")
 	}
+	// As releases.hashicorp.com does: hc-install compares it with what it read.
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	_, _ = w.Write(b)
 }
 
@@ -186,18 +190,26 @@ func (m *releasesMirror) addTerraform(t *testing.T, v string, o mirrorOptions) {
 	if claims == "" {
 		claims = v
 	}
-	zipName := fmt.Sprintf("terraform_%s_%s_%s.zip", v, runtime.GOOS, runtime.GOARCH)
 	z := zipOf(t, map[string]string{"terraform": versionScript("Terraform", claims), "LICENSE.txt": "test licence\n"})
-	sums := []byte(fmt.Sprintf("%s  %s\n%s  terraform_%s_windows_amd64.zip\n", sha256Hex(z), zipName, sha256Hex([]byte("x")), v))
 	served := z
 	if o.tamper {
 		served = zipOf(t, map[string]string{"terraform": "#!/bin/sh\necho pwned\n"})
 	}
+	m.publishTerraform(t, v, z, served, o.otherSigner)
+}
+
+// publishTerraform publishes zip z as terraform v, serving the bytes served
+// (z, or a tampered zip), its SHA256SUMS signed by the mirror's key (or
+// another one), and rewrites the index.
+func (m *releasesMirror) publishTerraform(t *testing.T, v string, z, served []byte, otherSigner bool) {
+	t.Helper()
+	zipName := fmt.Sprintf("terraform_%s_%s_%s.zip", v, runtime.GOOS, runtime.GOARCH)
+	sums := []byte(fmt.Sprintf("%s  %s\n%s  terraform_%s_windows_amd64.zip\n", sha256Hex(z), zipName, sha256Hex([]byte("x")), v))
 	dir := "/terraform/" + v + "/"
 	sumsName := "terraform_" + v + "_SHA256SUMS"
 	m.set(dir+zipName, served)
 	m.set(dir+sumsName, sums)
-	m.set(dir+sumsName+".sig", m.sign(t, sums, o.otherSigner))
+	m.set(dir+sumsName+".sig", m.sign(t, sums, otherSigner))
 	pv := map[string]any{
 		"name": "terraform", "version": v, "shasums": sumsName,
 		"shasums_signature": sumsName + ".sig", "shasums_signatures": []string{sumsName + ".sig"},
@@ -217,6 +229,31 @@ func (m *releasesMirror) addTerraform(t *testing.T, v string, o mirrorOptions) {
 		t.Fatal(err)
 	}
 	m.files["/terraform/index.json"] = idx
+}
+
+// addTerraformBinary publishes the real terraform binary at bin as version
+// v, stored uncompressed (zipping 95 MB would dominate the test).
+func (m *releasesMirror) addTerraformBinary(t *testing.T, v, bin string) {
+	t.Helper()
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: "terraform", Method: zip.Store}
+	h.SetMode(0o755)
+	w, err := zw.CreateHeader(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m.publishTerraform(t, v, buf.Bytes(), buf.Bytes(), false)
 }
 
 // addTofu publishes an OpenTofu version under /tofu, laid out like its

@@ -6,15 +6,18 @@ SHELL := /bin/bash
 TF_VERSION ?= 1.5.7
 TOFU_VERSION ?= 1.6.3
 STATICCHECK_VERSION ?= 0.8.2
+HELM_VERSION ?= 3.19.0
 BIN := $(CURDIR)/bin
 TERRAFORM := $(BIN)/terraform$(TF_VERSION)
 TOFU := $(BIN)/tofu$(TOFU_VERSION)
+HELM := $(BIN)/helm-$(HELM_VERSION)
 GO ?= go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := redis-server:redis-server chromium:chromium git:git
 
 export ATOLL_TEST_TERRAFORM := $(TERRAFORM)
 export ATOLL_TEST_TOFU := $(TOFU)
+export ATOLL_TEST_HELM := $(HELM)
 
 .PHONY: all build test testdrive tools apt-tools lint bench load fuzz clean docker
 
@@ -28,8 +31,8 @@ $(BIN)/atoll: $(shell find . -name '*.go' -not -path './bin/*') go.mod go.sum
 $(BIN)/terraform-provider-sandbox: $(shell find ./cmd/terraform-provider-sandbox ./testdrive/sandbox -name '*.go' -not -name '*_test.go') go.mod go.sum
 	$(GO) build -o $@ ./cmd/terraform-provider-sandbox
 
-## tools: terraform $(TF_VERSION) and OpenTofu $(TOFU_VERSION) in bin/ plus the Debian packages the tests use.
-tools: $(TERRAFORM) $(TOFU) apt-tools
+## tools: terraform $(TF_VERSION), OpenTofu $(TOFU_VERSION) and helm $(HELM_VERSION) in bin/ plus the Debian packages the tests use.
+tools: $(TERRAFORM) $(TOFU) $(HELM) apt-tools
 
 $(TOFU):
 	@echo ">> building OpenTofu $(TOFU_VERSION) with go install (a few minutes the first time)"
@@ -62,6 +65,14 @@ $(BIN)/staticcheck-$(STATICCHECK_VERSION):
 	GOBIN=$(BIN)/.gobin-sc $(GO) install honnef.co/go/tools/cmd/staticcheck@v$(STATICCHECK_VERSION)
 	mv $(BIN)/.gobin-sc/staticcheck $@ && rmdir $(BIN)/.gobin-sc
 
+# helm lints and renders the chart in deploy/helm/atoll (deploy/helm's Go test).
+$(HELM):
+	@echo ">> building helm $(HELM_VERSION) with go install (a few minutes the first time)"
+	@mkdir -p $(BIN)/.gobin-helm$(HELM_VERSION)
+	GOBIN=$(BIN)/.gobin-helm$(HELM_VERSION) $(GO) install helm.sh/helm/v3/cmd/helm@v$(HELM_VERSION)
+	mv $(BIN)/.gobin-helm$(HELM_VERSION)/helm $@ && rmdir $(BIN)/.gobin-helm$(HELM_VERSION)
+	ln -sfn helm-$(HELM_VERSION) $(BIN)/helm
+
 ## lint: gofmt, go vet and staticcheck must be clean.
 lint: $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)); \
@@ -70,7 +81,7 @@ lint: $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 	$(BIN)/staticcheck-$(STATICCHECK_VERSION) ./...
 
 ## test: every test, against real terraform, git, redis-server and chromium, then every fuzz target for $(FUZZTIME).
-test: tools lint $(BIN)/terraform-provider-sandbox
+test: tools lint $(BIN)/terraform-provider-sandbox $(HELM)
 	$(GO) test -race -count=1 -timeout 20m ./...
 	@$(MAKE) --no-print-directory fuzz
 

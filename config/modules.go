@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	version "github.com/hashicorp/go-version"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	hcljson "github.com/hashicorp/hcl/v2/json"
@@ -143,20 +144,45 @@ func RequiredVersion(projectDir string) (string, error) {
 // (a shared versions.tf) are followed.
 func requiredVersion(c *checkout, dir string) (string, error) {
 	pd, err := parseDir(c, dir)
-	if len(pd.requiredVersions) == 0 {
-		return "", err
+	return exactOf(pd.requiredVersions), err
+}
+
+// exactOf returns the version all of the required_version constraints pin,
+// or "" when they pin none. Terraform requires all constraints to hold;
+// only a single exact pin is one version.
+func exactOf(constraints []string) string {
+	if len(constraints) == 0 {
+		return ""
 	}
-	if len(pd.requiredVersions) > 1 {
-		// Terraform requires all constraints to hold; only a single exact pin is usable.
-		first := exactVersion(pd.requiredVersions[0])
-		for _, v := range pd.requiredVersions[1:] {
-			if exactVersion(v) != first {
-				return "", err
-			}
+	first := exactVersion(constraints[0])
+	for _, v := range constraints[1:] {
+		if exactVersion(v) != first {
+			return ""
 		}
-		return first, err
 	}
-	return exactVersion(pd.requiredVersions[0]), err
+	return first
+}
+
+// requiredVersionSpec is what the project in dir (repo-relative) asks for in
+// required_version: the exact version when the constraints pin one (as
+// requiredVersion), else the constraints joined with ", " (terraform
+// requires every one), for the runner to resolve against the releases. It is
+// "" when there are none, or when one does not parse as a constraint (then
+// terraform reports it).
+func requiredVersionSpec(c *checkout, dir string) (string, error) {
+	pd, err := parseDir(c, dir)
+	if v := exactOf(pd.requiredVersions); v != "" || len(pd.requiredVersions) == 0 {
+		return v, err
+	}
+	parts := make([]string, 0, len(pd.requiredVersions))
+	for _, s := range pd.requiredVersions {
+		s = strings.TrimSpace(s)
+		if _, cerr := version.NewConstraint(s); cerr != nil {
+			return "", err
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", "), err
 }
 
 func exactVersion(constraint string) string {

@@ -29,7 +29,11 @@ type Project struct {
 	Branch string
 	// Workflow is the workflow to run.
 	Workflow Workflow
-	// TerraformVersion is the wanted version ("" for the server's default).
+	// TerraformVersion is the wanted version ("" for the server's default):
+	// an exact version ("1.5.7", from terraform_version or an exact
+	// required_version) or, from required_version, a constraint
+	// (">= 1.5, < 1.7") the runner resolves to the newest release that
+	// satisfies it.
 	TerraformVersion string
 	// TerraformDistribution is "terraform" or "opentofu" ("" for the default).
 	TerraformDistribution string

@@ -240,15 +240,17 @@ func (r *Resolved) adHoc(dir, workspace string) Project {
 	return p
 }
 
-// fillVersions sets TerraformVersion from an exact required_version when the
-// project sets none. Files that do not parse leave it empty; terraform itself
+// fillVersions sets TerraformVersion from required_version when the project
+// sets none: its exact version ("= 1.5.7" gives "1.5.7"), or its constraints
+// (">= 1.5, < 1.7"), which the runner resolves to the newest release that
+// satisfies them. Files that do not parse leave it empty; terraform itself
 // reports them.
 func (r *Resolved) fillVersions(c *checkout, ps []Project) {
 	for i := range ps {
 		if ps[i].TerraformVersion != "" {
 			continue
 		}
-		if v, _ := requiredVersion(c, ps[i].Dir); v != "" {
+		if v, _ := requiredVersionSpec(c, ps[i].Dir); v != "" {
 			ps[i].TerraformVersion = v
 		}
 	}

@@ -175,8 +175,8 @@ func TestProjectsFillsTerraformVersion(t *testing.T) {
 			t.Errorf("discovered project %s: want server defaults, got %+v", p.Dir, p)
 		}
 	}
-	// prod pins "= 1.5.7"; staging has a range, so the server default is used.
-	if diff := cmp.Diff(map[string]string{"envs/prod": "1.5.7", "envs/staging": ""}, versions); diff != "" {
+	// prod pins "= 1.5.7"; staging has a range, which the runner resolves.
+	if diff := cmp.Diff(map[string]string{"envs/prod": "1.5.7", "envs/staging": ">= 1.5"}, versions); diff != "" {
 		t.Errorf("versions (-want +got):\n%s", diff)
 	}
 }

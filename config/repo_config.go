@@ -209,6 +209,20 @@ var (
 	invalidDirTag = "\x00invalid"
 )
 
+// fullVersion reads terraform_version as Atlantis does (go-version): without
+// "v", and with missing minor and patch numbers as 0 ("1.5" is 1.5.0).
+func fullVersion(s string) string {
+	s = strings.TrimPrefix(s, "v")
+	core, rest := s, ""
+	if i := strings.IndexAny(s, "-+"); i >= 0 {
+		core, rest = s[:i], s[i:]
+	}
+	for strings.Count(core, ".") < 2 {
+		core += ".0"
+	}
+	return core + rest
+}
+
 func (d *decoder) project(v *yaml.Node, p string) (RepoProject, bool) {
 	var rp RepoProject
 	errsBefore := len(d.errs)
@@ -303,9 +317,9 @@ func (d *decoder) project(v *yaml.Node, p string) (RepoProject, bool) {
 	if f, set := fields["terraform_version"]; set {
 		if s, ok := d.str(f.val, child(p, "terraform_version")); ok {
 			if !versionRe.MatchString(s) {
-				d.fail(resolve(f.val), child(p, "terraform_version"), "%q is not a version; use an exact version such as 1.5.7", s)
+				d.fail(resolve(f.val), child(p, "terraform_version"), "%q is not a version; use an exact version such as 1.5.7 (a constraint such as >= 1.5 goes in the project's required_version)", s)
 			} else {
-				rp.TerraformVersion = strings.TrimPrefix(s, "v")
+				rp.TerraformVersion = fullVersion(s)
 			}
 		}
 	}

@@ -91,7 +91,7 @@ projects:
 			{Dir: "e", Workspace: "default", RepoLocking: "on_apply"},
 		}}},
 		{"root dir and numeric version", "version: 3\nprojects:\n- dir: .\n  terraform_version: 0.12\n",
-			&RepoConfig{Version: 3, Projects: []RepoProject{{Dir: ".", Workspace: "default", TerraformVersion: "0.12"}}}},
+			&RepoConfig{Version: 3, Projects: []RepoProject{{Dir: ".", Workspace: "default", TerraformVersion: "0.12.0"}}}},
 		{"same dir and workspace with names", "version: 3\nprojects:\n- {name: a, dir: x}\n- {name: b, dir: x}\n",
 			&RepoConfig{Version: 3, Projects: []RepoProject{{Name: "a", Dir: "x", Workspace: "default"}, {Name: "b", Dir: "x", Workspace: "default"}}}},
 		{"anchors and merge keys", `version: 3
@@ -258,7 +258,8 @@ func TestParseRepoConfigErrors(t *testing.T) {
 		{"plan_requirements", "version: 3\nprojects:\n- dir: a\n  plan_requirements: [aproved]\n", `atoll.yaml:4:23: projects[0].plan_requirements[0]: "aproved" is not one of "approved", "mergeable", "undiverged", "policies_passed" (did you mean "approved"?)`},
 		{"apply_requirements not list", "version: 3\nprojects:\n- dir: a\n  apply_requirements: approved\n", "atoll.yaml:4:23: projects[0].apply_requirements: must be a list of strings"},
 		{"import_requirements", "version: 3\nprojects:\n- dir: a\n  import_requirements: [green]\n", `atoll.yaml:4:25: projects[0].import_requirements[0]: "green" is not one of "approved", "mergeable", "undiverged", "policies_passed"`},
-		{"terraform_version", "version: 3\nprojects:\n- dir: a\n  terraform_version: latest\n", `atoll.yaml:4:22: projects[0].terraform_version: "latest" is not a version; use an exact version such as 1.5.7`},
+		{"terraform_version", "version: 3\nprojects:\n- dir: a\n  terraform_version: latest\n", `atoll.yaml:4:22: projects[0].terraform_version: "latest" is not a version; use an exact version such as 1.5.7 (a constraint such as >= 1.5 goes in the project's required_version)`},
+		{"terraform_version constraint", "version: 3\nprojects:\n- dir: a\n  terraform_version: \">= 1.5\"\n", `atoll.yaml:4:22: projects[0].terraform_version: ">= 1.5" is not a version; use an exact version such as 1.5.7 (a constraint such as >= 1.5 goes in the project's required_version)`},
 		{"terraform_distribution", "version: 3\nprojects:\n- dir: a\n  terraform_distribution: tofu\n", `atoll.yaml:4:27: projects[0].terraform_distribution: "tofu" is not one of "terraform", "opentofu"`},
 		{"workflow empty", "version: 3\nprojects:\n- dir: a\n  workflow: \"\"\n", "atoll.yaml:4:13: projects[0].workflow: must not be empty"},
 		{"silence_pr_comments", "version: 3\nprojects:\n- dir: a\n  silence_pr_comments: [import]\n", `atoll.yaml:4:25: projects[0].silence_pr_comments[0]: "import" is not one of "plan", "apply"`},

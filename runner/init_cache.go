@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -268,28 +267,5 @@ func (r *Runner) pluginCache(env map[string]string) (dir string, own bool) {
 // It waits until the lock is free or ctx ends.
 func (r *Runner) lockPluginCache(ctx context.Context, dir string) (unlock func(), err error) {
 	sum := sha256.Sum256([]byte(filepath.Clean(dir)))
-	p := filepath.Join(r.dataDir, "locks", "plugin-cache-"+hex.EncodeToString(sum[:8])+".lock")
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return nil, fmt.Errorf("lock plugin cache: %w", err)
-	}
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock plugin cache: %w", err)
-	}
-	for {
-		held, err := tryFlock(f)
-		if held {
-			return func() { _ = f.Close() }, nil // closing releases the lock
-		}
-		if err != nil {
-			_ = f.Close()
-			return nil, fmt.Errorf("lock plugin cache: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			_ = f.Close()
-			return nil, fmt.Errorf("wait for plugin cache lock: %w", context.Cause(ctx))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return r.lockFile(ctx, filepath.Join(r.dataDir, "locks", "plugin-cache-"+hex.EncodeToString(sum[:8])+".lock"), "plugin cache")
 }

@@ -347,11 +347,15 @@ func TestTerraformBinary(t *testing.T) {
 		{"v1.5.7", def, ""},
 		{"1.4.6", filepath.Join(binDir, "terraform1.4.6"), ""},
 		{"1.6.0", filepath.Join(binDir, "terraform_1.6.0"), ""},
-		{"1.4.0", "", "terraform 1.4.0 is not installed: put it at " + filepath.Join(binDir, "terraform1.4.0")},
+		{"1.4.0", "", "terraform 1.4.0 is not installed and downloads are turned off (--tf-download=false): put it at " + filepath.Join(binDir, "terraform1.4.0")},
 		{"1.7.0", "", "not installed"}, // not executable
 		{"1.4.6; rm -rf /", "", "not a version"},
 		{"../../bin/sh", "", "not a version"},
-		{">= 1.5", "", "not a version"},
+		// Without downloads, a constraint chooses among installed versions.
+		{">= 1.5", filepath.Join(binDir, "terraform_1.6.0"), ""},
+		{"~> 1.5.0", def, ""},
+		// None satisfies it: the default binary, which checks required_version itself.
+		{"< 1.4", def, ""},
 	}
 	for _, tt := range tests {
 		got, err := r.TerraformBinary(tt.version)

@@ -42,6 +42,16 @@
 // release its state lock, and its process group gets SIGKILL Config.KillGrace
 // later. A step that timed out fails with a *StepError wrapping ErrStepTimeout.
 //
+// Versions: Binary resolves a project's terraform_version (an exact version,
+// or a required_version constraint, resolved against the releases index) to
+// the default binary, a verified binary in the data dir's cache
+// (DataDir/bin/<terraform|tofu>/<VERSION>, each with a manifest of its size
+// and sha256), Config.BinDir, or, when Config.Download allows, a download
+// from the configured site only: terraform through hc-install (signature and
+// checksums checked), OpenTofu from a mirror of its GitHub releases
+// (checksums, and the signature when a key is configured). Concurrent
+// requests for one version download it once (see install.go).
+//
 // The runner decides no policy: who may plan or apply, and when, is the caller's
 // business.
 package runner
@@ -51,14 +61,15 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/atollhq/atoll/redact"
 	"github.com/atollhq/atoll/vcs"
@@ -75,11 +86,43 @@ type Config struct {
 	// "terraform" on Env's PATH.
 	Terraform string
 	// BinDir holds other terraform versions, as BinDir/terraform<VERSION> or
-	// BinDir/terraform_<VERSION> (for example BinDir/terraform1.5.7).
+	// BinDir/terraform_<VERSION> (for example BinDir/terraform1.5.7), and
+	// OpenTofu ones as tofu<VERSION>.
 	BinDir string
-	// DefaultVersion is the version of the default binary (--default-tf-version).
-	// A project asking for exactly this version gets the default binary.
+	// DefaultVersion is the version projects that ask for none run
+	// (--default-tf-version), of DefaultDistribution: the default binary
+	// when it is that version (or prints no version), otherwise found or
+	// downloaded like any other.
 	DefaultVersion string
+	// Download allows fetching a version that is neither the default
+	// binary's, nor in the data dir's cache (DataDir/bin), nor in BinDir
+	// (--tf-download). Off, a project asking for one fails with
+	// ErrNotInstalled.
+	Download bool
+	// TerraformDownloadURL is the releases site terraform is downloaded
+	// from, laid out like releases.hashicorp.com (index.json files, zips,
+	// SHA256SUMS and their signatures); DefaultTerraformDownloadURL when
+	// empty (--tf-download-url).
+	TerraformDownloadURL string
+	// TerraformDownloadKey is the armored OpenPGP public key that signs the
+	// SHA256SUMS of TerraformDownloadURL; "" means HashiCorp's
+	// (--tf-download-key-file).
+	TerraformDownloadKey string
+	// TofuDownloadURL is where OpenTofu is downloaded from, laid out like
+	// OpenTofu's GitHub releases (vVERSION/tofu_VERSION_OS_ARCH.zip,
+	// vVERSION/tofu_VERSION_SHA256SUMS); DefaultTofuDownloadURL when empty
+	// (--tofu-download-url).
+	TofuDownloadURL string
+	// TofuDownloadKey is an armored OpenPGP public key: when set, the
+	// SHA256SUMS must carry its signature (tofu_VERSION_SHA256SUMS.gpgsig);
+	// when empty, only checksums are verified (--tofu-download-key-file).
+	TofuDownloadKey string
+	// DownloadTimeout bounds one download and install of a version;
+	// DefaultDownloadTimeout when zero.
+	DownloadTimeout time.Duration
+	// HTTPClient downloads versions and releases indexes; nil uses a client
+	// of the runner's own (proxies from Env are not read).
+	HTTPClient *http.Client
 	// Env is the base environment of terraform, git and run steps, as
 	// os.Environ returns it. The runner never reads the process environment.
 	// Atoll's own settings (ATOLL_*, ATLANTIS_*) and variables holding one of
@@ -153,6 +196,23 @@ type Runner struct {
 	// are serialised by projects, so two runs never share a handle at once.
 	tfMu      sync.Mutex // guards tfHandles
 	tfHandles map[string]*tfRun
+
+	// installs makes concurrent requests for one missing version share one
+	// download (keyed by product and version); indexes does the same for a
+	// releases index.
+	installs, indexes singleflight.Group
+	// versionsMu guards binVersions, verified and releaseIndex.
+	versionsMu sync.Mutex
+	// binVersions caches what `BINARY version` printed, keyed by path, size
+	// and modification time.
+	binVersions map[string]string
+	// verified remembers cached binaries whose sha256 matched their
+	// manifest, keyed by path, so later uses only compare size and
+	// modification time (see cachedBinary).
+	verified map[string]fileStamp
+	// releaseIndex caches the versions of a releases index by URL, for
+	// releaseIndexTTL.
+	releaseIndex map[string]releaseIndexEntry
 }
 
 // maxTFHandles bounds tfHandles; past it the cache starts again empty, which
@@ -201,6 +261,9 @@ func New(cfg Config) (*Runner, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("new runner: create data dir %q: %w", abs, err)
 	}
+	if err := checkDownloadKeys(cfg); err != nil {
+		return nil, fmt.Errorf("new runner: %w", err)
+	}
 	env := childEnv(cfg.Env, redact.New(cfg.Secrets...))
 	gitBin := cfg.Git
 	if gitBin == "" {
@@ -225,89 +288,11 @@ func New(cfg Config) (*Runner, error) {
 	return rn, nil
 }
 
-// versionRe is what a terraform version from a config file may look like.
-var versionRe = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$`)
-
-// TerraformBinary returns the terraform binary for version: the default binary
-// for "" or Config.DefaultVersion, else BinDir/terraform<VERSION> or
-// BinDir/terraform_<VERSION>. A leading "v" is ignored. It returns an error saying
-// where to put the binary when it is missing.
-func (r *Runner) TerraformBinary(version string) (string, error) {
-	v := strings.TrimPrefix(version, "v")
-	if v == "" || v == strings.TrimPrefix(r.cfg.DefaultVersion, "v") {
-		name := r.cfg.Terraform
-		if name == "" {
-			name = "terraform"
-		}
-		p, err := lookPath(name, r.env)
-		if err != nil {
-			return "", fmt.Errorf("find default terraform: %w", err)
-		}
-		return p, nil
-	}
-	if !versionRe.MatchString(v) {
-		return "", fmt.Errorf("terraform version %q is not a version like 1.5.7", version)
-	}
-	if r.cfg.BinDir == "" {
-		return "", fmt.Errorf("terraform %s is not installed: no directory for extra versions is configured", v)
-	}
-	for _, name := range []string{"terraform" + v, "terraform_" + v} {
-		p := filepath.Join(r.cfg.BinDir, name)
-		if isExecutable(p) {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("terraform %s is not installed: put it at %s", v, filepath.Join(r.cfg.BinDir, "terraform"+v))
-}
-
 // Distributions a project can ask for (terraform_distribution).
 const (
 	DistTerraform = "terraform"
 	DistOpenTofu  = "opentofu"
 )
-
-// Binary returns the binary for a project's terraform_distribution and
-// terraform_version: "" means the server's default distribution, and version ""
-// that distribution's default binary. Other versions live in BinDir as
-// terraform<VERSION> or tofu<VERSION>.
-func (r *Runner) Binary(distribution, version string) (string, error) {
-	if distribution == "" {
-		distribution = r.cfg.DefaultDistribution
-	}
-	switch distribution {
-	case "", DistTerraform:
-		return r.TerraformBinary(version)
-	case DistOpenTofu:
-	default:
-		return "", fmt.Errorf("terraform_distribution %q is not terraform or opentofu", distribution)
-	}
-	v := strings.TrimPrefix(version, "v")
-	if v == "" {
-		name := r.cfg.Tofu
-		if name == "" {
-			name = "tofu"
-		}
-		p, err := lookPath(name, r.env)
-		if err != nil {
-			return "", fmt.Errorf("find OpenTofu: %w (set --tofu-binary)", err)
-		}
-		return p, nil
-	}
-	if !versionRe.MatchString(v) {
-		return "", fmt.Errorf("OpenTofu version %q is not a version like 1.6.3", version)
-	}
-	if r.cfg.BinDir != "" {
-		for _, name := range []string{"tofu" + v, "tofu_" + v} {
-			if p := filepath.Join(r.cfg.BinDir, name); isExecutable(p) {
-				return p, nil
-			}
-		}
-	}
-	if r.cfg.BinDir == "" {
-		return "", fmt.Errorf("OpenTofu %s is not installed: no directory for extra versions is configured (--tf-bin-dir)", v)
-	}
-	return "", fmt.Errorf("OpenTofu %s is not installed: put it at %s", v, filepath.Join(r.cfg.BinDir, "tofu"+v))
-}
 
 // PlanPath returns where the plan file of a project lives:
 // DataDir/plans/HOST/OWNER/NAME/PULL/<escaped dir>/<workspace>.tfplan. It is

@@ -84,7 +84,7 @@ var atlantisFlags = []atlantisFlag{
 	{Name: "config", Kind: kindSame, Note: "a YAML file of flag values, keys are flag names (Atlantis keys work, including the ones in this table); ATOLL_CONFIG or ATLANTIS_CONFIG name it too"},
 	{Name: "data-dir", Kind: kindSame, Note: "default ~/.atoll; Atoll's layout differs, so give it a new directory (locks and plans of Atlantis are not read)"},
 	{Name: "default-tf-distribution", Kind: kindSame},
-	{Name: "default-tf-version", Kind: kindSame, Note: "Atoll never downloads terraform: the version must be --tf-binary's or be in --tf-bin-dir"},
+	{Name: "default-tf-version", Kind: kindSame, Note: "what a project that asks for no version runs: --tf-binary when it is that version, else the cached, --tf-bin-dir or downloaded one"},
 	{Name: "disable-apply-all", Kind: kindImplemented, Note: "`atoll apply` without -p, -d or -w is refused on pull requests, with a comment saying so"},
 	{Name: "disable-automerge-label", Kind: kindRefused, Accept: []string{""}, Note: notYet + "labels that turn automerge off; set automerge: false in the repository's atlantis.yaml"},
 	{Name: "disable-autoplan", Kind: kindImplemented, Note: "opened and updated pull requests are not planned (nor heads the --pr-poll-interval poller finds unplanned); comment `atoll plan`"},
@@ -157,8 +157,8 @@ var atlantisFlags = []atlantisFlag{
 	{Name: "ssl-key-file", Kind: kindImplemented, Note: "the private key of --ssl-cert-file"},
 	{Name: "stats-namespace", Kind: kindRefused, Default: "atlantis", Accept: []string{"atoll"}, Note: "Atoll's metrics are Prometheus metrics at /metrics, named atoll_*; the namespace is fixed and there is no statsd"},
 	{Name: "tf-distribution", Kind: kindAlias, Target: "default-tf-distribution"},
-	{Name: "tf-download", Kind: kindRefused, Bool: true, Default: "true", Accept: []string{"false"}, Note: "Atoll never downloads terraform (what --tf-download=false asks): put each version in --tf-bin-dir as terraform<VERSION>"},
-	{Name: "tf-download-url", Kind: kindRefused, Default: atlantisTFDownloadURL, Accept: []string{"", atlantisTFDownloadURL}, Note: "Atoll never downloads terraform: put each version in --tf-bin-dir as terraform<VERSION>"},
+	{Name: "tf-download", Kind: kindSame, Note: "on by default: a missing version (terraform_version, or the newest release a required_version constraint allows) is downloaded, checked (signature and checksums) and cached in --data-dir/bin; false: the project fails naming the version. OpenTofu comes from --tofu-download-url"},
+	{Name: "tf-download-url", Kind: kindSame, Note: "a mirror laid out like releases.hashicorp.com, signed with HashiCorp's key or the one in --tf-download-key-file"},
 	{Name: "use-tf-plugin-cache", Kind: kindRefused, Bool: true, Default: "true", Accept: []string{"false"}, Note: "Atoll sets no shared plugin cache (what --use-tf-plugin-cache=false asks); to use one, set TF_PLUGIN_CACHE_DIR in the server's environment"},
 	{Name: "var-file-allowlist", Kind: kindRefused, Accept: []string{""}, Note: "Atoll accepts -var-file only for files inside the repository (relative paths without ..); other directories cannot be allowed"},
 	{Name: "vcs-status-name", Kind: kindRefused, Default: "atlantis", Accept: []string{"atoll"}, Note: notYet + "renaming statuses; they are atoll/plan, atoll/apply and atoll/policy_check, so update the required checks of branch protection"},
@@ -175,7 +175,6 @@ const (
 	atlantisAutoplanFiles = "**/*.tf,**/*.tfvars,**/*.tfvars.json,**/terragrunt.hcl,**/.terraform.lock.hcl"
 	atlantisBlockedArgs   = "-chdir,--chdir,-plugin-dir,--plugin-dir"
 	atlantisTemplatesDir  = "~/.markdown_templates"
-	atlantisTFDownloadURL = "https://releases.hashicorp.com"
 	// atlantisCommands are the command names --allow-commands takes.
 	atlantisCommands = "version,plan,apply,unlock,approve_policies,cancel,import,state,policy_check,all"
 	// atlantisAllowCommands is Atlantis' default --allow-commands.

@@ -286,6 +286,53 @@ func TestFlagAtlantisImplemented(t *testing.T) {
 	}
 }
 
+// TestFlagAtlantisTFDownload: --tf-download, --tf-download-url and
+// --default-tf-version are Atoll flags, from any source: downloads are on by
+// default from HashiCorp's site, an Atlantis deployment's settings reach the
+// server, and values Atoll cannot use stop the start-up.
+func TestFlagAtlantisTFDownload(t *testing.T) {
+	t.Parallel()
+	o, _, err := parseServerFlags("t", baseArgs, io.Discard, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.TFDownload || o.TFDownloadURL != "https://releases.hashicorp.com" || o.TofuDownloadURL != "https://github.com/opentofu/opentofu/releases/download" {
+		t.Errorf("defaults: download %v from %q and %q", o.TFDownload, o.TFDownloadURL, o.TofuDownloadURL)
+	}
+	o, pf, err := parseServerFlags("t", append(slices.Clone(baseArgs), "--tf-download=false"), io.Discard,
+		envOf(map[string]string{"ATLANTIS_TF_DOWNLOAD_URL": "https://mirror.acme.dev/hashicorp", "ATLANTIS_DEFAULT_TF_VERSION": "v1.6.9"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.TFDownload || o.TFDownloadURL != "https://mirror.acme.dev/hashicorp" || o.DefaultTFVersion != "v1.6.9" || len(pf.atlantisAccepted) != 0 {
+		t.Errorf("Atlantis settings: download %v from %q, default version %q, logged as accepted %v", o.TFDownload, o.TFDownloadURL, o.DefaultTFVersion, pf.atlantisAccepted)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tf-download-url", "file:///srv/releases"}, "--tf-download-url \"file:///srv/releases\" is not an http(s) URL"},
+		{[]string{"--tofu-download-url", "https://user:pw@mirror"}, "--tofu-download-url"},
+		{[]string{"--default-tf-version", ">= 1.5"}, "--default-tf-version \">= 1.5\" is not a version"},
+	} {
+		if _, _, err := parseServerFlags("t", append(slices.Clone(baseArgs), tc.args...), io.Discard, noEnv); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	keyFile := filepath.Join(t.TempDir(), "key.asc")
+	if err := os.WriteFile(keyFile, []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ko := serverOptions{TFDownloadKeyFile: keyFile, TofuDownloadKeyFile: filepath.Join(t.TempDir(), "missing.asc")}
+	if _, _, err := ko.downloadKeys(); err == nil || !strings.Contains(err.Error(), "--tofu-download-key-file") {
+		t.Errorf("missing key file: err = %v", err)
+	}
+	ko.TofuDownloadKeyFile = ""
+	if tf, tofu, err := ko.downloadKeys(); err != nil || !strings.HasPrefix(tf, "-----BEGIN PGP") || tofu != "" {
+		t.Errorf("downloadKeys = %q, %q, %v", tf, tofu, err)
+	}
+}
+
 // TestFlagAtlantisServesHTTPS: --ssl-cert-file and --ssl-key-file serve
 // HTTPS, and the default URL says https.
 func TestFlagAtlantisServesHTTPS(t *testing.T) {

@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -83,6 +85,12 @@ type serverOptions struct {
 	StepTimeout, KillGrace time.Duration
 	// GHTimeout bounds one GitHub API call, retries included.
 	GHTimeout time.Duration
+	// TFDownload allows downloading the versions projects ask for;
+	// TFDownloadURL and TofuDownloadURL are where from, and the key files
+	// hold the armored OpenPGP keys that sign their checksums.
+	TFDownload                           bool
+	TFDownloadURL, TFDownloadKeyFile     string
+	TofuDownloadURL, TofuDownloadKeyFile string
 
 	// Atlantis flags Atoll implements (see atlantis_flags.go).
 
@@ -132,11 +140,16 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.RedisDB, "redis-db", 0, "redis database number")
 	fs.BoolVar(&o.RedisTLS, "redis-tls-enabled", false, "connect to redis over TLS")
 	fs.BoolVar(&o.RedisInsecure, "redis-insecure-skip-verify", false, "skip redis TLS certificate checks (testing only)")
-	fs.StringVar(&o.DefaultTFVersion, "default-tf-version", "", "terraform version of --tf-binary, used when a project asks for none")
+	fs.StringVar(&o.DefaultTFVersion, "default-tf-version", "", "version projects that ask for none run (of --default-tf-distribution): --tf-binary (or --tofu-binary) when it is that version, else found in the cache or --tf-bin-dir, or downloaded (default: --tf-binary, whatever its version)")
 	fs.StringVar(&o.TFBinary, "tf-binary", "", "terraform binary (default: terraform on PATH)")
 	fs.StringVar(&o.TofuBinary, "tofu-binary", "", "OpenTofu binary, for projects with terraform_distribution: opentofu (default: tofu on PATH)")
 	fs.StringVar(&o.DefaultDist, "default-tf-distribution", "terraform", "terraform or opentofu: what projects that set no terraform_distribution run")
-	fs.StringVar(&o.TFBinDir, "tf-bin-dir", "", "directory holding other terraform versions as terraform<VERSION>")
+	fs.StringVar(&o.TFBinDir, "tf-bin-dir", "", "directory holding other versions as terraform<VERSION> and tofu<VERSION>, used before downloading")
+	fs.BoolVar(&o.TFDownload, "tf-download", true, "download a version a project asks for (terraform_version or required_version) that is not --tf-binary's, cached in --data-dir/bin or in --tf-bin-dir, from --tf-download-url or --tofu-download-url only, verified before use; false: such a project fails with a message naming the version")
+	fs.StringVar(&o.TFDownloadURL, "tf-download-url", runner.DefaultTerraformDownloadURL, "site terraform is downloaded from, laid out like releases.hashicorp.com (a mirror needs /terraform/index.json, /terraform/VERSION/index.json, the zips, terraform_VERSION_SHA256SUMS and its .sig)")
+	fs.StringVar(&o.TFDownloadKeyFile, "tf-download-key-file", "", "armored OpenPGP public key that signs the SHA256SUMS of --tf-download-url, for a mirror signed with your own key (default: HashiCorp's key)")
+	fs.StringVar(&o.TofuDownloadURL, "tofu-download-url", runner.DefaultTofuDownloadURL, "where OpenTofu is downloaded from, laid out like its GitHub releases: URL/vVERSION/tofu_VERSION_OS_ARCH.zip and tofu_VERSION_SHA256SUMS")
+	fs.StringVar(&o.TofuDownloadKeyFile, "tofu-download-key-file", "", "armored OpenPGP public key that signs tofu_VERSION_SHA256SUMS (its .gpgsig), such as OpenTofu's https://get.opentofu.org/opentofu.asc; without it only the checksums are checked")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.LogFormat, "log-format", "text", "text (key=value lines) or json (one JSON object per line, for a log stack)")
 	fs.Int64Var(&o.MinFreeDisk, "readyz-min-free-disk", 512<<20, "bytes that must be free in --data-dir for /readyz to answer ready")
@@ -210,6 +223,14 @@ func (o *serverOptions) validate() error {
 	if o.DefaultDist != "" && o.DefaultDist != "terraform" && o.DefaultDist != "opentofu" {
 		errs = append(errs, fmt.Errorf("--default-tf-distribution must be terraform or opentofu, not %q", o.DefaultDist))
 	}
+	if o.DefaultTFVersion != "" && !defaultVersionRe.MatchString(o.DefaultTFVersion) {
+		errs = append(errs, fmt.Errorf("--default-tf-version %q is not a version like 1.5.7", o.DefaultTFVersion))
+	}
+	for _, f := range []struct{ name, value string }{{"tf-download-url", o.TFDownloadURL}, {"tofu-download-url", o.TofuDownloadURL}} {
+		if u, err := url.Parse(f.value); f.value != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil) {
+			errs = append(errs, fmt.Errorf("--%s %q is not an http(s) URL without credentials", f.name, f.value))
+		}
+	}
 	if o.CommandPermission != "" && o.CommandPermission != server.PermissionAny {
 		if _, err := vcs.ParsePermission(o.CommandPermission); err != nil {
 			errs = append(errs, fmt.Errorf("--command-permission must be admin, maintain, write, triage, read or any, not %q", o.CommandPermission))
@@ -239,6 +260,31 @@ func (o *serverOptions) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// defaultVersionRe is a --default-tf-version: an exact version, "v" allowed
+// as in Atlantis.
+var defaultVersionRe = regexp.MustCompile(`^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$`)
+
+// downloadKeys reads --tf-download-key-file and --tofu-download-key-file.
+func (o *serverOptions) downloadKeys() (tf, tofu string, err error) {
+	read := func(flag, file string) (string, error) {
+		if file == "" {
+			return "", nil
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("--%s: %w", flag, err)
+		}
+		return string(b), nil
+	}
+	if tf, err = read("tf-download-key-file", o.TFDownloadKeyFile); err != nil {
+		return "", "", err
+	}
+	if tofu, err = read("tofu-download-key-file", o.TofuDownloadKeyFile); err != nil {
+		return "", "", err
+	}
+	return tf, tofu, nil
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -208,8 +208,16 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		a.Close()
 		return nil, fmt.Errorf("find the atoll binary: %w", err)
 	}
+	tfKey, tofuKey, err := o.downloadKeys()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	run, err := runner.New(runner.Config{DataDir: o.DataDir, Terraform: o.TFBinary, BinDir: o.TFBinDir,
-		DefaultVersion: o.DefaultTFVersion, Env: env, Secrets: secrets, Logger: logger, StepTimeout: o.StepTimeout, KillGrace: o.KillGrace, Shim: shim, Tofu: o.TofuBinary, DefaultDistribution: o.DefaultDist})
+		DefaultVersion: o.DefaultTFVersion, Env: env, Secrets: secrets, Logger: logger, StepTimeout: o.StepTimeout, KillGrace: o.KillGrace, Shim: shim, Tofu: o.TofuBinary, DefaultDistribution: o.DefaultDist,
+		Download: o.TFDownload, TerraformDownloadURL: o.TFDownloadURL, TerraformDownloadKey: tfKey, TofuDownloadURL: o.TofuDownloadURL, TofuDownloadKey: tofuKey,
+		// Downloads go through the proxy of the server's environment (HTTPS_PROXY, NO_PROXY).
+		HTTPClient: &http.Client{Transport: http.DefaultTransport}})
 	if err != nil {
 		a.Close()
 		return nil, err

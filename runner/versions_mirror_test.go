@@ -1,0 +1,274 @@
+package runner
+
+import (
+	"archive/zip"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+)
+
+// releasesMirror is a local releases site: terraform laid out like
+// releases.hashicorp.com (/terraform/index.json, /terraform/V/index.json,
+// the zip, terraform_V_SHA256SUMS and its detached signature .sig), and
+// OpenTofu laid out like its GitHub releases under /tofu (/tofu/vV/ with
+// the zip, tofu_V_SHA256SUMS and .gpgsig). Each zip holds a script that
+// prints "Terraform vV" (or "OpenTofu vV") for `version`.
+type releasesMirror struct {
+	srv *httptest.Server
+	// key is the armored public key that signs the SHA256SUMS files.
+	key string
+
+	mu    sync.Mutex        // guards files, hits and tfVersions
+	files map[string][]byte // by URL path
+	hits  map[string]int    // GETs by URL path
+	// tfVersions are the entries of /terraform/index.json.
+	tfVersions map[string]json.RawMessage
+	// zipDelay holds every zip download back, so concurrent requests overlap.
+	zipDelay time.Duration
+	// zips counts zip downloads.
+	zips atomic.Int64
+}
+
+// mirrorOptions change what the mirror serves for a version.
+type mirrorOptions struct {
+	// claims is the version the binary says it is (default: the version).
+	claims string
+	// tamper serves other bytes than the checksummed zip.
+	tamper bool
+	// otherSigner signs the SHA256SUMS with a key the runner does not trust.
+	otherSigner bool
+}
+
+func newReleasesMirror(t *testing.T) *releasesMirror {
+	t.Helper()
+	m := &releasesMirror{files: map[string][]byte{}, hits: map[string]int{}, tfVersions: map[string]json.RawMessage{}}
+	m.key = armoredPublicKey(t, signer(t))
+	m.srv = httptest.NewServer(http.HandlerFunc(m.serve))
+	t.Cleanup(m.srv.Close)
+	return m
+}
+
+func (m *releasesMirror) serve(w http.ResponseWriter, req *http.Request) {
+	m.mu.Lock()
+	b, ok := m.files[req.URL.Path]
+	m.hits[req.URL.Path]++
+	delay := m.zipDelay
+	m.mu.Unlock()
+	if !ok {
+		http.NotFound(w, req)
+		return
+	}
+	switch {
+	case strings.HasSuffix(req.URL.Path, ".json"):
+		w.Header().Set("Content-Type", "application/json")
+	case strings.HasSuffix(req.URL.Path, ".zip"):
+		m.zips.Add(1)
+		time.Sleep(delay)
+		w.Header().Set("Content-Type", "application/zip")
+	default:
+		w.Header().Set("Content-Type", "application/octet-stream")
+	}
+	// As releases.hashicorp.com does: hc-install compares it with what it read.
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b)
+}
+
+func (m *releasesMirror) hitsOf(p string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.hits[p]
+}
+
+func (m *releasesMirror) set(p string, b []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.files[p] = b
+}
+
+// testSigner is the key of every mirror: generating one costs a second or so.
+var testSigner = sync.OnceValues(func() (*openpgp.Entity, error) {
+	return openpgp.NewEntity("Atoll test releases", "", "releases@atoll.test", nil)
+})
+
+var otherSigner = sync.OnceValues(func() (*openpgp.Entity, error) {
+	return openpgp.NewEntity("Someone else", "", "mallory@atoll.test", nil)
+})
+
+func signer(t *testing.T) *openpgp.Entity {
+	t.Helper()
+	e, err := testSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func armoredPublicKey(t *testing.T, e *openpgp.Entity) string {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Serialize(w); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+// zipOf returns a zip holding files (name → content), each mode 0755.
+func zipOf(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, content := range files {
+		h := &zip.FileHeader{Name: name, Method: zip.Deflate}
+		h.SetMode(0o755)
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write([]byte(content)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// versionScript is a stand-in binary: it prints banner and version for
+// `version`, as terraform and tofu do.
+func versionScript(banner, v string) string {
+	return fmt.Sprintf("#!/bin/sh\nif [ \"$1\" = version ]; then echo '%s v%s'; echo 'on %s_%s'; exit 0; fi\necho \"ran $*\"\n", banner, v, runtime.GOOS, runtime.GOARCH)
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func (m *releasesMirror) sign(t *testing.T, data []byte, other bool) []byte {
+	t.Helper()
+	e := signer(t)
+	if other {
+		var err error
+		if e, err = otherSigner(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var sig bytes.Buffer
+	if err := openpgp.DetachSign(&sig, e, bytes.NewReader(data), nil); err != nil {
+		t.Fatal(err)
+	}
+	return sig.Bytes()
+}
+
+// addTerraform publishes terraform versions and rewrites the index.
+func (m *releasesMirror) addTerraform(t *testing.T, v string, o mirrorOptions) {
+	t.Helper()
+	claims := o.claims
+	if claims == "" {
+		claims = v
+	}
+	z := zipOf(t, map[string]string{"terraform": versionScript("Terraform", claims), "LICENSE.txt": "test licence\n"})
+	served := z
+	if o.tamper {
+		served = zipOf(t, map[string]string{"terraform": "#!/bin/sh\necho pwned\n"})
+	}
+	m.publishTerraform(t, v, z, served, o.otherSigner)
+}
+
+// publishTerraform publishes zip z as terraform v, serving the bytes served
+// (z, or a tampered zip), its SHA256SUMS signed by the mirror's key (or
+// another one), and rewrites the index.
+func (m *releasesMirror) publishTerraform(t *testing.T, v string, z, served []byte, otherSigner bool) {
+	t.Helper()
+	zipName := fmt.Sprintf("terraform_%s_%s_%s.zip", v, runtime.GOOS, runtime.GOARCH)
+	sums := []byte(fmt.Sprintf("%s  %s\n%s  terraform_%s_windows_amd64.zip\n", sha256Hex(z), zipName, sha256Hex([]byte("x")), v))
+	dir := "/terraform/" + v + "/"
+	sumsName := "terraform_" + v + "_SHA256SUMS"
+	m.set(dir+zipName, served)
+	m.set(dir+sumsName, sums)
+	m.set(dir+sumsName+".sig", m.sign(t, sums, otherSigner))
+	pv := map[string]any{
+		"name": "terraform", "version": v, "shasums": sumsName,
+		"shasums_signature": sumsName + ".sig", "shasums_signatures": []string{sumsName + ".sig"},
+		"builds": []map[string]string{{"name": "terraform", "version": v, "os": runtime.GOOS, "arch": runtime.GOARCH,
+			"filename": zipName, "url": "https://releases.hashicorp.com" + dir + zipName}},
+	}
+	b, err := json.Marshal(pv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.set(dir+"index.json", b)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tfVersions[v] = b
+	idx, err := json.Marshal(map[string]any{"name": "terraform", "versions": m.tfVersions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.files["/terraform/index.json"] = idx
+}
+
+// addTerraformBinary publishes the real terraform binary at bin as version
+// v, stored uncompressed (zipping 95 MB would dominate the test).
+func (m *releasesMirror) addTerraformBinary(t *testing.T, v, bin string) {
+	t.Helper()
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: "terraform", Method: zip.Store}
+	h.SetMode(0o755)
+	w, err := zw.CreateHeader(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m.publishTerraform(t, v, buf.Bytes(), buf.Bytes(), false)
+}
+
+// addTofu publishes an OpenTofu version under /tofu, laid out like its
+// GitHub releases.
+func (m *releasesMirror) addTofu(t *testing.T, v string, o mirrorOptions) {
+	t.Helper()
+	zipName := fmt.Sprintf("tofu_%s_%s_%s.zip", v, runtime.GOOS, runtime.GOARCH)
+	z := zipOf(t, map[string]string{"tofu": versionScript("OpenTofu", v), "README.md": "readme\n", "CHANGELOG.md": "changes\n"})
+	sums := []byte(fmt.Sprintf("%s  tofu_%s_darwin_arm64.tar.gz\n%s  %s\n", sha256Hex([]byte("y")), v, sha256Hex(z), zipName))
+	served := z
+	if o.tamper {
+		served = zipOf(t, map[string]string{"tofu": "#!/bin/sh\necho pwned\n"})
+	}
+	dir := "/tofu/v" + v + "/"
+	m.set(dir+zipName, served)
+	m.set(dir+"tofu_"+v+"_SHA256SUMS", sums)
+	m.set(dir+"tofu_"+v+"_SHA256SUMS.gpgsig", m.sign(t, sums, o.otherSigner))
+}

@@ -50,7 +50,7 @@ func (r *prRun) apply(ctx context.Context) bool {
 			"Comment `atoll plan"+selectionArgs(cmd)+"` first, review the plan, then `atoll apply"+selectionArgs(cmd)+"`.")
 		return false
 	}
-	r.setStatus(ctx, statusApply, vcs.StatusPending, "applying "+countProjects(len(selected)))
+	r.setPendingSoon(ctx, statusApply, "applying "+countProjects(len(selected)))
 	if r.dir == "" && !r.checkout(ctx, statusApply) { // apply on merge checked out already
 		return false
 	}

@@ -37,6 +37,11 @@ type prRun struct {
 	journalMu  sync.Mutex // guards commentIDs and serialises journal writes
 	commentIDs []int64    // comments this job posted
 
+	// statusOrder serialises status writes; heldStatus holds the pending
+	// statuses setPendingSoon has not sent yet, by context.
+	statusOrder sync.Mutex
+	heldStatus  map[string]*time.Timer
+
 	statusMu sync.Mutex // guards unsettled
 	// unsettled holds, by status context, the last status this job set or
 	// tried to set that is pending or did not reach the VCS. Execute settles
@@ -100,6 +105,7 @@ func (s *Server) execute(ctx context.Context, w Work) (lost error) {
 			r.comment(ctx, "**Atoll hit an internal error** running this job and stopped. The server log has the details (job `"+w.ID+"`).")
 			ok = false
 		}
+		r.dropHeldStatuses()
 		r.settle(ctx, ok, panicked)
 		state := JobSucceeded
 		if !ok {
@@ -396,6 +402,56 @@ func (r *prRun) jobURL() string {
 }
 
 func (r *prRun) setStatus(ctx context.Context, statusCtx string, state vcs.StatusState, desc string) {
+	r.statusOrder.Lock()
+	defer r.statusOrder.Unlock()
+	if t, ok := r.heldStatus[statusCtx]; ok {
+		t.Stop() // a later status replaces the one held back
+		delete(r.heldStatus, statusCtx)
+	}
+	r.setStatusLocked(ctx, statusCtx, state, desc)
+}
+
+// setPendingSoon sets a pending status once the job has run for the live
+// comment delay, unless another status of statusCtx comes first: a quick
+// apply then costs one GitHub call fewer, as its comment does.
+func (r *prRun) setPendingSoon(ctx context.Context, statusCtx, desc string) {
+	delay := r.s.cfg.LiveCommentDelay
+	if delay <= 0 {
+		r.setStatus(ctx, statusCtx, vcs.StatusPending, desc)
+		return
+	}
+	r.statusOrder.Lock()
+	defer r.statusOrder.Unlock()
+	if r.heldStatus == nil {
+		r.heldStatus = map[string]*time.Timer{}
+	}
+	var t *time.Timer
+	t = time.AfterFunc(delay, func() {
+		r.statusOrder.Lock()
+		defer r.statusOrder.Unlock()
+		if r.heldStatus[statusCtx] != t || ctx.Err() != nil {
+			return // replaced, or the job is over
+		}
+		delete(r.heldStatus, statusCtx)
+		r.setStatusLocked(ctx, statusCtx, vcs.StatusPending, desc)
+	})
+	r.heldStatus[statusCtx] = t
+}
+
+// dropHeldStatuses cancels the pending statuses still held back: the job is
+// over, and its final statuses are set (or settle sets them).
+func (r *prRun) dropHeldStatuses() {
+	r.statusOrder.Lock()
+	defer r.statusOrder.Unlock()
+	for k, t := range r.heldStatus {
+		t.Stop()
+		delete(r.heldStatus, k)
+	}
+}
+
+// setStatusLocked sets a commit status; r.statusOrder is held, so statuses
+// reach GitHub in the order the job set them.
+func (r *prRun) setStatusLocked(ctx context.Context, statusCtx string, state vcs.StatusState, desc string) {
 	sha := r.codeSHA()
 	if sha == "" {
 		sha = r.w.Pull.HeadSHA

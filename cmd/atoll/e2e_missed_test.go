@@ -123,6 +123,8 @@ func grepLines(s, sub string) string {
 // An autoplan of a one-project pull request that plans within
 // --live-comment-delay makes four GitHub API calls: the changed files, a pending status,
 // one comment (no "running" comment edited afterwards) and the final status.
+// Its apply makes four too: the commenter's permission, the pull request,
+// the comment and the final status (the pending one is held back).
 func TestE2EAutoplanGitHubCalls(t *testing.T) {
 	t.Parallel()
 	gh := fakeGitHub(t)
@@ -132,33 +134,56 @@ func TestE2EAutoplanGitHubCalls(t *testing.T) {
 	sha, pr := openPR(t, gh, repo, "subnet", map[string]string{"network/subnet.tf": subnetTF}, "alice")
 	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusSuccess)
 	waitComment(t, gh, repo, pr, "Plan: 2 to add")
-	count := func() (int, map[string]int) {
-		_, metrics := httpDo(t, http.MethodGet, atoll.URL+"/metrics", nil, nil)
-		calls := map[string]int{}
-		total := 0
-		for _, l := range strings.Split(metrics, "\n") {
-			if !strings.HasPrefix(l, "atoll_github_requests_total{") {
-				continue
-			}
-			var n int
-			if _, err := fmt.Sscanf(l[strings.LastIndexByte(l, ' ')+1:], "%d", &n); err != nil {
-				t.Fatalf("read %q: %v", l, err)
-			}
-			calls[l[:strings.LastIndexByte(l, ' ')]] = n
-			total += n
-		}
-		return total, calls
-	}
 	// The fake records a status before Atoll's client counts the call:
 	// wait for the job to end, then count.
 	waitFor(t, func() bool {
 		_, body := httpDo(t, http.MethodGet, atoll.URL+"/api/jobs?state=succeeded", nil, nil)
 		return strings.Contains(body, `"kind":"autoplan"`)
 	}, "the autoplan job to finish")
-	if total, calls := count(); total != 4 {
-		t.Errorf("an autoplan made %d GitHub API calls, want 4: %v", total, calls)
+	before, calls := githubCalls(t, atoll)
+	if before != 4 {
+		t.Errorf("an autoplan made %d GitHub API calls, want 4: %v", before, calls)
 	}
 	if n := len(gh.Comments(repo, pr)); n != 1 {
 		t.Errorf("%d comments, want 1", n)
 	}
+
+	// An apply: the commenter's permission, the pull request, the comment
+	// and the status. Its pending status is held back like its comment.
+	comment(t, gh, repo, pr, "bob", "atoll apply")
+	waitStatus(t, gh, repo, sha, "atoll/apply", vcs.StatusSuccess)
+	waitFor(t, func() bool {
+		_, body := httpDo(t, http.MethodGet, atoll.URL+"/api/jobs?state=succeeded", nil, nil)
+		return strings.Contains(body, `"command":"apply"`)
+	}, "the apply job to finish")
+	after, calls := githubCalls(t, atoll)
+	if after-before != 4 {
+		t.Errorf("an apply made %d GitHub API calls, want 4: %v", after-before, calls)
+	}
+	for _, st := range gh.Statuses(repo, sha) {
+		if st.Context == "atoll/apply" && st.State == vcs.StatusPending {
+			t.Errorf("a quick apply set a pending status %q; it is held back for --live-comment-delay", st.Description)
+		}
+	}
+}
+
+// githubCalls reads Atoll's count of GitHub API calls from /metrics: the
+// total, and each series.
+func githubCalls(t *testing.T, atoll *atollProc) (int, map[string]int) {
+	t.Helper()
+	_, metrics := httpDo(t, http.MethodGet, atoll.URL+"/metrics", nil, nil)
+	calls := map[string]int{}
+	total := 0
+	for _, l := range strings.Split(metrics, "\n") {
+		if !strings.HasPrefix(l, "atoll_github_requests_total{") {
+			continue
+		}
+		var n int
+		if _, err := fmt.Sscanf(l[strings.LastIndexByte(l, ' ')+1:], "%d", &n); err != nil {
+			t.Fatalf("read %q: %v", l, err)
+		}
+		calls[l[:strings.LastIndexByte(l, ' ')]] = n
+		total += n
+	}
+	return total, calls
 }

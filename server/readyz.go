@@ -14,6 +14,11 @@ import (
 type ReadyCheck struct {
 	Name  string
 	Check func(ctx context.Context) (map[string]any, error)
+	// Soft marks a check whose failure leaves the replica useful: it still
+	// takes webhooks (Redis down: into its local spool; GitHub down: into
+	// its queue). /readyz then answers 200 "degraded", so a load balancer
+	// keeps sending webhooks, which GitHub would not deliver again.
+	Soft bool
 }
 
 // readyCacheFor is how long a /readyz answer is reused: probes come every few
@@ -27,6 +32,7 @@ const readyCheckTimeout = 3 * time.Second
 // readyResult is one check's part of the /readyz answer.
 type readyResult struct {
 	OK         bool           `json:"ok"`
+	Soft       bool           `json:"soft,omitempty"`
 	Error      string         `json:"error,omitempty"`
 	DurationMS int64          `json:"duration_ms"`
 	Details    map[string]any `json:"details,omitempty"`
@@ -45,8 +51,8 @@ type readiness struct {
 	code int
 }
 
-// handleReadyz answers 200 when every readiness check passes and 503
-// otherwise, with a JSON body saying what each check found. /healthz stays
+// handleReadyz answers 200 when every readiness check passes ("ready") or
+// only soft ones fail ("degraded"), and 503 otherwise, with a JSON body saying what each check found. /healthz stays
 // liveness only: a replica whose Redis or GitHub is down should be taken out
 // of the load balancer, not restarted.
 func (s *Server) handleReadyz(c echo.Context) error {
@@ -68,7 +74,7 @@ func (s *Server) handleReadyz(c echo.Context) error {
 			defer cancel()
 			start := time.Now()
 			details, err := rc.Check(ctx)
-			res := readyResult{OK: err == nil, DurationMS: time.Since(start).Milliseconds(), Details: details}
+			res := readyResult{OK: err == nil, Soft: rc.Soft, DurationMS: time.Since(start).Milliseconds(), Details: details}
 			if err != nil {
 				res.Error = err.Error()
 				if s.cfg.Redact != nil {
@@ -82,7 +88,14 @@ func (s *Server) handleReadyz(c echo.Context) error {
 	}
 	wg.Wait()
 	for name, res := range ans.Checks {
-		if !res.OK {
+		switch {
+		case res.OK:
+		case res.Soft:
+			if code == http.StatusOK {
+				ans.Status = "degraded"
+			}
+			s.log.Warn("degraded", "check", name, "error", res.Error)
+		default:
 			ans.Status, code = "not ready", http.StatusServiceUnavailable
 			s.log.Warn("not ready", "check", name, "error", res.Error)
 		}

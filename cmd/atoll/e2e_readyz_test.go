@@ -67,7 +67,9 @@ func TestE2EReadyz(t *testing.T) {
 	}
 }
 
-// With Redis stopped, /readyz is 503 naming the store.
+// With Redis stopped, /readyz is 200 "degraded" naming the store: the
+// replica keeps taking webhooks into its local spool, so a load balancer
+// must keep it in rotation (GitHub does not deliver a webhook again).
 func TestE2EReadyzRedisDown(t *testing.T) {
 	t.Parallel()
 	gh := fakeGitHub(t)
@@ -79,6 +81,23 @@ func TestE2EReadyzRedisDown(t *testing.T) {
 	rd.Stop()
 	waitFor(t, func() bool {
 		code, r := getReadyz(t, atoll.URL)
-		return code == http.StatusServiceUnavailable && !r.Checks["store"].OK && strings.Contains(r.Checks["store"].Error, "redis does not answer")
-	}, "/readyz to report the store")
+		return code == http.StatusOK && r.Status == "degraded" && !r.Checks["store"].OK &&
+			strings.Contains(r.Checks["store"].Error, "redis does not answer") && r.Checks["store"].Details["spooling"] == true
+	}, "/readyz to report the store as degraded, spooling")
+}
+
+// With GitHub unreachable, /readyz is 200 "degraded" naming GitHub: the
+// replica still queues the webhooks that reach it.
+func TestE2EReadyzGitHubDown(t *testing.T) {
+	t.Parallel()
+	gh := fakeGitHub(t)
+	atoll := startAtoll(t, gh, t.TempDir(), "--pr-poll-interval=0", "--gh-timeout=2s")
+	if code, r := getReadyz(t, atoll.URL); code != http.StatusOK || r.Status != "ready" {
+		t.Fatalf("/readyz = %d %+v", code, r)
+	}
+	gh.Close()
+	waitFor(t, func() bool {
+		code, r := getReadyz(t, atoll.URL)
+		return code == http.StatusOK && r.Status == "degraded" && !r.Checks["github"].OK && r.Checks["disk"].OK
+	}, "/readyz to report GitHub as degraded")
 }

@@ -28,11 +28,14 @@ func logHandler(w io.Writer, format string, level slog.Level) slog.Handler {
 // terraform binary is there, and the data dir has room for checkouts,
 // providers and plans.
 func (a *app) readyChecks(run *runner.Runner) []server.ReadyCheck {
+	_, onRedis := a.store.(*lockredis.Store)
 	return []server.ReadyCheck{
-		{Name: "store", Check: func(ctx context.Context) (map[string]any, error) {
+		// With Redis, a replica that cannot reach it keeps webhooks in its
+		// local spool (spool.db) and hands them over when Redis is back.
+		{Name: "store", Soft: onRedis && a.spool != nil, Check: func(ctx context.Context) (map[string]any, error) {
 			if st, ok := a.store.(*lockredis.Store); ok {
 				if err := st.Client().Ping(ctx).Err(); err != nil {
-					return map[string]any{"type": "redis"}, fmt.Errorf("redis does not answer: %w", err)
+					return map[string]any{"type": "redis", "spooling": a.spool != nil}, fmt.Errorf("redis does not answer: %w", err)
 				}
 				return map[string]any{"type": "redis"}, nil
 			}
@@ -41,7 +44,8 @@ func (a *app) readyChecks(run *runner.Runner) []server.ReadyCheck {
 			}
 			return map[string]any{"type": "boltdb"}, nil
 		}},
-		{Name: "github", Check: func(ctx context.Context) (map[string]any, error) {
+		// Without GitHub, webhooks still queue; jobs retry their calls.
+		{Name: "github", Soft: true, Check: func(ctx context.Context) (map[string]any, error) {
 			remaining, limit, err := a.gh.RateLimit(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("GitHub does not answer: %w", err)

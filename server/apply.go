@@ -147,6 +147,7 @@ func (r *prRun) apply(ctx context.Context) bool {
 		i := ready[j]
 		res := r.applyProject(ctx, projects[i], selected[i], results[i])
 		finish(i, res)
+		r.reportCheck(ctx, "apply", res)
 		return res.Status == templates.StatusApplied
 	}, func(j int) {
 		i := ready[j]

@@ -48,6 +48,18 @@ func (s *Server) handleEvents(c echo.Context) error {
 		w.Kind = WorkClose
 	case vcs.EventMergeGroup:
 		w.Kind = WorkMergeGroup
+	case vcs.EventCheckRerun:
+		// "Re-run" on a check run is `atoll plan -d DIR -w WS` by the
+		// person who pressed it, with the same permission checks.
+		cmd, err := checkRerunCommand(ev.CheckExternalID)
+		if err != nil {
+			log.Warn("check run rerequest refused", "error", err)
+			return s.eventReply(c, "check_run", http.StatusBadRequest, "bad check run")
+		}
+		if msg := s.commandRefusal(cmd, false); msg != "" {
+			w.CommandErr = msg
+		}
+		w.Kind, w.Command = WorkCommand, cmd
 	case vcs.EventComment, vcs.EventIssueComment:
 		// A comment on a pull request is a command; on an issue only drift issues
 		// take one (`atoll apply` restores Git's state).

@@ -199,6 +199,10 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 	r.runGroups(ctx, projects, r.resolved.ParallelPlan, func(i int) bool {
 		res := r.planProject(ctx, projects[i])
 		finish(i, res)
+		r.reportCheck(ctx, "plan", res)
+		if len(res.Policies) > 0 {
+			r.reportCheck(ctx, "policy_check", res)
+		}
 		return res.Status != templates.StatusError
 	}, func(i int) {
 		res := tmplProject(projects[i])

@@ -108,6 +108,9 @@ type Config struct {
 	VCS    vcs.Client
 	Teams  TeamLister // optional; needed only with a team allowlist
 	Merger vcs.Merger // optional; needed only for automerge
+	// Checks, when set (Atoll runs as a GitHub App), gets a check run per
+	// project for each plan, policy check and apply.
+	Checks vcs.Checker
 	// PullCreator and Reverter are optional; `atoll revert` needs both.
 	PullCreator vcs.PullCreator
 	Reverter    Reverter

@@ -144,6 +144,10 @@ const (
 	// Pull.BaseSHA and Pull.BaseBranch the commit and branch it merges
 	// into; Pull.Num is 0.
 	EventMergeGroup
+	// EventCheckRerun is someone pressing "Re-run" on one of Atoll's check
+	// runs (check_run "rerequested"): Pull.Num and Pull.HeadSHA say where,
+	// CheckExternalID which check, Sender who.
+	EventCheckRerun
 )
 
 func (k EventKind) String() string {
@@ -162,6 +166,8 @@ func (k EventKind) String() string {
 		return "issue_comment"
 	case EventMergeGroup:
 		return "merge_group"
+	case EventCheckRerun:
+		return "check_rerun"
 	default:
 		return "ignored"
 	}
@@ -180,6 +186,9 @@ type Event struct {
 	Comment Comment
 	// Sender is the login of the user who caused the event.
 	Sender string
+	// CheckExternalID is the rerequested check run's external ID, for
+	// EventCheckRerun.
+	CheckExternalID string
 	// Reason says why an event was ignored, for logs.
 	Reason string
 	// BodyDigest is the hex SHA-256 of the raw request body, set for every
@@ -302,6 +311,28 @@ type StatusGetter interface {
 	// CommitStatuses returns the latest status of each context on ref (a
 	// SHA or branch).
 	CommitStatuses(ctx context.Context, repo Repo, ref string) ([]Status, error)
+}
+
+// CheckRun is a GitHub check run: one result shown on a commit, with a
+// title, a Markdown summary and text, and a "Re-run" button.
+type CheckRun struct {
+	// Name is shown in the checks list, for example "atoll/plan: network (default)".
+	Name    string
+	HeadSHA string
+	// Conclusion is "success", "failure", "neutral", "cancelled" or
+	// "action_required"; the run is created completed.
+	Conclusion string
+	// Title, Summary and Text are the run's output (Markdown).
+	Title, Summary, Text string
+	// DetailsURL links to the job page.
+	DetailsURL string
+	// ExternalID is Atoll's own reference, returned with a rerequest.
+	ExternalID string
+}
+
+// Checker creates check runs; only a GitHub App may.
+type Checker interface {
+	CreateCheckRun(ctx context.Context, repo Repo, run CheckRun) (int64, error)
 }
 
 // PullCreator opens pull requests.

@@ -16,7 +16,8 @@ import (
 	"github.com/atollhq/atoll/vcs/vcstest"
 )
 
-// TestE2EGitHubApp runs atoll authenticated only as a GitHub App: the fake
+// TestE2EGitHubApp runs atoll authenticated only as a GitHub App (plans and
+// applies are check runs too, and their Re-run plans again): the fake
 // GitHub has no static token, so every REST call and every git clone and
 // fetch must carry an installation token that atoll obtained by signing a
 // JWT with the app's private key. A PR is planned and applied, and the
@@ -73,11 +74,34 @@ func TestE2EGitHubApp(t *testing.T) {
 	if plan.User != gh.BotUser() {
 		t.Errorf("plan comment by %q, want %q", plan.User, gh.BotUser())
 	}
+	// As an App, each project's plan is also a check run, whose "Re-run"
+	// plans that project again (as `atoll plan -d network`, with the same
+	// permission check).
+	run := waitCheckRun(t, gh, repo, sha, "atoll/plan: network (default)", 1)
+	if run.Conclusion != "success" || run.Title != "Plan: 2 to add, 0 to change, 0 to destroy." ||
+		!strings.Contains(run.Text, "terraform_data.web") || !strings.Contains(run.DetailsURL, "/jobs/") {
+		t.Errorf("plan check run = %+v", run)
+	}
+	if err := gh.RerequestCheckRun(ctx, repo, run.ID, "mallory"); err != nil {
+		t.Fatal(err)
+	}
+	waitComment(t, gh, repo, pr, "@mallory may not run `atoll plan`")
+	if err := gh.RerequestCheckRun(ctx, repo, run.ID, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	waitCheckRun(t, gh, repo, sha, "atoll/plan: network (default)", 2)
+	if n := countComments(gh, repo, pr, "Plan: 2 to add, 0 to change, 0 to destroy."); n != 2 {
+		t.Errorf("%d plan comments after the Re-run, want 2", n)
+	}
 	if _, err := gh.Comment(ctx, repo, pr, "bob", "atoll apply"); err != nil {
 		t.Fatal(err)
 	}
 	waitComment(t, gh, repo, pr, "Apply complete! Resources: 2 added, 0 changed, 0 destroyed.")
 	waitStatus(t, gh, repo, sha, "atoll/apply", vcs.StatusSuccess)
+	if run := waitCheckRun(t, gh, repo, sha, "atoll/apply: network (default)", 1); run.Conclusion != "success" ||
+		run.Title != "Apply complete! Resources: 2 added, 0 changed, 0 destroyed." {
+		t.Errorf("apply check run = %+v", run)
+	}
 
 	// The fake accepted nothing but installation tokens, so these counts are
 	// what atoll did as the app.
@@ -105,6 +129,9 @@ func TestE2EGitHubApp(t *testing.T) {
 	}
 	atoll.Stop() // flush the log
 	log, comments := atoll.log.String(), joinBodies(gh, repo, pr)
+	for _, run := range gh.CheckRuns(repo, sha) {
+		comments += run.Title + run.Summary + run.Text
+	}
 	for _, s := range secrets {
 		if strings.Contains(log, s) {
 			t.Errorf("server log contains a secret (%.8s...)", s)
@@ -116,4 +143,21 @@ func TestE2EGitHubApp(t *testing.T) {
 	// On disk only the exact secrets: a bare prefix could occur by chance in
 	// a binary plan file.
 	assertNoSecretsOnDisk(t, dataDir, secrets[2:])
+}
+
+// waitCheckRun waits until sha of repo has at least n check runs named name
+// and returns the last.
+func waitCheckRun(t *testing.T, gh *vcstest.Server, repo vcs.Repo, sha, name string, n int) vcstest.RecordedCheckRun {
+	t.Helper()
+	var last vcstest.RecordedCheckRun
+	waitFor(t, func() bool {
+		count := 0
+		for _, run := range gh.CheckRuns(repo, sha) {
+			if run.Name == name {
+				count, last = count+1, run
+			}
+		}
+		return count >= n
+	}, fmt.Sprintf("%d check run(s) %q", n, name))
+	return last
 }

@@ -22,7 +22,14 @@ var (
 	_ vcs.IssueTracker = redactedGitHub{}
 	_ vcs.Merger       = redactedGitHub{}
 	_ vcs.PullCreator  = redactedGitHub{}
+	_ vcs.Checker      = redactedGitHub{}
 )
+
+// CreateCheckRun creates a check run with a redacted title, summary and text.
+func (g redactedGitHub) CreateCheckRun(ctx context.Context, repo vcs.Repo, run vcs.CheckRun) (int64, error) {
+	run.Title, run.Summary, run.Text = g.red.String(run.Title), g.red.String(run.Summary), g.red.String(run.Text)
+	return g.Client.CreateCheckRun(ctx, repo, run)
+}
 
 // CreatePull opens a pull request with a redacted title and body.
 func (g redactedGitHub) CreatePull(ctx context.Context, repo vcs.Repo, head, base, title, body string) (vcs.PullRequest, error) {

@@ -274,6 +274,9 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	}
 	scfg.Deliveries = deliveries
 	scfg.Poller = out
+	if o.GHAppID != 0 {
+		scfg.Checks = out // check runs need a GitHub App; with a token, commit statuses only
+	}
 	if a.spool != nil {
 		scfg.Spool = a.spool
 	}

@@ -258,8 +258,11 @@ func (p *WebhookParser) parsePayload(kind string, payload []byte, gitBase string
 		}
 		return nil
 	}
-	if kind == "merge_group" {
+	switch kind {
+	case "merge_group":
 		return parseMergeGroup(payload, ev, eventRepo)
+	case "check_run":
+		return parseCheckRun(payload, gitBase, ev, eventRepo)
 	}
 	ev.Reason = fmt.Sprintf("event %q is not handled", kind)
 	return nil
@@ -289,6 +292,42 @@ func parseMergeGroup(payload []byte, ev *vcs.Event, eventRepo func(*gh.Repositor
 	ev.Kind = vcs.EventMergeGroup
 	ev.Pull = vcs.PullRequest{BaseRepo: ev.Repo, HeadRepo: ev.Repo, HeadSHA: g.GetHeadSHA(), HeadBranch: head,
 		BaseSHA: g.GetBaseSHA(), BaseBranch: base, State: vcs.PullOpen}
+	return nil
+}
+
+// CheckExternalIDPrefix starts the external ID of every check run Atoll
+// creates; a rerequest of any other check run is ignored.
+const CheckExternalIDPrefix = "atoll:"
+
+// parseCheckRun fills ev from a check_run event: "rerequested" on one of
+// Atoll's check runs is a request to run that check again.
+func parseCheckRun(payload []byte, gitBase string, ev *vcs.Event, eventRepo func(*gh.Repository) error) error {
+	var e gh.CheckRunEvent
+	if err := unmarshalObject(payload, &e); err != nil {
+		return err
+	}
+	ev.Sender = e.GetSender().GetLogin()
+	if err := eventRepo(e.Repo); err != nil {
+		return err
+	}
+	cr := e.GetCheckRun()
+	switch {
+	case e.GetAction() != "rerequested":
+		ev.Reason = fmt.Sprintf("check_run action %q is not handled", e.GetAction())
+		return nil
+	case !strings.HasPrefix(cr.GetExternalID(), CheckExternalIDPrefix):
+		ev.Reason = "check_run of another app"
+		return nil
+	case len(cr.PullRequests) == 0 || cr.PullRequests[0].GetNumber() <= 0:
+		ev.Reason = "check_run not on a pull request"
+		return nil
+	case !shaRe.MatchString(cr.GetHeadSHA()):
+		return fmt.Errorf("%w: check_run without a valid head SHA", vcs.ErrBadRequest)
+	}
+	n := cr.PullRequests[0].GetNumber()
+	ev.Kind = vcs.EventCheckRerun
+	ev.CheckExternalID = cr.GetExternalID()
+	ev.Pull = vcs.PullRequest{BaseRepo: ev.Repo, Num: n, HeadSHA: cr.GetHeadSHA(), URL: webURL(gitBase, ev.Repo, "pull", n)}
 	return nil
 }
 

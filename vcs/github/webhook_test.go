@@ -62,6 +62,15 @@ func mergeGroupPayload(action, headRef string) string {
 		"repository":%s,"sender":{"login":"alice"}}`, action, sha2Hex, headRef, sha1Hex, repoJSON)
 }
 
+func checkRunPayload(action, externalID string, pull int) string {
+	pulls := "[]"
+	if pull > 0 {
+		pulls = fmt.Sprintf(`[{"number":%d}]`, pull)
+	}
+	return fmt.Sprintf(`{"action":%q,"check_run":{"id":9,"head_sha":%q,"external_id":"%s","pull_requests":%s},
+		"repository":%s,"sender":{"login":"alice"}}`, action, sha2Hex, externalID, pulls, repoJSON)
+}
+
 func sign(secret []byte, body string) string {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte(body))
@@ -175,6 +184,23 @@ func TestParseEvents(t *testing.T) {
 		{
 			name: "merge group destroyed", event: "merge_group", body: mergeGroupPayload("destroyed", "refs/heads/q"),
 			want: vcs.Event{Repo: hookRepo, Sender: "alice", Reason: `merge_group action "destroyed" is not handled`},
+		},
+		{
+			name: "check run rerequested", event: "check_run", body: checkRunPayload("rerequested", `atoll:{\"c\":\"plan\"}`, 7),
+			want: vcs.Event{Kind: vcs.EventCheckRerun, Repo: hookRepo, Sender: "alice", CheckExternalID: `atoll:{"c":"plan"}`,
+				Pull: vcs.PullRequest{BaseRepo: hookRepo, Num: 7, HeadSHA: sha2Hex, URL: "https://github.com/acme/infra/pull/7"}},
+		},
+		{
+			name: "check run of another app", event: "check_run", body: checkRunPayload("rerequested", "ci-42", 7),
+			want: vcs.Event{Repo: hookRepo, Sender: "alice", Reason: "check_run of another app"},
+		},
+		{
+			name: "check run completed", event: "check_run", body: checkRunPayload("completed", "atoll:x", 7),
+			want: vcs.Event{Repo: hookRepo, Sender: "alice", Reason: `check_run action "completed" is not handled`},
+		},
+		{
+			name: "check run without a pull request", event: "check_run", body: checkRunPayload("rerequested", "atoll:x", 0),
+			want: vcs.Event{Repo: hookRepo, Sender: "alice", Reason: "check_run not on a pull request"},
 		},
 		{
 			name: "other event", event: "push", body: `{"ref":"refs/heads/main","repository":` + repoJSON + `}`,

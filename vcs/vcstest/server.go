@@ -34,6 +34,7 @@
 //	GET    /repos/{o}/{r}/pulls/{n}
 //	GET    /repos/{o}/{r}/pulls/{n}/files             paginated
 //	GET    /repos/{o}/{r}/pulls/{n}/reviews           paginated
+//	POST   /repos/{o}/{r}/check-runs                 201 with an App installation token; 403 otherwise
 //	POST   /repos/{o}/{r}/pulls                      201 opened by the bot (webhook "opened"); 422 unknown head or base, or already open
 //	PUT    /repos/{o}/{r}/pulls/{n}/merge             200; 405 not mergeable or closed; 409 sha is not the head
 //	DELETE /repos/{o}/{r}/git/refs/{ref}              204; 422 missing ref or default branch
@@ -171,6 +172,8 @@ type Server struct {
 	// installTokens are the installation tokens issued, by token; tokenOrder
 	// lists them oldest first.
 	installTokens map[string]*installToken
+	// checkRuns are the check runs created, by repository full name.
+	checkRuns map[string][]RecordedCheckRun
 	tokenOrder    []string
 	// changed is closed and replaced whenever a comment or status is
 	// recorded, waking WaitComment and WaitStatus.
@@ -284,6 +287,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET "+p+"/pulls/{num}/reviews", s.listReviews)
 	api.HandleFunc("PUT "+p+"/pulls/{num}/merge", s.mergePullAPI)
 	api.HandleFunc("POST "+p+"/pulls", s.createPullAPI)
+	api.HandleFunc("POST "+p+"/check-runs", s.createCheckRunAPI)
 	api.HandleFunc("DELETE "+p+"/git/refs/{ref...}", s.deleteRefAPI)
 	api.HandleFunc("GET "+p+"/issues", s.listIssues)
 	api.HandleFunc("POST "+p+"/issues", s.createIssue)

@@ -173,8 +173,8 @@ type Server struct {
 	// lists them oldest first.
 	installTokens map[string]*installToken
 	// checkRuns are the check runs created, by repository full name.
-	checkRuns map[string][]RecordedCheckRun
-	tokenOrder    []string
+	checkRuns  map[string][]RecordedCheckRun
+	tokenOrder []string
 	// changed is closed and replaced whenever a comment or status is
 	// recorded, waking WaitComment and WaitStatus.
 	changed chan struct{}

@@ -172,9 +172,9 @@ type Server struct {
 	// installTokens are the installation tokens issued, by token; tokenOrder
 	// lists them oldest first.
 	installTokens map[string]*installToken
+	tokenOrder    []string
 	// checkRuns are the check runs created, by repository full name.
-	checkRuns  map[string][]RecordedCheckRun
-	tokenOrder []string
+	checkRuns map[string][]RecordedCheckRun
 	// changed is closed and replaced whenever a comment or status is
 	// recorded, waking WaitComment and WaitStatus.
 	changed chan struct{}

@@ -71,6 +71,10 @@ func (r *prRun) apply(ctx context.Context) bool {
 		res := tmplProject(p)
 		res.Counts = countsFromSummary(pl.Summary)
 		results[i] = res
+		if reason := staleReason(pl, p); reason != "" {
+			results[i].Status, results[i].Reason = templates.StatusRefused, reason
+			continue
+		}
 		if pl.Failed {
 			results[i].Status = templates.StatusRefused
 			results[i].Reason = fmt.Sprintf("the last plan of this project (at %s) failed, so there is no plan to apply. Fix the error its plan comment shows, run `atoll plan%s`, review the new plan, then apply.",
@@ -314,8 +318,8 @@ func requirementsFix(checks []templates.Requirement, baseBranch string) string {
 	return strings.Join(fixes, " ")
 }
 
-// requirementsSource says where requirements (key: "plan_requirements" or
-// "apply_requirements") come from, for refusals: the last repos.yaml entry
+// requirementsSource says where requirements (key: "plan_requirements",
+// "apply_requirements" or "import_requirements") come from, for refusals: the last repos.yaml entry
 // matching the repo that sets them, and the repo config when the server lets it
 // override them.
 func (r *prRun) requirementsSource(key string) string {
@@ -327,6 +331,8 @@ func (r *prRun) requirementsSource(key string) string {
 		reqs := sr.ApplyRequirements
 		if key == "plan_requirements" {
 			reqs = sr.PlanRequirements
+		case "import_requirements":
+			reqs = sr.ImportRequirements
 		}
 		if reqs != nil {
 			entry = sr.ID

@@ -119,6 +119,9 @@ type Config struct {
 	PullMutex  PullMutex
 	// Jobs, when set, shares job pages between replicas.
 	Jobs JobArchive
+	// Cancels, when set, shares the cancellation marks of jobs between
+	// replicas (`atoll cancel`, a push); in memory by default.
+	Cancels CancelBoard
 	// Deliveries records handled webhook deliveries to refuse replays; an
 	// in-memory log of this process by default.
 	Deliveries DeliveryLog
@@ -179,6 +182,7 @@ type Server struct {
 	ready     readiness
 	stale     staleLocks
 	perms     *permissionCache
+	cancels   *cancelState
 
 	// baseCtx is cancelled on Shutdown; background work derives from it.
 	baseCtx context.Context
@@ -224,6 +228,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	cfg.AtollURL = strings.TrimRight(cfg.AtollURL, "/")
+	cfg.Runner = trackingRunner{cfg.Runner} // a cancellation says what it stopped
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:     cfg,
@@ -232,6 +237,7 @@ func New(cfg Config) (*Server, error) {
 		baseCtx: ctx,
 		cancel:  cancel,
 		perms:   newPermissionCache(cfg.VCS, cfg.Now),
+		cancels: newCancelState(cfg.Cancels),
 		poll:    newPollState(),
 		// Unknown until the first drain reads the spool (it may hold webhooks
 		// from before a restart).

@@ -329,7 +329,8 @@ func (r *prRun) requirementsSource(key string) string {
 			continue
 		}
 		reqs := sr.ApplyRequirements
-		if key == "plan_requirements" {
+		switch key {
+		case "plan_requirements":
 			reqs = sr.PlanRequirements
 		case "import_requirements":
 			reqs = sr.ImportRequirements

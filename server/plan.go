@@ -97,6 +97,15 @@ func (r *prRun) planCommand(ctx context.Context) bool {
 // projects the PR changes when it names none.
 func (r *prRun) selectProjects(ctx context.Context) ([]config.Project, error) {
 	cmd := r.w.Command
+	if pat, err := r.projectPattern(); pat != nil || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		if cmd.Workspace != "" {
+			return nil, errors.New("use -p on its own, or -d and -w, not both")
+		}
+		return r.resolved.SelectPattern(pat) // --enable-regexp-cmd
+	}
 	if cmd.Dir != "" || cmd.Project != "" {
 		// Any configured project, or any directory of the repo (as Atlantis
 		// allows), whether or not the PR changes it.

@@ -113,6 +113,9 @@ type Config struct {
 	// EnablePolicyChecks checks every repo's plans (--enable-policy-checks);
 	// otherwise only projects with policy_check: true are checked.
 	EnablePolicyChecks bool
+	// EnableRegexpCmd reads a comment's -p as a regular expression over
+	// project names (--enable-regexp-cmd), as Atlantis does.
+	EnableRegexpCmd bool
 
 	// Dispatcher and PullMutex default to in-process implementations.
 	Dispatcher Dispatcher

@@ -101,7 +101,7 @@ var atlantisFlags = []atlantisFlag{
 	{Name: "enable-external-stores", Kind: kindRefused, Bool: true, Default: "false", Accept: []string{"false"}, Note: "Atoll keeps plan files in its own store: --data-dir, or Redis with --locking-db-type=redis so that any replica can apply"},
 	{Name: "enable-policy-checks", Kind: kindSame, Note: "policies run in-process with OPA on the same .rego files, not with the conftest binary"},
 	{Name: "enable-profiling-api", Kind: kindRefused, Bool: true, Default: "false", Accept: []string{"false"}, Note: "not supported: Atoll serves no pprof endpoints; /metrics has Go runtime metrics"},
-	{Name: "enable-regexp-cmd", Kind: kindRefused, Bool: true, Default: "false", Accept: []string{"false"}, Note: notYet + "regular expressions in -p; name each project"},
+	{Name: "enable-regexp-cmd", Kind: kindSame, Note: "-p of plan, apply and approve_policies is a regular expression matched against whole project names (Go's RE2, at most 128 characters); allowed_regexp_prefixes works as in Atlantis, and a -p matching nothing gets a comment listing the projects"},
 	{Name: "executable-name", Kind: kindImplemented, Note: "the first word of command comments; Atoll then answers only to that word (by default to both atoll and atlantis)"},
 	{Name: "fail-on-pre-workflow-hook-error", Kind: kindRefused, Bool: true, Default: "false", Accept: []string{"true"}, Note: "Atoll always stops a command whose pre_workflow_hook fails (what --fail-on-pre-workflow-hook-error=true asks); remove the flag"},
 	{Name: "gh-allow-mergeable-bypass-apply", Kind: kindRefused, Bool: true, Default: "false", Accept: []string{"false"}, Note: notYet + "mergeable with a required apply status"},

@@ -69,6 +69,7 @@ type serverOptions struct {
 	NotifyLockStale  time.Duration
 	ClusterLease     time.Duration
 	EnablePolicies   bool
+	EnableRegexpCmd  bool
 	AllowForkPRs     bool
 	DriftRepos       string
 	DriftSchedule    string
@@ -165,6 +166,7 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.AuditRetention, "audit-retention", server.DefaultAuditRetention, "how long audit trail entries are kept (older ones are dropped at each lock reconciliation)")
 	fs.DurationVar(&o.PRPollEvery, "pr-poll-interval", 5*time.Minute, "how often the open pull requests of the repositories seen are listed, to plan a head commit a missed webhook left unplanned and release locks of closed ones (0 turns it off)")
 	fs.BoolVar(&o.EnablePolicies, "enable-policy-checks", false, "check every repo's plans against the policy sets in --repo-config (otherwise only repos with policy_check: true)")
+	fs.BoolVar(&o.EnableRegexpCmd, "enable-regexp-cmd", false, "read -p in plan, apply and approve_policies comments as a regular expression over project names (anchored; allowed_regexp_prefixes in the repo config limits which may select several projects)")
 	fs.BoolVar(&o.AllowForkPRs, "allow-fork-prs", false, "plan and apply pull requests from forks; off by default because terraform runs a fork's code with this server's credentials")
 	fs.StringVar(&o.DriftRepos, "drift-repos", "", "comma-separated repos (owner/name) whose default branch is re-planned to detect drift")
 	fs.StringVar(&o.DriftSchedule, "drift-schedule", "@every 1h", "when to check --drift-repos: a cron expression (\"0 * * * *\") or @every DURATION")

@@ -259,7 +259,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		Parser: &ghvcs.WebhookParser{Secret: []byte(o.GHWebhookSecret), Hostname: o.GHHostname, GitURL: gh.GitURL(), BotUser: o.GHUser},
 		VCS:    out, Teams: gh, Merger: gh, GitToken: gh.GitToken, Store: a.store, Runner: run, RepoCfg: repoCfg, TeamAllow: teams,
 		APISecret: o.APISecret, Logger: logger, PullMutex: pullMutex, EnablePolicyChecks: o.EnablePolicies,
-		AllowForkPRs: o.AllowForkPRs, CommandPermission: o.CommandPermission, AllowOpenWeb: o.AllowOpenWeb,
+		AllowForkPRs: o.AllowForkPRs, CommandPermission: o.CommandPermission, AllowOpenWeb: o.AllowOpenWeb, EnableRegexpCmd: o.EnableRegexpCmd,
 		Redact: red.Bytes,
 	}
 	if checker != nil {

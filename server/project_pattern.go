@@ -1,0 +1,35 @@
+package server
+
+import (
+	"github.com/atollhq/atoll/config"
+)
+
+// projectPattern returns the command's -p as a regular expression when the
+// server reads it so (--enable-regexp-cmd); nil for an exact name, or when
+// the command has no -p. allowed_regexp_prefixes come from the repo config,
+// so they are known only once it is checked out (r.resolved).
+func (r *prRun) projectPattern() (*config.ProjectPattern, error) {
+	cmd := r.w.Command
+	if !r.s.cfg.EnableRegexpCmd || cmd.Project == "" {
+		return nil, nil
+	}
+	var prefixes []string
+	if r.resolved != nil {
+		prefixes = r.resolved.AllowedRegexpPrefixes
+	}
+	return config.CompileProjectPattern(cmd.Project, prefixes)
+}
+
+// projectMatcher says which project names the command's -p selects: the
+// exact name, or the names its regular expression matches.
+func (r *prRun) projectMatcher() (func(name string) bool, error) {
+	pat, err := r.projectPattern()
+	if err != nil {
+		return nil, err
+	}
+	if pat == nil {
+		name := r.w.Command.Project
+		return func(n string) bool { return n == name }, nil
+	}
+	return pat.Match, nil
+}

@@ -157,6 +157,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	var pullMutex server.PullMutex
 	var jobArchive *cluster.JobArchive
 	var deliveries server.DeliveryLog
+	var cancels server.CancelBoard
 	switch o.LockingDBType {
 	case "redis":
 		var tlsCfg *tls.Config
@@ -178,6 +179,8 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		jobArchive = cluster.NewJobArchive(st.Client(), st.Prefix(), 7*24*time.Hour)
 		// GitHub redelivers for a few days at most.
 		deliveries = cluster.NewDeliveries(st.Client(), st.Prefix(), 72*time.Hour, logger)
+		// A job cancelled on one replica may run on another.
+		cancels = cluster.NewCancelBoard(st.Client(), st.Prefix(), 0)
 		// Webhooks accepted while Redis is unreachable wait on local disk.
 		sp, err := bolt.New(filepath.Join(o.DataDir, "spool.db"), bolt.Options{})
 		if err != nil {
@@ -273,6 +276,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		scfg.Jobs = jobArchive
 	}
 	scfg.Deliveries = deliveries
+	scfg.Cancels = cancels
 	scfg.Poller = out
 	if a.spool != nil {
 		scfg.Spool = a.spool

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/atollhq/atoll/internal/testenv"
 	"github.com/atollhq/atoll/testdrive/sandbox"
 	"github.com/atollhq/atoll/vcs"
 	"github.com/atollhq/atoll/vcs/vcstest"
@@ -231,5 +232,53 @@ func TestAllowCommandsStateCancel(t *testing.T) {
 	cmds, err = parseAllowCommands("plan,apply,unlock")
 	if err != nil || strings.Contains(strings.Join(cmds, ","), "import") {
 		t.Errorf("parseAllowCommands without import = %v, %v", cmds, err)
+	}
+}
+
+// TestE2ECancelAcrossReplicas: with two replicas on one Redis, `atoll cancel`
+// handled by one replica stops the plan running on the other.
+func TestE2ECancelAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	gh := fakeGitHub(t)
+	redisAddr := testenv.RedisServer(t)
+	marker := filepath.Join(t.TempDir(), "slept")
+	flags := append(redisFlags(t, redisAddr), "--cluster-lease=3s", slowPlanReposYAML(t, marker), "--lock-reconcile-interval=1h")
+	// A has one worker, busy with the plan: the cancel goes to B.
+	a := startAtoll(t, gh, t.TempDir(), append(flags, "--max-parallel-jobs=1")...)
+	repo := networkRepo(t, gh, "infra", t.TempDir())
+	sha, pr := openPR(t, gh, repo, "subnet", map[string]string{
+		"network/subnet.tf": "resource \"terraform_data\" \"subnet\" {\n  input = \"10.0.1.0/24\"\n}\n",
+	}, "alice")
+	waitFor(t, func() bool { return processRunning(t, "sleep\x0061.37") }, "the slow step's sleep on replica A")
+	if len(logLines(a.log.String(), `msg="job started"`)) == 0 {
+		t.Fatal("replica A is not running the plan")
+	}
+	b := startAtoll(t, gh, t.TempDir(), flags...) // webhooks now go to B
+
+	comment(t, gh, repo, pr, "bob", "atoll cancel")
+	cancelled := waitComment(t, gh, repo, pr, "### Cancelled: plan of `network` (default), running ")
+	t.Logf("cancel comment:\n%s", cancelled.Body)
+	if strings.Contains(cancelled.Body, "did not confirm") {
+		t.Errorf("replica A did not confirm the cancellation:\n%s", cancelled.Body)
+	}
+	noSleeper(t)
+	if st := waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusError); st.Description != "Cancelled by @bob" {
+		t.Errorf("plan status = %q, want \"Cancelled by @bob\"", st.Description)
+	}
+	if len(logLines(a.log.String(), `msg="job cancelled"`)) == 0 {
+		t.Errorf("replica A's log does not say it cancelled its job")
+	}
+	if len(logLines(b.log.String(), `msg="jobs cancelled"`)) == 0 {
+		t.Errorf("replica B's log does not say it ran the cancel")
+	}
+	if body := joinBodies(gh, repo, pr); strings.Contains(body, "failed") || strings.Contains(body, "Atoll stopped") {
+		t.Errorf("a comment says failed or stopped:\n%s", body)
+	}
+	// The lock stays, and the job is not taken over by B.
+	if _, locks := httpDo(t, http.MethodGet, b.URL+"/api/locks", nil, nil); !strings.Contains(locks, `"dir":"network"`) {
+		t.Errorf("the plan's lock is gone: %s", locks)
+	}
+	if len(logLines(b.log.String(), "took over a job")) != 0 {
+		t.Errorf("replica B took the cancelled job over:\n%s", b.log.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -100,6 +101,34 @@ func TestDownloadTerraform(t *testing.T) {
 	}
 	if n := m.Zips(); n != 1 {
 		t.Errorf("%d zip downloads, want 1", n)
+	}
+}
+
+// TestDownloadLeftovers: what an install of the version that died
+// half-way left is removed; another version's install in progress is not.
+func TestDownloadLeftovers(t *testing.T) {
+	t.Parallel()
+	m := releasestest.New(t)
+	m.AddTerraform(t, "1.6.9", releasestest.Options{})
+	r := newDownloadRunner(t, m, Config{Download: true})
+	dir := filepath.Join(r.dataDir, "bin", "terraform")
+	stale := []string{filepath.Join(dir, ".install-1.6.9_123"), filepath.Join(dir, ".remove-1.6.9_456")}
+	other := filepath.Join(dir, ".install-1.6.9-rc1_789")
+	for _, d := range append(slices.Clone(stale), other) {
+		if err := os.MkdirAll(filepath.Join(d, "unpack"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.Binary("terraform", "1.6.9"); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range stale {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s is still there (%v)", d, err)
+		}
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("another version's install was removed: %v", err)
 	}
 }
 

@@ -237,20 +237,20 @@ func (r *Runner) binDirBinary(p product, v string) (string, bool) {
 
 // resolveConstraint picks the version a constraint selects: with downloads
 // allowed, the newest release in the releases index that satisfies it
-// (terraform only: OpenTofu's releases have no index Atoll reads); else,
+// (see releaseIndexURL); else,
 // or when the index cannot be read, the newest installed version that
 // does (the default binary's, cached ones, BinDir's). When none does, the
 // error wraps errNoInstalledMatch, and ResolveBinary falls back to the
 // default binary.
 func (r *Runner) resolveConstraint(ctx context.Context, p product, spec versionSpec) (string, error) {
 	var indexErr error
-	if r.cfg.Download && p.dist == DistTerraform {
+	if r.cfg.Download {
 		versions, err := r.releaseVersions(ctx, p)
 		if err == nil {
 			if v := newestMatching(versions, spec.constraint); v != "" {
 				return v, nil
 			}
-			return "", fmt.Errorf("no %s release satisfies %q (releases index of %s)", p.display, spec.text, r.downloadURL(p))
+			return "", fmt.Errorf("no %s release satisfies %q (releases index %s)", p.display, spec.text, r.releaseIndexURL(p))
 		}
 		indexErr = err
 		r.log.Warn("read the releases index; choosing among installed versions", "product", p.binary, "constraint", spec.text, "err", err)
@@ -263,14 +263,10 @@ func (r *Runner) resolveConstraint(ctx context.Context, p product, spec versionS
 	if len(local) > 0 {
 		msg += " (installed: " + strings.Join(local, ", ") + ")"
 	}
-	switch {
-	case indexErr != nil:
+	if indexErr != nil {
 		return "", fmt.Errorf("%s, and the releases index cannot be read: %w (%w)", msg, indexErr, errNoInstalledMatch)
-	case !r.cfg.Download:
-		return "", fmt.Errorf("%s, and downloads are turned off (--tf-download=false): %w (%w)", msg, ErrNotInstalled, errNoInstalledMatch)
-	default:
-		return "", fmt.Errorf("%s; OpenTofu constraints choose among installed versions only: pin an exact terraform_version to download one: %w (%w)", msg, ErrNotInstalled, errNoInstalledMatch)
 	}
+	return "", fmt.Errorf("%s, and downloads are turned off (--tf-download=false): %w (%w)", msg, ErrNotInstalled, errNoInstalledMatch)
 }
 
 // newestMatching returns the newest of versions that satisfies c; a

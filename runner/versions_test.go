@@ -461,12 +461,22 @@ func TestDownloadTofu(t *testing.T) {
 	if _, err := nokey.Binary("opentofu", "1.6.3"); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
 		t.Errorf("no key, tampered zip: err = %v", err)
 	}
-	// OpenTofu constraints choose among installed versions.
-	if bin, err := nokey.Binary("opentofu", "~> 1.6.0"); err != nil || versionOf(t, bin) != "OpenTofu v1.6.4" {
+	// A constraint resolves through the mirror's api.json (OpenTofu's
+	// format), pre-releases left out.
+	m.AddTofu(t, "1.6.5", releasestest.Options{})
+	m.AddTofu(t, "1.7.0-beta1", releasestest.Options{})
+	if bin, err := nokey.Binary("opentofu", "~> 1.6.0"); err != nil || versionOf(t, bin) != "OpenTofu v1.6.5" {
 		t.Errorf("OpenTofu constraint: %q, %v", bin, err)
 	}
-	if _, err := nokey.Binary("opentofu", ">= 1.7"); !errors.Is(err, ErrNotInstalled) {
+	if _, err := nokey.Binary("opentofu", ">= 1.7"); err == nil || !strings.Contains(err.Error(), `no OpenTofu release satisfies ">= 1.7"`) {
 		t.Errorf("OpenTofu constraint nothing satisfies: err = %v", err)
+	}
+	if m.Hits("/tofu/api.json") != 1 {
+		t.Errorf("api.json read %d times, want once", m.Hits("/tofu/api.json"))
+	}
+	// OpenTofu's own site keeps its list elsewhere.
+	if u := newDownloadRunner(t, nil, Config{}).releaseIndexURL(productTofu); u != "https://get.opentofu.org/tofu/api.json" {
+		t.Errorf("default OpenTofu index %s", u)
 	}
 }
 

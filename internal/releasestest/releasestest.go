@@ -30,18 +30,21 @@ import (
 // releases.hashicorp.com (/terraform/index.json, /terraform/V/index.json,
 // the zip, terraform_V_SHA256SUMS and its detached signature .sig), and
 // OpenTofu laid out like its GitHub releases under /tofu (/tofu/vV/ with
-// the zip, tofu_V_SHA256SUMS and .gpgsig). Each zip holds a script that
+// the zip, tofu_V_SHA256SUMS and .gpgsig, and /tofu/api.json listing the
+// versions as get.opentofu.org does). Each zip holds a script that
 // prints "Terraform vV" (or "OpenTofu vV") for `version`.
 type Mirror struct {
 	srv *httptest.Server
 	// Key is the armored public key that signs the SHA256SUMS files.
 	Key string
 
-	mu    sync.Mutex        // guards files, hits, tfVersions and zipDelay
+	mu    sync.Mutex        // guards files, hits, tfVersions, tofuVersions and zipDelay
 	files map[string][]byte // by URL path
 	hits  map[string]int    // GETs by URL path
-	// tfVersions are the entries of /terraform/index.json.
-	tfVersions map[string]json.RawMessage
+	// tfVersions are the entries of /terraform/index.json, tofuVersions
+	// those of /tofu/api.json (OpenTofu's format).
+	tfVersions   map[string]json.RawMessage
+	tofuVersions []map[string]any
 	// zipDelay holds every zip download back, so concurrent requests overlap.
 	zipDelay time.Duration
 	// zips counts zip downloads.
@@ -293,6 +296,14 @@ func (m *Mirror) AddTofu(t testing.TB, v string, o Options) {
 		served = ZipOf(t, map[string]string{"tofu": "#!/bin/sh\necho pwned\n"})
 	}
 	dir := "/tofu/v" + v + "/"
+	m.mu.Lock()
+	m.tofuVersions = append(m.tofuVersions, map[string]any{"id": v, "files": []string{zipName, "tofu_" + v + "_SHA256SUMS"}})
+	idx, err := json.Marshal(map[string]any{"versions": m.tofuVersions})
+	m.files["/tofu/api.json"] = idx
+	m.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
 	m.Set(dir+zipName, served)
 	m.Set(dir+"tofu_"+v+"_SHA256SUMS", sums)
 	m.Set(dir+"tofu_"+v+"_SHA256SUMS.gpgsig", m.sign(t, sums, o.OtherSigner))

@@ -230,6 +230,9 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		a.Close()
 		return nil, err
 	}
+	for _, w := range repoCfg.Warnings { // valid keys that have no effect in Atoll
+		logger.Warn("--repo-config: " + w.Error())
+	}
 	checker, err := loadPolicies(ctx, repoCfg, o.RepoConfig)
 	if err != nil {
 		a.Close()

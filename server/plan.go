@@ -352,7 +352,7 @@ func (r *prRun) planProject(ctx context.Context, p config.Project) templates.Pro
 	}
 	var pc *locking.PolicyCheck
 	if s.policyOn(p) {
-		pc = r.checkPolicies(ctx, planFile)
+		pc = r.checkPolicies(ctx, projectKey(r.w.Repo, p), planFile)
 		res.Policies = tmplPolicies(pc)
 	}
 	sum := sha256.Sum256(data)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -36,10 +37,12 @@ func (s *Server) planSteps(p config.Project) []config.Step {
 	return steps
 }
 
-// checkPolicies evaluates the plan JSON the show step wrote. A check that
-// cannot run counts as a failure: policies fail closed. Each set's result
-// records how many approvals its failures need (approve_count).
-func (r *prRun) checkPolicies(ctx context.Context, planFile string) *locking.PolicyCheck {
+// checkPolicies evaluates the plan JSON the show step wrote for the project
+// at key. A check that cannot run counts as a failure: policies fail closed.
+// Each set's result records how many approvals its failures need
+// (approve_count); a set with sticky_policy_approvals keeps the approvals of
+// the project's previous plan when its failures bring no new item.
+func (r *prRun) checkPolicies(ctx context.Context, key locking.Key, planFile string) *locking.PolicyCheck {
 	data, err := os.ReadFile(runner.ShowFile(planFile))
 	var results []policy.Result
 	if err == nil {
@@ -63,7 +66,66 @@ func (r *prRun) checkPolicies(ctx context.Context, planFile string) *locking.Pol
 		pc.Results = append(pc.Results, locking.PolicyResult{Set: res.Set, Failures: res.Failures, Warnings: res.Warnings, Required: required})
 		fmt.Fprintf(r.job, "policy set %s: %d failure(s), %d warning(s)\n", res.Set, len(res.Failures), len(res.Warnings))
 	}
+	if stickyPolicies(pols) {
+		if prev, found := r.previousPlan(ctx, key); found {
+			for _, set := range keepStickyApprovals(prev.Policy, pc, pols) {
+				fmt.Fprintf(r.job, "policy set %s: approvals kept from the previous plan (sticky_policy_approvals): its failures bring no new item\n", set)
+			}
+		}
+	}
 	return pc
+}
+
+// stickyPolicies reports whether any policy set keeps approvals across plans.
+func stickyPolicies(pols *config.Policies) bool {
+	return pols != nil && slices.ContainsFunc(pols.PolicySets, func(s config.PolicySet) bool { return s.StickyPolicyApprovals })
+}
+
+// defaultPolicyItemRegex makes a set's whole failure output one item, as
+// Atlantis's policy_item_regex default does: approvals are kept only when
+// the failures are the same.
+const defaultPolicyItemRegex = `(?s).+`
+
+// keepStickyApprovals copies into cur the approvals prev's results have, for
+// each failing set with sticky_policy_approvals whose failure items (matches
+// of policy_item_regex in its failure messages, one per line) were all
+// among the failure items prev's approvers approved. It returns the sets
+// whose approvals it kept.
+func keepStickyApprovals(prev, cur *locking.PolicyCheck, pols *config.Policies) []string {
+	if prev == nil || cur == nil {
+		return nil
+	}
+	var kept []string
+	for i := range cur.Results {
+		res := &cur.Results[i]
+		set := findPolicySet(pols, res.Set)
+		if len(res.Failures) == 0 || set == nil || !set.StickyPolicyApprovals {
+			continue
+		}
+		j := slices.IndexFunc(prev.Results, func(p locking.PolicyResult) bool { return p.Set == res.Set })
+		if j < 0 || len(prev.Results[j].Approvals) == 0 {
+			continue
+		}
+		expr := set.PolicyItemRegex
+		if expr == "" {
+			expr = defaultPolicyItemRegex
+		}
+		re, err := regexp.Compile(expr) // checked when repos.yaml was read
+		if err != nil {
+			continue
+		}
+		approved := policyItems(re, prev.Results[j].Failures)
+		if !slices.ContainsFunc(policyItems(re, res.Failures), func(item string) bool { return !slices.Contains(approved, item) }) {
+			res.Approvals = slices.Clone(prev.Results[j].Approvals)
+			kept = append(kept, res.Set)
+		}
+	}
+	return kept
+}
+
+// policyItems are the matches of re in failures, one message a line.
+func policyItems(re *regexp.Regexp, failures []string) []string {
+	return re.FindAllString(strings.Join(failures, "\n"), -1)
 }
 
 // topApproveCount is the policies block's approve_count, 1 without one.

@@ -9,6 +9,10 @@ import (
 	"github.com/atollhq/atoll/notify"
 )
 
+// hookCommands are the commands whose runs check out the repository and run
+// the workflow hooks.
+var hookCommands = []string{"plan", "apply", "import", "state"}
+
 // Keys a repos.yaml entry may list in allowed_overrides.
 var overridableKeys = []string{
 	"plan_requirements", "apply_requirements", "import_requirements", "workflow",
@@ -396,6 +400,11 @@ func (d *decoder) hooks(v *yaml.Node, p string) []Hook {
 		h.Shell, h.ShellArgs = st.Shell, st.ShellArgs
 		if f, set := fields["commands"]; set {
 			h.Commands = d.commandList(f.val, child(hp, "commands"))
+			for _, c := range h.Commands {
+				if !contains(hookCommands, c) {
+					d.fail(resolve(f.val), child(hp, "commands"), "%q: Atoll runs workflow hooks only for %s, which check out the repository, so this hook would never run for %s", c, quoteList(hookCommands), c)
+				}
+			}
 		}
 		out = append(out, h)
 	}

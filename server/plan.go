@@ -109,7 +109,8 @@ func (r *prRun) selectProjects(ctx context.Context) ([]config.Project, error) {
 	if cmd.Dir != "" || cmd.Project != "" {
 		// Any configured project, or any directory of the repo (as Atlantis
 		// allows), whether or not the PR changes it.
-		return r.resolved.Select(r.dir, nil, cmd.Dir, cmd.Workspace, cmd.Project)
+		projects, err := r.resolved.Select(r.dir, nil, cmd.Dir, cmd.Workspace, cmd.Project)
+		return projects, r.regexpHint(err)
 	}
 	changed, err := r.s.cfg.VCS.ListChangedFiles(ctx, r.w.Repo, r.pull.Num)
 	if err != nil {

@@ -1,6 +1,9 @@
 package server
 
 import (
+	"errors"
+	"strings"
+
 	"github.com/atollhq/atoll/config"
 )
 
@@ -32,4 +35,14 @@ func (r *prRun) projectMatcher() (func(name string) bool, error) {
 		return func(n string) bool { return n == name }, nil
 	}
 	return pat.Match, nil
+}
+
+// regexpHint adds to err, when the command's -p looks like a regular
+// expression but the server reads -p as a name, how a server reads it as one.
+func (r *prRun) regexpHint(err error) error {
+	name := r.w.Command.Project
+	if err == nil || r.s.cfg.EnableRegexpCmd || !strings.ContainsAny(name, `*+?()[]{}|^$\\`) {
+		return err
+	}
+	return errors.New(err.Error() + ". `-p` names one project here: this server does not read it as a regular expression (an admin can start it with --enable-regexp-cmd)")
 }

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -37,15 +39,13 @@ func compatWorkflows() (myworkflow, terragrunt Workflow) {
 			{Kind: "env", EnvName: "TF_IN_AUTOMATION", EnvValue: "true"},
 			{Kind: "run", Run: "terragrunt plan -input=false -out=$PLANFILE", Output: "strip_refreshing", Shell: "sh", ShellArgs: []string{"-c"}},
 			runStep("terragrunt show -json $PLANFILE > $SHOWFILE"),
-		},
-		Apply:   []Step{runStep("terragrunt apply -input=false $PLANFILE")},
-		Import:  []Step{runStep(`terragrunt import -input=false $(printf '%s' $COMMENT_ARGS | sed 's/,/ /' | tr -d '\\')`)},
-		StateRm: []Step{runStep(`terragrunt state rm $(printf '%s' $COMMENT_ARGS | sed 's/,/ /' | tr -d '\\')`)},
-		PolicyCheck: []Step{
-			{Kind: "show"},
 			{Kind: "run", Run: "conftest test $SHOWFILE *.json", Output: "strip_refreshing", Shell: "bash", ShellArgs: []string{"--verbose", "-c"}, FilterRegex: []string{`((?i)secret:\s")[^"]*`}},
 			{Kind: "multienv", Run: "./envs.sh", Output: "hide", Shell: "bash", ShellArgs: []string{"-c"}},
 		},
+		Apply:       []Step{runStep("terragrunt apply -input=false $PLANFILE")},
+		Import:      []Step{runStep(`terragrunt import -input=false $(printf '%s' $COMMENT_ARGS | sed 's/,/ /' | tr -d '\\')`)},
+		StateRm:     []Step{runStep(`terragrunt state rm $(printf '%s' $COMMENT_ARGS | sed 's/,/ /' | tr -d '\\')`)},
+		PolicyCheck: []Step{{Kind: "show"}, {Kind: "policy_check"}},
 	}
 	return myworkflow, terragrunt
 }
@@ -67,7 +67,7 @@ func TestCompatAtlantisYAML(t *testing.T) {
 				WhenModified: []string{"*.tf", "../modules/**/*.tf"}, ApplyRequirements: []string{"mergeable", "approved"}, Workflow: "myworkflow"},
 			{Name: "project1-staging", Dir: "project1", Workspace: "staging", ExecutionOrderGroup: 2, RepoLocking: "on_apply",
 				PlanRequirements: []string{"undiverged"}, ImportRequirements: []string{"approved"}, SilencePRComments: []string{"apply"},
-				CustomPolicyCheck: bp(true), DependsOn: []string{"project2"}},
+				CustomPolicyCheck: bp(false), DependsOn: []string{"project2"}},
 			{Name: "project1-production", Dir: "project1", Workspace: "production", ExecutionOrderGroup: 2,
 				AutoplanEnabled: bp(false), TerraformDistribution: "opentofu"},
 			{Name: "project2", Dir: "project2", Workspace: "default", ExecutionOrderGroup: 1, Workflow: "terragrunt"},
@@ -121,6 +121,8 @@ func TestCompatReposYAML(t *testing.T) {
 		Workflows: map[string]Workflow{"custom": compatCustomWorkflow()},
 		Policies: &Policies{ConftestVersion: "v0.25.0", Owners: PolicyOwners{Users: []string{"example-dev"}}, ApproveCount: 1,
 			PolicySets: []PolicySet{{Name: "example-conf-tests", Path: "/home/atlantis/policy/example.rego", Source: "local", ApproveCount: 1}}},
+		Warnings: []*Error{{File: "repos.yaml", Line: 53, Col: 3, Path: "policies.conftest_version",
+			Msg: "has no effect: Atoll checks policies in-process with OPA, not with a conftest binary"}},
 	}
 	if diff := cmp.Diff(want, got, ignoreUnexported); diff != "" {
 		t.Errorf("repos.yaml mismatch (-want +got):\n%s", diff)
@@ -160,7 +162,6 @@ func TestCompatResolve(t *testing.T) {
 	p1.RepoLocking = "on_apply"
 	p1.PlanRequirements = []string{"undiverged"}
 	p1.ImportRequirements = []string{"approved"}
-	p1.CustomPolicyCheck = true
 	p1.DependsOn = []string{"project2"}
 	p2 := base
 	p2.Name, p2.Dir, p2.Workspace, p2.Configured = "project1-production", "project1", "production", true
@@ -199,10 +200,42 @@ func TestCompatResolve(t *testing.T) {
 
 	// For a repo that only gets the first entry, the keys it does not allow are refused.
 	_, err = sc.Resolve("github.com/myorg/specific-repo", "main", rc)
-	want2 := "atlantis.yaml:33:3: projects[1].plan_requirements: the server does not allow repos to override plan_requirements (an admin can add it to allowed_overrides in repos.yaml)\n" +
-		"atlantis.yaml:34:3: projects[1].import_requirements: the server does not allow repos to override import_requirements (an admin can add it to allowed_overrides in repos.yaml)\n" +
-		"atlantis.yaml:35:3: projects[1].silence_pr_comments: the server does not allow repos to override silence_pr_comments (an admin can add it to allowed_overrides in repos.yaml)"
+	want2 := "atlantis.yaml:35:3: projects[1].plan_requirements: the server does not allow repos to override plan_requirements (an admin can add it to allowed_overrides in repos.yaml)\n" +
+		"atlantis.yaml:36:3: projects[1].import_requirements: the server does not allow repos to override import_requirements (an admin can add it to allowed_overrides in repos.yaml)\n" +
+		"atlantis.yaml:37:3: projects[1].silence_pr_comments: the server does not allow repos to override silence_pr_comments (an admin can add it to allowed_overrides in repos.yaml)"
 	if err == nil || err.Error() != want2 {
 		t.Errorf("specific-repo: error = %v\nwant %s", err, want2)
+	}
+}
+
+// TestCompatRefused: what Atlantis's documentation shows but Atoll does not
+// do is refused where it is written, with what to do instead, never ignored.
+func TestCompatRefused(t *testing.T) {
+	t.Parallel()
+	_, err := ParseRepoConfig("atlantis.yaml", []byte(`version: 3
+projects:
+- dir: project1
+  custom_policy_check: true
+workflows:
+  custom:
+    policy_check:
+      steps:
+      - show
+      - run: cnspec scan terraform plan $SHOWFILE --policy-bundle example-cnspec-policies.mql.yaml
+      - policy_check:
+          extra_args: ["-p /home/atlantis/conftest_policies/", "--all-namespaces"]
+`))
+	var got []string
+	for _, e := range Errors(err) {
+		got = append(got, fmt.Sprintf("%d:%d %s", e.Line, e.Col, e.Path))
+	}
+	want := []string{"4:24 projects[0].custom_policy_check", "10:9 workflows.custom.policy_check.steps[1]", "11:9 workflows.custom.policy_check.steps[2]"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("refusals (-want +got):\n%s\nerror: %v", diff, err)
+	}
+	for _, sub := range []string{"true is not supported yet", "may have only the show and policy_check steps", "policy_check takes no extra_args"} {
+		if err == nil || !strings.Contains(err.Error(), sub) {
+			t.Errorf("error lacks %q: %v", sub, err)
+		}
 	}
 }

@@ -287,7 +287,7 @@ func (d *decoder) project(v *yaml.Node, p string) (RepoProject, bool) {
 	rp.DeleteSourceBranchOnMerge = optBool("delete_source_branch_on_merge")
 	rp.ApplyOnMerge = optBool("apply_on_merge")
 	rp.RepoLocking = d.repoLocking(fields, p)
-	rp.CustomPolicyCheck = optBool("custom_policy_check")
+	rp.CustomPolicyCheck = d.customPolicyCheck(fields, p)
 	rp.PolicyCheck = optBool("policy_check")
 	if f, set := fields["autoplan"]; set && !isNull(f.val) {
 		ap := child(p, "autoplan")

@@ -52,7 +52,7 @@ projects:
   delete_source_branch_on_merge: true
   repo_locks:
     mode: on_apply
-  custom_policy_check: true
+  custom_policy_check: false
   policy_check: false
   autoplan:
     enabled: false
@@ -69,7 +69,7 @@ projects:
 `, &RepoConfig{Version: 3, Projects: []RepoProject{{
 			Name: "net", Branch: "main", Dir: "envs/prod", Workspace: "blue", ExecutionOrderGroup: 2,
 			DependsOn: []string{"base"}, DeleteSourceBranchOnMerge: bp(true), RepoLocking: "on_apply",
-			CustomPolicyCheck: bp(true), PolicyCheck: bp(false), AutoplanEnabled: bp(false),
+			CustomPolicyCheck: bp(false), PolicyCheck: bp(false), AutoplanEnabled: bp(false),
 			WhenModified:       []string{"*.tf", "../modules/**/*.tf", "!skip.tf"},
 			PlanRequirements:   []string{"approved"},
 			ApplyRequirements:  []string{"approved", "mergeable", "undiverged", "policies_passed"},
@@ -146,7 +146,6 @@ workflows:
       - plan:
           extra_args: ["-lock=false"]
       - show
-      - policy_check
     apply:
       steps: [apply]
     import:
@@ -174,7 +173,6 @@ workflows:
 					{Kind: "multienv", Run: "./envs.sh", Output: "hide", Shell: "sh", ShellArgs: []string{"-c"}},
 					{Kind: "plan", ExtraArgs: []string{"-lock=false"}},
 					{Kind: "show"},
-					{Kind: "policy_check"},
 				},
 				Apply:       []Step{{Kind: "apply"}},
 				Import:      []Step{{Kind: "init"}, {Kind: "import"}},
@@ -267,7 +265,7 @@ func TestParseRepoConfigErrors(t *testing.T) {
 		{"workflow unknown stage", "version: 3\nworkflows:\n  w:\n    plann: {}\n", `atoll.yaml:4:5: workflows.w.plann: unknown key (did you mean "plan"?)`},
 		{"stage unknown key", "version: 3\nworkflows:\n  w:\n    plan:\n      step: [init]\n", `atoll.yaml:5:7: workflows.w.plan.step: unknown key (did you mean "steps"?)`},
 		{"steps not list", "version: 3\nworkflows:\n  w:\n    plan:\n      steps: init\n", "atoll.yaml:5:14: workflows.w.plan.steps: must be a list of steps"},
-		{"unknown step", "version: 3\nworkflows:\n  w:\n    plan:\n      steps: [innit]\n", `atoll.yaml:5:15: workflows.w.plan.steps[0]: unknown step "innit": use one of "init", "plan", "apply", "show", "policy_check", "import", "state_rm", "version", or run, env, multienv (did you mean "init"?)`},
+		{"unknown step", "version: 3\nworkflows:\n  w:\n    plan:\n      steps: [innit]\n", `atoll.yaml:5:15: workflows.w.plan.steps[0]: unknown step "innit": use one of "init", "plan", "apply", "show", "policy_check", "import", "state_rm", or run, env, multienv (did you mean "init"?)`},
 		{"bare run step", "version: 3\nworkflows:\n  w:\n    plan:\n      steps: [run]\n", "atoll.yaml:5:15: workflows.w.plan.steps[0]: step \"run\" needs a value, for example `- run: <command>`"},
 		{"step with two keys", "version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - run: a\n        init: {}\n", `atoll.yaml:7:9: workflows.w.plan.steps[0]: a step has exactly one key, found "run", "init"; start each step with its own -`},
 		{"step unknown key", "version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - rum: a\n", `atoll.yaml:6:9: workflows.w.plan.steps[0].rum: unknown key (did you mean "run"?)`},

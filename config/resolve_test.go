@@ -138,7 +138,7 @@ projects:
   workflow: server
   depends_on: [a]
   policy_check: false
-  custom_policy_check: true
+  custom_policy_check: false
   delete_source_branch_on_merge: false
 - dir: c
   branch: /^release$/
@@ -171,7 +171,6 @@ workflows:
 	b.Workflow = Workflow{Name: "server", Plan: def.Plan, Apply: []Step{runStep("echo server"), {Kind: "apply"}}, Import: def.Import, PolicyCheck: def.PolicyCheck, StateRm: def.StateRm}
 	b.DependsOn = []string{"a"}
 	b.PolicyCheck = false
-	b.CustomPolicyCheck = true
 	b.DeleteSourceBranchOnMerge = false
 	want := &Resolved{
 		RepoID: "github.com/acme/infra", BaseBranch: "main", ConfigFile: "atoll.yaml",
@@ -231,7 +230,7 @@ func TestResolveErrors(t *testing.T) {
 			"atoll.yaml:4:3: projects[0].delete_source_branch_on_merge: the server does not allow repos to override delete_source_branch_on_merge (an admin can add it to allowed_overrides in repos.yaml)"},
 		{"policy_check not allowed", "", "version: 3\nprojects:\n- dir: a\n  policy_check: true\n",
 			"atoll.yaml:4:3: projects[0].policy_check: the server does not allow repos to override policy_check (an admin can add it to allowed_overrides in repos.yaml)"},
-		{"custom_policy_check not allowed", "", "version: 3\nprojects:\n- dir: a\n  custom_policy_check: true\n",
+		{"custom_policy_check not allowed", "", "version: 3\nprojects:\n- dir: a\n  custom_policy_check: false\n",
 			"atoll.yaml:4:3: projects[0].custom_policy_check: the server does not allow repos to override custom_policy_check (an admin can add it to allowed_overrides in repos.yaml)"},
 		{"silence_pr_comments not allowed", "", "version: 3\nprojects:\n- dir: a\n  silence_pr_comments: [plan]\n",
 			"atoll.yaml:4:3: projects[0].silence_pr_comments: the server does not allow repos to override silence_pr_comments (an admin can add it to allowed_overrides in repos.yaml)"},

@@ -100,7 +100,9 @@ func RunEnv(in RunEnvInput) map[string]string {
 	}
 	v := in.TerraformVersion
 	if v == "" {
-		v = in.Project.TerraformVersion
+		// A required_version constraint is no version: as before Atoll
+		// resolved them, it leaves the variable empty.
+		v = exactVersion(in.Project.TerraformVersion)
 	}
 	env["ATLANTIS_TERRAFORM_VERSION"] = v
 	return env

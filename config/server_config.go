@@ -9,6 +9,10 @@ import (
 	"github.com/atollhq/atoll/notify"
 )
 
+// hookCommands are the commands whose runs check out the repository and run
+// the workflow hooks.
+var hookCommands = []string{"plan", "apply", "import", "state"}
+
 // Keys a repos.yaml entry may list in allowed_overrides.
 var overridableKeys = []string{
 	"plan_requirements", "apply_requirements", "import_requirements", "workflow",
@@ -128,9 +132,20 @@ type PolicySet struct {
 	Owners             PolicyOwners
 	ApproveCount       int
 	PreventSelfApprove bool
+	// StickyPolicyApprovals keeps the set's approvals across re-plans as long
+	// as its failures bring no new item; PolicyItemRegex finds the items in
+	// the failure messages ("" for the default, each message is one item).
+	// Both default to the policies block's.
+	StickyPolicyApprovals bool
+	PolicyItemRegex       string
 }
 
-// Metrics is repos.yaml's metrics block, kept for Atlantis compatibility.
+// PrometheusEndpoint is where Atoll serves its metrics, the one
+// metrics.prometheus.endpoint it accepts.
+const PrometheusEndpoint = "/metrics"
+
+// Metrics is repos.yaml's metrics block, kept for Atlantis compatibility:
+// only prometheus.endpoint /metrics is accepted.
 type Metrics struct {
 	StatsdHost, StatsdPort string
 	PrometheusEndpoint     string
@@ -154,6 +169,9 @@ type ServerConfig struct {
 	Policies  *Policies
 	Metrics   *Metrics
 	TeamAuthz *TeamAuthz
+	// Warnings are keys that are valid but have no effect in Atoll (such as
+	// conftest_version); the server logs them and `atoll validate` prints them.
+	Warnings []*Error
 }
 
 // DefaultServerConfig is the configuration in force without --repo-config, as in
@@ -227,6 +245,8 @@ func ParseServerConfig(file string, data []byte) (*ServerConfig, error) {
 	if err := d.errs.err(); err != nil {
 		return nil, err
 	}
+	d.warns.sort()
+	sc.Warnings = d.warns
 	return sc, nil
 }
 
@@ -312,7 +332,7 @@ func (d *decoder) serverRepo(v *yaml.Node, p string, workflows map[string]Workfl
 	r.ApplyOnMerge = optBool("apply_on_merge")
 	r.RepoLocking = d.repoLocking(fields, p)
 	r.PolicyCheck = optBool("policy_check")
-	r.CustomPolicyCheck = optBool("custom_policy_check")
+	r.CustomPolicyCheck = d.customPolicyCheck(fields, p)
 	if f, set := fields["autodiscover"]; set {
 		r.Autodiscover = d.autodiscover(f.val, child(p, "autodiscover"))
 	}
@@ -380,6 +400,11 @@ func (d *decoder) hooks(v *yaml.Node, p string) []Hook {
 		h.Shell, h.ShellArgs = st.Shell, st.ShellArgs
 		if f, set := fields["commands"]; set {
 			h.Commands = d.commandList(f.val, child(hp, "commands"))
+			for _, c := range h.Commands {
+				if !contains(hookCommands, c) {
+					d.fail(resolve(f.val), child(hp, "commands"), "%q: Atoll runs workflow hooks only for %s, which check out the repository, so this hook would never run for %s", c, quoteList(hookCommands), c)
+				}
+			}
 		}
 		out = append(out, h)
 	}
@@ -418,14 +443,13 @@ func (d *decoder) policies(v *yaml.Node, p string) *Policies {
 	pol := &Policies{ApproveCount: 1}
 	if f, set := fields["conftest_version"]; set {
 		pol.ConftestVersion, _ = d.str(f.val, child(p, "conftest_version"))
+		d.warn(f.key, child(p, "conftest_version"), "has no effect: Atoll checks policies in-process with OPA, not with a conftest binary")
 	}
 	if f, set := fields["owners"]; set {
 		pol.Owners = d.owners(f.val, child(p, "owners"))
 	}
 	if f, set := fields["approve_count"]; set {
-		if n, ok := d.integer(f.val, child(p, "approve_count")); ok {
-			pol.ApproveCount = n
-		}
+		pol.ApproveCount = d.approveCount(f.val, child(p, "approve_count"), pol.ApproveCount)
 	}
 	if f, set := fields["sticky_policy_approvals"]; set {
 		pol.StickyPolicyApprovals, _ = d.boolean(f.val, child(p, "sticky_policy_approvals"))
@@ -450,7 +474,7 @@ func (d *decoder) policies(v *yaml.Node, p string) *Policies {
 		if !ok {
 			continue
 		}
-		ps := PolicySet{ApproveCount: pol.ApproveCount}
+		ps := PolicySet{ApproveCount: pol.ApproveCount, StickyPolicyApprovals: pol.StickyPolicyApprovals, PolicyItemRegex: pol.PolicyItemRegex}
 		req := func(key string) string {
 			f, set := sf[key]
 			if !set {
@@ -468,22 +492,51 @@ func (d *decoder) policies(v *yaml.Node, p string) *Policies {
 			ps.Owners = d.owners(f.val, child(ip, "owners"))
 		}
 		if f, set := sf["approve_count"]; set {
-			if n, ok := d.integer(f.val, child(ip, "approve_count")); ok {
-				ps.ApproveCount = n
-			}
+			ps.ApproveCount = d.approveCount(f.val, child(ip, "approve_count"), ps.ApproveCount)
 		}
 		if f, set := sf["prevent_self_approve"]; set {
 			ps.PreventSelfApprove, _ = d.boolean(f.val, child(ip, "prevent_self_approve"))
 		}
 		if f, set := sf["sticky_policy_approvals"]; set {
-			d.boolean(f.val, child(ip, "sticky_policy_approvals"))
+			if b, ok := d.boolean(f.val, child(ip, "sticky_policy_approvals")); ok {
+				ps.StickyPolicyApprovals = b
+			}
 		}
 		if f, set := sf["policy_item_regex"]; set {
-			d.regex(f.val, child(ip, "policy_item_regex"))
+			if re, ok := d.regex(f.val, child(ip, "policy_item_regex")); ok {
+				ps.PolicyItemRegex = re
+			}
 		}
 		pol.PolicySets = append(pol.PolicySets, ps)
 	}
 	return pol
+}
+
+// approveCount decodes an approve_count: an integer of at least 1. It
+// returns def when the value is invalid.
+func (d *decoder) approveCount(v *yaml.Node, p string, def int) int {
+	n, ok := d.integer(v, p)
+	if !ok {
+		return def
+	}
+	if n < 1 {
+		d.fail(resolve(v), p, "must be at least 1 (the number of policy owners who must approve a failing policy set)")
+		return def
+	}
+	return n
+}
+
+// customPolicyCheck reads custom_policy_check among the fields of the
+// mapping at p. false is what Atoll does; true is refused.
+func (d *decoder) customPolicyCheck(fields map[string]field, p string) *bool {
+	b := d.optBool(fields, p, "custom_policy_check")
+	if b != nil && *b {
+		d.fail(resolve(fields["custom_policy_check"].val), child(p, "custom_policy_check"),
+			"true is not supported yet: Atoll checks policies only with its built-in OPA check of repos.yaml's policy sets. "+
+				"To run another policy tool, add `- show` and `- run: <tool> $SHOWFILE` after `- plan` in the workflow's plan stage, where a failing command fails the plan")
+		return nil
+	}
+	return b
 }
 
 func (d *decoder) owners(v *yaml.Node, p string) PolicyOwners {
@@ -519,6 +572,7 @@ func (d *decoder) metrics(v *yaml.Node, p string) *Metrics {
 			if h, set := sf["port"]; set {
 				m.StatsdPort, _ = d.str(h.val, child(sp, "port"))
 			}
+			d.fail(f.key, sp, "Atoll does not send statsd metrics: it serves Prometheus metrics at /metrics. Remove metrics.statsd and scrape /metrics (a statsd exporter can convert them if you need statsd)")
 		}
 	}
 	if f, set := fields["prometheus"]; set && !isNull(f.val) {
@@ -526,6 +580,9 @@ func (d *decoder) metrics(v *yaml.Node, p string) *Metrics {
 		if pf, _, ok := d.mapping(f.val, pp, []string{"endpoint"}); ok {
 			if e, set := pf["endpoint"]; set {
 				m.PrometheusEndpoint, _ = d.str(e.val, child(pp, "endpoint"))
+				if m.PrometheusEndpoint != "" && m.PrometheusEndpoint != PrometheusEndpoint {
+					d.fail(resolve(e.val), child(pp, "endpoint"), "%q: Atoll serves Prometheus metrics at %s only; set it to %s or remove it", m.PrometheusEndpoint, PrometheusEndpoint, PrometheusEndpoint)
+				}
 			}
 		}
 	}
@@ -547,6 +604,8 @@ func (d *decoder) teamAuthz(v *yaml.Node, p string) *TeamAuthz {
 	if f, set := fields["args"]; set {
 		t.Args, _ = d.strList(f.val, child(p, "args"))
 	}
+	d.fail(resolve(v), p, "not supported yet: Atoll does not run an external authorization command. "+
+		"Limit who may run which command with team_allowlist on the repos entry (\"ops:apply, *:plan\") or the server's --gh-team-allowlist and --command-permission")
 	return t
 }
 

@@ -91,6 +91,8 @@ workflows:
     users: [alice]
     teams: [security]
   approve_count: 2
+  sticky_policy_approvals: true
+  policy_item_regex: '(?m)^\S+'
   policy_sets:
   - name: base
     path: /policies/base
@@ -100,22 +102,27 @@ workflows:
     source: local
     approve_count: 3
     prevent_self_approve: true
+    sticky_policy_approvals: false
     owners: {teams: [sre]}
+  - name: items
+    path: /policies/items
+    source: local
+    policy_item_regex: /resource \S+/
 metrics:
-  statsd: {host: 127.0.0.1, port: "8125"}
   prometheus: {endpoint: /metrics}
-team_authz:
-  command: /usr/local/bin/authz
-  args: [--strict]
 `, func(*testing.T) *ServerConfig {
 			return &ServerConfig{
 				Policies: &Policies{ConftestVersion: "v0.46.0", Owners: PolicyOwners{Users: []string{"alice"}, Teams: []string{"security"}}, ApproveCount: 2,
+					StickyPolicyApprovals: true, PolicyItemRegex: `(?m)^\S+`,
 					PolicySets: []PolicySet{
-						{Name: "base", Path: "/policies/base", Source: "local", ApproveCount: 2},
-						{Name: "strict", Path: "/policies/strict", Source: "local", ApproveCount: 3, PreventSelfApprove: true, Owners: PolicyOwners{Teams: []string{"sre"}}},
+						{Name: "base", Path: "/policies/base", Source: "local", ApproveCount: 2, StickyPolicyApprovals: true, PolicyItemRegex: `(?m)^\S+`},
+						{Name: "strict", Path: "/policies/strict", Source: "local", ApproveCount: 3, PreventSelfApprove: true, Owners: PolicyOwners{Teams: []string{"sre"}},
+							PolicyItemRegex: `(?m)^\S+`},
+						{Name: "items", Path: "/policies/items", Source: "local", ApproveCount: 2, StickyPolicyApprovals: true, PolicyItemRegex: `resource \S+`},
 					}},
-				Metrics:   &Metrics{StatsdHost: "127.0.0.1", StatsdPort: "8125", PrometheusEndpoint: "/metrics"},
-				TeamAuthz: &TeamAuthz{Command: "/usr/local/bin/authz", Args: []string{"--strict"}},
+				Metrics: &Metrics{PrometheusEndpoint: "/metrics"},
+				Warnings: []*Error{{File: "repos.yaml", Line: 2, Col: 3, Path: "policies.conftest_version",
+					Msg: "has no effect: Atoll checks policies in-process with OPA, not with a conftest binary"}},
 			}
 		}},
 	}
@@ -167,13 +174,25 @@ func TestParseServerConfigErrors(t *testing.T) {
 		{"hook unknown key", "repos:\n- id: /.*/\n  post_workflow_hooks:\n  - {run: x, shel: bash}\n", `repos.yaml:4:14: repos[0].post_workflow_hooks[0].shel: unknown key (did you mean "shell"?)`},
 		{"hooks not list", "repos:\n- id: /.*/\n  pre_workflow_hooks: {run: x}\n", "repos.yaml:3:23: repos[0].pre_workflow_hooks: must be a list of hooks (- run: <command>)"},
 		{"hook commands", "repos:\n- id: /.*/\n  pre_workflow_hooks:\n  - {run: x, commands: \"plan, aply\"}\n", `repos.yaml:4:24: repos[0].pre_workflow_hooks[0].commands: "aply" is not a command; use "plan", "apply", "unlock", "import", "state", "approve_policies", "policy_check", "version" (did you mean "apply"?)`},
+		{"hook command without a checkout", "repos:\n- id: /.*/\n  post_workflow_hooks:\n  - {run: x, commands: [plan, version]}\n", `repos.yaml:4:24: repos[0].post_workflow_hooks[0].commands: "version": Atoll runs workflow hooks only for "plan", "apply", "import", "state", which check out the repository, so this hook would never run for version`},
 		{"team_allowlist", "repos:\n- id: /.*/\n  team_allowlist: \"platform\"\n", `repos.yaml:3:19: repos[0].team_allowlist: team allowlist entry "platform" must be team:command, for example platform:apply or *:plan`},
 		{"autoplan_modules", "repos:\n- id: /.*/\n  autoplan_modules: no way\n", "repos.yaml:3:21: repos[0].autoplan_modules: must be true or false"},
-		{"workflow step", "workflows:\n  w:\n    apply:\n      steps: [aply]\n", `repos.yaml:4:15: workflows.w.apply.steps[0]: unknown step "aply": use one of "init", "plan", "apply", "show", "policy_check", "import", "state_rm", "version", or run, env, multienv (did you mean "apply"?)`},
+		{"workflow step", "workflows:\n  w:\n    apply:\n      steps: [aply]\n", `repos.yaml:4:15: workflows.w.apply.steps[0]: unknown step "aply": use one of "init", "plan", "apply", "show", "policy_check", "import", "state_rm", or run, env, multienv (did you mean "apply"?)`},
 		{"policies missing sets", "policies:\n  approve_count: 1\n", "repos.yaml:2:3: policies.policy_sets: required key is missing"},
 		{"policy set source", "policies:\n  policy_sets:\n  - {name: a, path: p, source: github}\n", `repos.yaml:3:32: policies.policy_sets[0].source: "github" is not supported; use local`},
 		{"metrics unknown", "metrics:\n  datadog: {}\n", "repos.yaml:2:3: metrics.datadog: unknown key"},
-		{"team_authz command", "team_authz:\n  args: [x]\n", "repos.yaml:2:3: team_authz.command: required key is missing"},
+		{"team_authz command", "team_authz:\n  args: [x]\n", "repos.yaml:2:3: team_authz: not supported yet: Atoll does not run an external authorization command. Limit who may run which command with team_allowlist on the repos entry (\"ops:apply, *:plan\") or the server's --gh-team-allowlist and --command-permission\nrepos.yaml:2:3: team_authz.command: required key is missing"},
+		{"team_authz", "team_authz:\n  command: /usr/local/bin/authz\n", "repos.yaml:2:3: team_authz: not supported yet: Atoll does not run an external authorization command. Limit who may run which command with team_allowlist on the repos entry (\"ops:apply, *:plan\") or the server's --gh-team-allowlist and --command-permission"},
+		{"metrics statsd", "metrics:\n  statsd: {host: 127.0.0.1, port: \"8125\"}\n", "repos.yaml:2:3: metrics.statsd: Atoll does not send statsd metrics: it serves Prometheus metrics at /metrics. Remove metrics.statsd and scrape /metrics (a statsd exporter can convert them if you need statsd)"},
+		{"metrics prometheus endpoint", "metrics:\n  prometheus: {endpoint: /prom}\n", `repos.yaml:2:26: metrics.prometheus.endpoint: "/prom": Atoll serves Prometheus metrics at /metrics only; set it to /metrics or remove it`},
+		{"approve_count", "policies:\n  approve_count: 0\n  policy_sets:\n  - {name: a, path: p, source: local}\n", "repos.yaml:2:18: policies.approve_count: must be at least 1 (the number of policy owners who must approve a failing policy set)"},
+		{"set approve_count", "policies:\n  policy_sets:\n  - {name: a, path: p, source: local, approve_count: -1}\n", "repos.yaml:3:54: policies.policy_sets[0].approve_count: must be at least 1 (the number of policy owners who must approve a failing policy set)"},
+		{"policy_item_regex", "policies:\n  policy_sets:\n  - {name: a, path: p, source: local, policy_item_regex: \"(\"}\n", "repos.yaml:3:58: policies.policy_sets[0].policy_item_regex: invalid regular expression \"(\": missing closing ): `(`"},
+		{"custom_policy_check", "repos:\n- id: /.*/\n  custom_policy_check: true\n", "repos.yaml:3:24: repos[0].custom_policy_check: true is not supported yet: Atoll checks policies only with its built-in OPA check of repos.yaml's policy sets. To run another policy tool, add `- show` and `- run: <tool> $SHOWFILE` after `- plan` in the workflow's plan stage, where a failing command fails the plan"},
+		{"policy_check stage run step", "workflows:\n  w:\n    policy_check:\n      steps: [show, {run: conftest test $SHOWFILE}]\n", "repos.yaml:4:21: workflows.w.policy_check.steps[1]: a policy_check stage may have only the show and policy_check steps: Atoll does not run custom policy steps yet. To run another policy tool, add `- show` and `- run: <tool> $SHOWFILE` after `- plan` in the plan stage, where a failing command fails the plan"},
+		{"policy_check extra_args", "workflows:\n  w:\n    policy_check:\n      steps:\n      - show\n      - policy_check: {extra_args: [--all-namespaces]}\n", "repos.yaml:6:9: workflows.w.policy_check.steps[1]: policy_check takes no extra_args: Atoll checks policies in-process with OPA, not with conftest, against the policy sets in the server's repos.yaml (all their packages, as with --all-namespaces)"},
+		{"policy_check step in plan", "workflows:\n  w:\n    plan:\n      steps: [init, plan, policy_check]\n", "repos.yaml:4:27: workflows.w.plan.steps[2]: the policy_check step belongs in the workflow's policy_check stage; Atoll checks policies after every plan when policy checks are on"},
+		{"version step", "workflows:\n  w:\n    plan:\n      steps: [version, init, plan]\n", "repos.yaml:4:15: workflows.w.plan.steps[0]: the version step is not supported yet; use `- run: terraform version` if you need the version in the output"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

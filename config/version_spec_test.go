@@ -54,3 +54,15 @@ func TestTerraformVersionAsAtlantis(t *testing.T) {
 		}
 	}
 }
+
+// TestRunEnvVersionConstraint: ATLANTIS_TERRAFORM_VERSION is a version,
+// never a constraint.
+func TestRunEnvVersionConstraint(t *testing.T) {
+	t.Parallel()
+	for spec, want := range map[string]string{"1.5.7": "1.5.7", ">= 1.5, < 1.7": "", "": ""} {
+		got := RunEnv(RunEnvInput{Project: Project{Dir: ".", TerraformVersion: spec}, RepoRoot: "/r"})
+		if got["ATLANTIS_TERRAFORM_VERSION"] != want {
+			t.Errorf("TerraformVersion %q: ATLANTIS_TERRAFORM_VERSION = %q, want %q", spec, got["ATLANTIS_TERRAFORM_VERSION"], want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"regexp"
+	"slices"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -70,7 +71,7 @@ func (d *decoder) workflow(name string, v *yaml.Node, path string) Workflow {
 		if !set {
 			return nil
 		}
-		return d.stage(f.val, child(path, key))
+		return d.stage(key, f.val, child(path, key))
 	}
 	w.Plan = stage("plan")
 	w.Apply = stage("apply")
@@ -80,8 +81,9 @@ func (d *decoder) workflow(name string, v *yaml.Node, path string) Workflow {
 	return w
 }
 
-// stage decodes {steps: [...]}; the result is never nil.
-func (d *decoder) stage(v *yaml.Node, path string) []Step {
+// stage decodes {steps: [...]} of the stage named name; the result is never
+// nil.
+func (d *decoder) stage(name string, v *yaml.Node, path string) []Step {
 	steps := []Step{}
 	if isNull(v) {
 		return steps
@@ -101,11 +103,31 @@ func (d *decoder) stage(v *yaml.Node, path string) []Step {
 		return steps
 	}
 	for i, s := range seq.Content {
-		if st, ok := d.step(s, index(p, i)); ok {
+		if st, ok := d.step(s, index(p, i)); ok && d.stepFits(name, st, s, index(p, i)) {
 			steps = append(steps, st)
 		}
 	}
 	return steps
+}
+
+// stepFits refuses a step that Atoll would not run as written in stage:
+// the policy_check stage runs Atoll's built-in check (show, policy_check),
+// a policy_check step belongs there, and version is not supported.
+func (d *decoder) stepFits(stage string, st Step, n *yaml.Node, path string) bool {
+	switch {
+	case st.Kind == StepVersion:
+		d.fail(resolve(n), path, "the version step is not supported yet; use `- run: terraform version` if you need the version in the output")
+	case stage == "policy_check" && st.Kind == StepPolicy && len(st.ExtraArgs) > 0:
+		d.fail(resolve(n), path, "policy_check takes no extra_args: Atoll checks policies in-process with OPA, not with conftest, against the policy sets in the server's repos.yaml (all their packages, as with --all-namespaces)")
+	case stage == "policy_check" && st.Kind != StepShow && st.Kind != StepPolicy:
+		d.fail(resolve(n), path, "a policy_check stage may have only the show and policy_check steps: Atoll does not run custom policy steps yet. "+
+			"To run another policy tool, add `- show` and `- run: <tool> $SHOWFILE` after `- plan` in the plan stage, where a failing command fails the plan")
+	case stage != "policy_check" && st.Kind == StepPolicy:
+		d.fail(resolve(n), path, "the policy_check step belongs in the workflow's policy_check stage; Atoll checks policies after every plan when policy checks are on")
+	default:
+		return true
+	}
+	return false
 }
 
 // step decodes one step: a built-in name, or a mapping with exactly one key.
@@ -116,7 +138,7 @@ func (d *decoder) step(v *yaml.Node, path string) (Step, bool) {
 			if contains(stepKeys, v.Value) {
 				d.fail(v, path, "step %q needs a value, for example `- %s: <command>`", v.Value, v.Value)
 			} else {
-				d.fail(v, path, "unknown step %q: use one of %s, or run, env, multienv%s", v.Value, quoteList(builtinSteps), didYouMean(v.Value, stepKeys))
+				d.fail(v, path, "unknown step %q: use one of %s, or run, env, multienv%s", v.Value, quoteList(slices.DeleteFunc(slices.Clone(builtinSteps), func(s string) bool { return s == StepVersion })), didYouMean(v.Value, stepKeys))
 			}
 			return Step{}, false
 		}

@@ -21,6 +21,8 @@ type Pos struct {
 type decoder struct {
 	file string
 	errs ErrorList
+	// warns are keys that are valid but have no effect in Atoll.
+	warns ErrorList
 	// keys maps a key path ("projects[0].workflow") to where its key was written.
 	keys map[string]Pos
 }
@@ -36,6 +38,15 @@ func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
 		e.Line, e.Col = n.Line, n.Column
 	}
 	d.errs = append(d.errs, e)
+}
+
+// warn records, at n's position, a key that is valid but has no effect.
+func (d *decoder) warn(n *yaml.Node, path, format string, args ...any) {
+	e := &Error{File: d.file, Path: path, Msg: fmt.Sprintf(format, args...)}
+	if n != nil {
+		e.Line, e.Col = n.Line, n.Column
+	}
+	d.warns = append(d.warns, e)
 }
 
 // failAt records a problem at a recorded position.

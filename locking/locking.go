@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -182,7 +183,9 @@ type Plan struct {
 // PolicyCheck is the result of checking a plan against the server's policy sets.
 type PolicyCheck struct {
 	Results []PolicyResult `json:"results"`
-	// ApprovedBy is the policy owner who approved the failures, "" if none did.
+	// ApprovedBy is the policy owner who approved every failure at once, ""
+	// if none did. Records written before approvals were counted per policy
+	// set have it; newer ones keep approvals in each PolicyResult.
 	ApprovedBy string `json:"approved_by,omitempty"`
 }
 
@@ -191,9 +194,24 @@ type PolicyResult struct {
 	Set      string   `json:"set"`
 	Failures []string `json:"failures,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
+	// Required is how many distinct policy owners must approve the set's
+	// failures (approve_count); 0 counts as 1.
+	Required int `json:"required,omitempty"`
+	// Approvals are the distinct policy owners who approved the failures,
+	// in the order they did.
+	Approvals []string `json:"approvals,omitempty"`
 }
 
-// Passed reports whether every policy set passed, or a policy owner approved
+// Needed is how many approvals the set's failures need: Required, at least 1.
+func (r PolicyResult) Needed() int { return max(r.Required, 1) }
+
+// Passed reports whether the set passed, or enough policy owners approved
+// its failures.
+func (r PolicyResult) Passed() bool {
+	return len(r.Failures) == 0 || len(r.Approvals) >= r.Needed()
+}
+
+// Passed reports whether every policy set passed, or policy owners approved
 // the failures.
 func (c *PolicyCheck) Passed() bool {
 	if c == nil {
@@ -203,11 +221,31 @@ func (c *PolicyCheck) Passed() bool {
 		return true
 	}
 	for _, r := range c.Results {
-		if len(r.Failures) > 0 {
+		if !r.Passed() {
 			return false
 		}
 	}
 	return true
+}
+
+// Approvers returns the distinct policy owners who approved any failure, in
+// the order they first did.
+func (c *PolicyCheck) Approvers() []string {
+	if c == nil {
+		return nil
+	}
+	var out []string
+	if c.ApprovedBy != "" {
+		out = append(out, c.ApprovedBy)
+	}
+	for _, r := range c.Results {
+		for _, u := range r.Approvals {
+			if !slices.Contains(out, u) {
+				out = append(out, u)
+			}
+		}
+	}
+	return out
 }
 
 // PlanStore keeps plan records per PR.

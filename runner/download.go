@@ -407,10 +407,27 @@ func unzipOne(ra io.ReaderAt, size int64, name, dst string, limit int64) error {
 	return out.Close()
 }
 
-// releaseVersions returns the versions in p's releases index
-// (BASE/terraform/index.json), read at most once per releaseIndexTTL.
+// DefaultTofuIndexURL is OpenTofu's list of releases, read to resolve a
+// constraint when OpenTofu comes from DefaultTofuDownloadURL; a mirror
+// serves its own as MIRROR/api.json, in the same format.
+const DefaultTofuIndexURL = "https://get.opentofu.org/tofu/api.json"
+
+// releaseIndexURL is where the releases index of p is: BASE/terraform/index.json
+// (releases.hashicorp.com's layout), or OpenTofu's api.json.
+func (r *Runner) releaseIndexURL(p product) string {
+	if p.dist == DistOpenTofu {
+		if r.downloadURL(p) == cleanBaseURL(DefaultTofuDownloadURL) {
+			return DefaultTofuIndexURL
+		}
+		return r.downloadURL(p) + "/api.json"
+	}
+	return r.downloadURL(p) + "/" + p.binary + "/index.json"
+}
+
+// releaseVersions returns the versions in p's releases index (see
+// releaseIndexURL), read at most once per releaseIndexTTL.
 func (r *Runner) releaseVersions(ctx context.Context, p product) ([]string, error) {
-	url := r.downloadURL(p) + "/" + p.binary + "/index.json"
+	url := r.releaseIndexURL(p)
 	r.versionsMu.Lock()
 	e, ok := r.releaseIndex[url]
 	r.versionsMu.Unlock()
@@ -449,14 +466,34 @@ func (r *Runner) readReleaseIndex(ctx context.Context, p product, url string) ([
 	if err := r.fetch(ctx, url, &buf, maxIndexSize); err != nil {
 		return nil, fmt.Errorf("read the %s releases index: %w", p.display, err)
 	}
-	var idx struct {
-		Versions map[string]struct{} `json:"versions"`
-	}
-	if err := json.Unmarshal(buf.Bytes(), &idx); err != nil {
-		return nil, fmt.Errorf("read the %s releases index %s: %w", p.display, url, err)
+	var all []string
+	if p.dist == DistOpenTofu {
+		// {"versions": [{"id": "1.8.0", "files": [...]}, ...]}
+		var idx struct {
+			Versions []struct {
+				ID string `json:"id"`
+			} `json:"versions"`
+		}
+		if err := json.Unmarshal(buf.Bytes(), &idx); err != nil {
+			return nil, fmt.Errorf("read the %s releases index %s: %w", p.display, url, err)
+		}
+		for _, v := range idx.Versions {
+			all = append(all, v.ID)
+		}
+	} else {
+		// {"name": "terraform", "versions": {"1.5.7": {...}, ...}}
+		var idx struct {
+			Versions map[string]struct{} `json:"versions"`
+		}
+		if err := json.Unmarshal(buf.Bytes(), &idx); err != nil {
+			return nil, fmt.Errorf("read the %s releases index %s: %w", p.display, url, err)
+		}
+		for v := range idx.Versions {
+			all = append(all, v)
+		}
 	}
 	var versions []string
-	for v := range idx.Versions {
+	for _, v := range all {
 		if exactRe.MatchString(v) {
 			versions = append(versions, v)
 		}

@@ -194,14 +194,16 @@ func (r *Runner) installLocked(ctx context.Context, p product, v string) (string
 	if bin, ok := r.cachedBinary(p, v); ok {
 		return bin, nil
 	}
-	// Leftovers of an install that died half-way.
-	if old, _ := filepath.Glob(filepath.Join(dir, ".install-"+v+"-*")); len(old) > 0 {
+	// Leftovers of an install of v that died half-way ("_" never occurs in
+	// a version, so another version's install in progress is not matched).
+	for _, pattern := range []string{".install-" + v + "_*", ".remove-" + v + "_*"} {
+		old, _ := filepath.Glob(filepath.Join(dir, pattern))
 		for _, o := range old {
 			_ = os.RemoveAll(o)
 		}
 	}
 	start := time.Now()
-	tmp, err := os.MkdirTemp(dir, ".install-"+v+"-")
+	tmp, err := os.MkdirTemp(dir, ".install-"+v+"_")
 	if err != nil {
 		return "", fmt.Errorf("install %s %s: %w", p.display, v, err)
 	}
@@ -244,7 +246,7 @@ func (r *Runner) installLocked(ctx context.Context, p product, v string) (string
 	final := filepath.Join(dir, v)
 	if _, err := os.Lstat(final); err == nil {
 		// A corrupt or partial version: move it aside whole, then remove it.
-		trash, err := os.MkdirTemp(dir, ".remove-"+v+"-")
+		trash, err := os.MkdirTemp(dir, ".remove-"+v+"_")
 		if err != nil {
 			return "", fmt.Errorf("install %s %s: %w", p.display, v, err)
 		}

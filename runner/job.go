@@ -41,6 +41,9 @@ type Job struct {
 	// ImportAddress and ImportID are the resource address and provider ID of
 	// an import step.
 	ImportAddress, ImportID string
+	// StateRmAddresses are the resource addresses a state_rm step removes
+	// from the state (see state.go).
+	StateRmAddresses []string
 	// Env holds Atlantis-style variables for run steps (WORKSPACE, DIR,
 	// PROJECT_NAME, PULL_NUM, HEAD_COMMIT, BASE_REPO_OWNER, ...). The runner
 	// adds PLANFILE and SHOWFILE, DIR (the absolute project directory) and
@@ -288,7 +291,7 @@ func (x *execution) runStepGuarded(ctx context.Context, step config.Step, res *R
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	switch step.Kind {
-	case config.StepInit, config.StepPlan, config.StepShow, config.StepApply, config.StepImport:
+	case config.StepInit, config.StepPlan, config.StepShow, config.StepApply, config.StepImport, config.StepStateRm:
 		var stop func()
 		ctx, stop = x.guardTerraform(ctx)
 		defer stop()
@@ -308,6 +311,8 @@ func (x *execution) runStep(ctx context.Context, step config.Step, res *Result) 
 		return x.applyStep(ctx, step)
 	case config.StepImport:
 		return x.importStep(ctx, step)
+	case config.StepStateRm:
+		return x.stateRmStep(ctx, step)
 	case config.StepRun:
 		return x.runShellStep(ctx, step)
 	case config.StepEnv:

@@ -205,7 +205,7 @@ type Runner struct {
 	versionsMu sync.Mutex
 	// binVersions caches what `BINARY version` printed, keyed by path, size
 	// and modification time.
-	binVersions map[string]string
+	binVersions map[string]versionAnswer
 	// verified remembers cached binaries whose sha256 matched their
 	// manifest, keyed by path, so later uses only compare size and
 	// modification time (see cachedBinary).

@@ -6,7 +6,6 @@
 package runner
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -238,20 +237,20 @@ func (r *Runner) binDirBinary(p product, v string) (string, bool) {
 
 // resolveConstraint picks the version a constraint selects: with downloads
 // allowed, the newest release in the releases index that satisfies it
-// (terraform only: OpenTofu's releases have no index Atoll reads); else,
+// (see releaseIndexURL); else,
 // or when the index cannot be read, the newest installed version that
 // does (the default binary's, cached ones, BinDir's). When none does, the
 // error wraps errNoInstalledMatch, and ResolveBinary falls back to the
 // default binary.
 func (r *Runner) resolveConstraint(ctx context.Context, p product, spec versionSpec) (string, error) {
 	var indexErr error
-	if r.cfg.Download && p.dist == DistTerraform {
+	if r.cfg.Download {
 		versions, err := r.releaseVersions(ctx, p)
 		if err == nil {
 			if v := newestMatching(versions, spec.constraint); v != "" {
 				return v, nil
 			}
-			return "", fmt.Errorf("no %s release satisfies %q (releases index of %s)", p.display, spec.text, r.downloadURL(p))
+			return "", fmt.Errorf("no %s release satisfies %q (releases index %s)", p.display, spec.text, r.releaseIndexURL(p))
 		}
 		indexErr = err
 		r.log.Warn("read the releases index; choosing among installed versions", "product", p.binary, "constraint", spec.text, "err", err)
@@ -264,14 +263,10 @@ func (r *Runner) resolveConstraint(ctx context.Context, p product, spec versionS
 	if len(local) > 0 {
 		msg += " (installed: " + strings.Join(local, ", ") + ")"
 	}
-	switch {
-	case indexErr != nil:
+	if indexErr != nil {
 		return "", fmt.Errorf("%s, and the releases index cannot be read: %w (%w)", msg, indexErr, errNoInstalledMatch)
-	case !r.cfg.Download:
-		return "", fmt.Errorf("%s, and downloads are turned off (--tf-download=false): %w (%w)", msg, ErrNotInstalled, errNoInstalledMatch)
-	default:
-		return "", fmt.Errorf("%s; OpenTofu constraints choose among installed versions only: pin an exact terraform_version to download one: %w (%w)", msg, ErrNotInstalled, errNoInstalledMatch)
 	}
+	return "", fmt.Errorf("%s, and downloads are turned off (--tf-download=false): %w (%w)", msg, ErrNotInstalled, errNoInstalledMatch)
 }
 
 // newestMatching returns the newest of versions that satisfies c; a
@@ -324,8 +319,8 @@ func (r *Runner) installedVersions(ctx context.Context, p product) []string {
 }
 
 // binaryVersion runs `bin version` and reads the version from its first
-// line ("Terraform v1.5.7", "OpenTofu v1.6.3"). Results are remembered
-// by path, size and modification time.
+// line ("Terraform v1.5.7", "OpenTofu v1.6.3"). Answers, and failures other
+// than ctx ending, are remembered by path, size and modification time.
 func (r *Runner) binaryVersion(ctx context.Context, p product, bin string) (string, error) {
 	fi, err := os.Stat(bin)
 	if err != nil {
@@ -333,36 +328,45 @@ func (r *Runner) binaryVersion(ctx context.Context, p product, bin string) (stri
 	}
 	key := fmt.Sprintf("%s\x00%d\x00%d", bin, fi.Size(), fi.ModTime().UnixNano())
 	r.versionsMu.Lock()
-	v, ok := r.binVersions[key]
+	res, ok := r.binVersions[key]
 	r.versionsMu.Unlock()
 	if ok {
-		return v, nil
+		return res.version, res.err
 	}
+	v, err := probeVersion(ctx, p, bin, r.env)
+	if ctx.Err() != nil {
+		return v, err
+	}
+	r.versionsMu.Lock()
+	if r.binVersions == nil || len(r.binVersions) > maxTFHandles {
+		r.binVersions = map[string]versionAnswer{}
+	}
+	r.binVersions[key] = versionAnswer{version: v, err: err}
+	r.versionsMu.Unlock()
+	return v, err
+}
+
+// versionAnswer is what binaryVersion found out about a binary.
+type versionAnswer struct {
+	version string
+	err     error
+}
+
+// probeVersion runs `bin version` with env and reads its first line.
+func probeVersion(ctx context.Context, p product, bin string, env []string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "version")
 	// No update check: the answer is all we need.
-	cmd.Env = append(slices.Clone(r.env), "CHECKPOINT_DISABLE=1")
+	cmd.Env = append(slices.Clone(env), "CHECKPOINT_DISABLE=1")
 	out, err := cmd.Output()
 	if err != nil {
 		return "", fmt.Errorf("run %s version: %w", bin, err)
 	}
 	line, _, _ := strings.Cut(string(out), "\n")
-	sc := bufio.NewScanner(strings.NewReader(line))
-	sc.Split(bufio.ScanWords)
-	var words []string
-	for sc.Scan() {
-		words = append(words, sc.Text())
-	}
+	words := strings.Fields(line)
 	if len(words) < 2 || words[0] != p.banner || !exactRe.MatchString(strings.TrimPrefix(words[1], "v")) {
 		return "", fmt.Errorf("%s version printed %q, not %q and a version", bin, line, p.banner)
 	}
-	v = strings.TrimPrefix(words[1], "v")
-	r.versionsMu.Lock()
-	if r.binVersions == nil || len(r.binVersions) > maxTFHandles {
-		r.binVersions = map[string]string{}
-	}
-	r.binVersions[key] = v
-	r.versionsMu.Unlock()
-	return v, nil
+	return strings.TrimPrefix(words[1], "v"), nil
 }

@@ -6,17 +6,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/atollhq/atoll/internal/releasestest"
 	"github.com/atollhq/atoll/internal/testenv"
 )
 
 // newDownloadRunner returns a Runner that downloads from m, with no
 // terraform or tofu on its PATH. cfg's zero fields get those defaults.
-func newDownloadRunner(t *testing.T, m *releasesMirror, cfg Config) *Runner {
+func newDownloadRunner(t *testing.T, m *releasestest.Mirror, cfg Config) *Runner {
 	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
@@ -26,10 +28,10 @@ func newDownloadRunner(t *testing.T, m *releasesMirror, cfg Config) *Runner {
 		cfg.Env = []string{"PATH=" + t.TempDir()}
 	}
 	if m != nil {
-		cfg.TerraformDownloadURL = m.srv.URL
-		cfg.TofuDownloadURL = m.srv.URL + "/tofu/"
+		cfg.TerraformDownloadURL = m.URL()
+		cfg.TofuDownloadURL = m.TofuURL() + "/"
 		if cfg.TerraformDownloadKey == "" {
-			cfg.TerraformDownloadKey = m.key
+			cfg.TerraformDownloadKey = m.Key
 		}
 	}
 	r, err := New(cfg)
@@ -56,8 +58,8 @@ func versionOf(t *testing.T, bin string) string {
 // and by a new one on the same data dir.
 func TestDownloadTerraform(t *testing.T) {
 	t.Parallel()
-	m := newReleasesMirror(t)
-	m.addTerraform(t, "1.6.9", mirrorOptions{})
+	m := releasestest.New(t)
+	m.AddTerraform(t, "1.6.9", releasestest.Options{})
 	r := newDownloadRunner(t, m, Config{Download: true})
 	start := time.Now()
 	bin, err := r.Binary("terraform", "1.6.9")
@@ -97,8 +99,36 @@ func TestDownloadTerraform(t *testing.T) {
 	if again, err := r2.Binary("terraform", "1.6.9"); err != nil || again != bin {
 		t.Errorf("a new runner on the data dir: Binary = %q, %v", again, err)
 	}
-	if n := m.zips.Load(); n != 1 {
+	if n := m.Zips(); n != 1 {
 		t.Errorf("%d zip downloads, want 1", n)
+	}
+}
+
+// TestDownloadLeftovers: what an install of the version that died
+// half-way left is removed; another version's install in progress is not.
+func TestDownloadLeftovers(t *testing.T) {
+	t.Parallel()
+	m := releasestest.New(t)
+	m.AddTerraform(t, "1.6.9", releasestest.Options{})
+	r := newDownloadRunner(t, m, Config{Download: true})
+	dir := filepath.Join(r.dataDir, "bin", "terraform")
+	stale := []string{filepath.Join(dir, ".install-1.6.9_123"), filepath.Join(dir, ".remove-1.6.9_456")}
+	other := filepath.Join(dir, ".install-1.6.9-rc1_789")
+	for _, d := range append(slices.Clone(stale), other) {
+		if err := os.MkdirAll(filepath.Join(d, "unpack"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.Binary("terraform", "1.6.9"); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range stale {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s is still there (%v)", d, err)
+		}
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("another version's install was removed: %v", err)
 	}
 }
 
@@ -107,10 +137,10 @@ func TestDownloadTerraform(t *testing.T) {
 // another version served under this one are refused, and nothing is cached.
 func TestDownloadRefusesUnverified(t *testing.T) {
 	t.Parallel()
-	m := newReleasesMirror(t)
-	m.addTerraform(t, "1.6.1", mirrorOptions{tamper: true})
-	m.addTerraform(t, "1.6.2", mirrorOptions{otherSigner: true})
-	m.addTerraform(t, "1.6.3", mirrorOptions{claims: "1.5.0"})
+	m := releasestest.New(t)
+	m.AddTerraform(t, "1.6.1", releasestest.Options{Tamper: true})
+	m.AddTerraform(t, "1.6.2", releasestest.Options{OtherSigner: true})
+	m.AddTerraform(t, "1.6.3", releasestest.Options{Claims: "1.5.0"})
 	r := newDownloadRunner(t, m, Config{Download: true})
 	for _, tc := range []struct{ version, want string }{
 		{"1.6.1", "checksum mismatch"},
@@ -130,8 +160,8 @@ func TestDownloadRefusesUnverified(t *testing.T) {
 		t.Errorf("temporary directories left behind: %v", leftovers)
 	}
 	// The default key (HashiCorp's) does not sign the test mirror either.
-	r2 := newDownloadRunner(t, nil, Config{Download: true, TerraformDownloadURL: m.srv.URL})
-	m.addTerraform(t, "1.6.9", mirrorOptions{})
+	r2 := newDownloadRunner(t, nil, Config{Download: true, TerraformDownloadURL: m.URL()})
+	m.AddTerraform(t, "1.6.9", releasestest.Options{})
 	if _, err := r2.Binary("terraform", "1.6.9"); err == nil || !strings.Contains(err.Error(), "signature") {
 		t.Errorf("HashiCorp's key on the test mirror: err = %v, want a signature error", err)
 	}
@@ -142,8 +172,8 @@ func TestDownloadRefusesUnverified(t *testing.T) {
 // by the runner that installed it and by a new one.
 func TestDownloadCorruptCache(t *testing.T) {
 	t.Parallel()
-	m := newReleasesMirror(t)
-	m.addTerraform(t, "1.6.9", mirrorOptions{})
+	m := releasestest.New(t)
+	m.AddTerraform(t, "1.6.9", releasestest.Options{})
 	r := newDownloadRunner(t, m, Config{Download: true})
 	bin, err := r.Binary("terraform", "1.6.9")
 	if err != nil {
@@ -160,7 +190,7 @@ func TestDownloadCorruptCache(t *testing.T) {
 	if again, err := r.Binary("terraform", "1.6.9"); err != nil || again != bin || versionOf(t, again) != "Terraform v1.6.9" {
 		t.Fatalf("after truncation: Binary = %q, %v", again, err)
 	}
-	if n := m.zips.Load(); n != 2 {
+	if n := m.Zips(); n != 2 {
 		t.Errorf("%d zip downloads after a truncation, want 2", n)
 	}
 	// Same size, other bytes, seen by a runner that has not verified it yet.
@@ -173,7 +203,7 @@ func TestDownloadCorruptCache(t *testing.T) {
 	if again, err := r2.Binary("terraform", "1.6.9"); err != nil || versionOf(t, again) != "Terraform v1.6.9" {
 		t.Fatalf("after a same-size rewrite: Binary = %q, %v", again, err)
 	}
-	if n := m.zips.Load(); n != 3 {
+	if n := m.Zips(); n != 3 {
 		t.Errorf("%d zip downloads after a rewrite, want 3", n)
 	}
 	// A missing manifest is a partial install too.
@@ -184,7 +214,7 @@ func TestDownloadCorruptCache(t *testing.T) {
 	if _, err := r3.Binary("terraform", "1.6.9"); err != nil {
 		t.Fatal(err)
 	}
-	if n := m.zips.Load(); n != 4 {
+	if n := m.Zips(); n != 4 {
 		t.Errorf("%d zip downloads after losing the manifest, want 4", n)
 	}
 }
@@ -194,10 +224,10 @@ func TestDownloadCorruptCache(t *testing.T) {
 // mirror is not asked; versions in BinDir and the cache still work.
 func TestDownloadDisabled(t *testing.T) {
 	t.Parallel()
-	m := newReleasesMirror(t)
-	m.addTerraform(t, "1.6.9", mirrorOptions{})
+	m := releasestest.New(t)
+	m.AddTerraform(t, "1.6.9", releasestest.Options{})
 	binDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(binDir, "terraform1.5.7"), []byte(versionScript("Terraform", "1.5.7")), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(binDir, "terraform1.5.7"), []byte(releasestest.VersionScript("Terraform", "1.5.7")), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	r := newDownloadRunner(t, m, Config{BinDir: binDir})
@@ -223,14 +253,14 @@ func TestDownloadDisabled(t *testing.T) {
 	// development build, which no constraint without a pre-release
 	// matches): it runs, and checks required_version itself.
 	dev := filepath.Join(t.TempDir(), "tofu")
-	if err := os.WriteFile(dev, []byte(versionScript("OpenTofu", "1.6.3-dev")), 0o755); err != nil {
+	if err := os.WriteFile(dev, []byte(releasestest.VersionScript("OpenTofu", "1.6.3-dev")), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	rdev := newDownloadRunner(t, m, Config{Tofu: dev})
 	if bin, err := rdev.Binary("opentofu", ">= 1.5.0"); err != nil || bin != dev {
 		t.Errorf("constraint only the default binary may satisfy: %q, %v", bin, err)
 	}
-	if n := m.zips.Load() + int64(m.hitsOf("/terraform/index.json")); n != 0 {
+	if n := m.Zips() + int64(m.Hits("/terraform/index.json")); n != 0 {
 		t.Errorf("the mirror was asked %d times with downloads off", n)
 	}
 	// Downloaded earlier, cached: used even with downloads off.
@@ -248,9 +278,9 @@ func TestDownloadDisabled(t *testing.T) {
 // is read once for many resolutions, and an unsatisfiable one names itself.
 func TestDownloadConstraint(t *testing.T) {
 	t.Parallel()
-	m := newReleasesMirror(t)
+	m := releasestest.New(t)
 	for _, v := range []string{"1.4.6", "1.5.7", "1.6.0", "1.6.9", "1.7.0-beta1", "1.7.0", "1.7.1-rc1"} {
-		m.addTerraform(t, v, mirrorOptions{})
+		m.AddTerraform(t, v, releasestest.Options{})
 	}
 	r := newDownloadRunner(t, m, Config{Download: true})
 	for _, tc := range []struct{ constraint, want string }{
@@ -270,7 +300,7 @@ func TestDownloadConstraint(t *testing.T) {
 			t.Errorf("%q ran %q, want %s", tc.constraint, got, tc.want)
 		}
 	}
-	if n := m.hitsOf("/terraform/index.json"); n != 1 {
+	if n := m.Hits("/terraform/index.json"); n != 1 {
 		t.Errorf("the releases index was read %d times, want once", n)
 	}
 	if _, err := r.Binary("terraform", ">= 2.0"); err == nil || !strings.Contains(err.Error(), `no terraform release satisfies ">= 2.0"`) {
@@ -280,7 +310,7 @@ func TestDownloadConstraint(t *testing.T) {
 		t.Errorf("a bad constraint: err = %v", err)
 	}
 	// The index unreadable: the newest installed version that satisfies it.
-	broken := newDownloadRunner(t, nil, Config{DataDir: r.dataDir, Download: true, TerraformDownloadURL: m.srv.URL + "/nothing-here"})
+	broken := newDownloadRunner(t, nil, Config{DataDir: r.dataDir, Download: true, TerraformDownloadURL: m.URL() + "/nothing-here"})
 	if bin, err := broken.Binary("terraform", "~> 1.6.0"); err != nil || versionOf(t, bin) != "Terraform v1.6.9" {
 		t.Errorf("index unreadable: %q, %v", bin, err)
 	}
@@ -294,9 +324,9 @@ func TestDownloadConstraint(t *testing.T) {
 // worth), download it once.
 func TestDownloadConcurrent(t *testing.T) {
 	t.Parallel()
-	m := newReleasesMirror(t)
-	m.addTerraform(t, "1.6.9", mirrorOptions{})
-	m.zipDelay = 300 * time.Millisecond
+	m := releasestest.New(t)
+	m.AddTerraform(t, "1.6.9", releasestest.Options{})
+	m.SetZipDelay(300 * time.Millisecond)
 	a := newDownloadRunner(t, m, Config{Download: true})
 	b := newDownloadRunner(t, m, Config{DataDir: a.dataDir, Download: true})
 	var wg sync.WaitGroup
@@ -317,7 +347,7 @@ func TestDownloadConcurrent(t *testing.T) {
 			t.Errorf("request %d: %q, %v", i, bins[i], errs[i])
 		}
 	}
-	if n := m.zips.Load(); n != 1 {
+	if n := m.Zips(); n != 1 {
 		t.Errorf("%d zip downloads for 10 concurrent requests, want 1", n)
 	}
 	if got := versionOf(t, bins[0]); got != "Terraform v1.6.9" {
@@ -329,9 +359,9 @@ func TestDownloadConcurrent(t *testing.T) {
 // while the shared download finishes for the others.
 func TestDownloadWaitCancelled(t *testing.T) {
 	t.Parallel()
-	m := newReleasesMirror(t)
-	m.addTerraform(t, "1.6.9", mirrorOptions{})
-	m.zipDelay = 500 * time.Millisecond
+	m := releasestest.New(t)
+	m.AddTerraform(t, "1.6.9", releasestest.Options{})
+	m.SetZipDelay(500 * time.Millisecond)
 	r := newDownloadRunner(t, m, Config{Download: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -341,7 +371,7 @@ func TestDownloadWaitCancelled(t *testing.T) {
 	if bin, err := r.Binary("terraform", "1.6.9"); err != nil || versionOf(t, bin) != "Terraform v1.6.9" {
 		t.Errorf("after a cancelled wait: %q, %v", bin, err)
 	}
-	if n := m.zips.Load(); n != 1 {
+	if n := m.Zips(); n != 1 {
 		t.Errorf("%d zip downloads, want 1", n)
 	}
 }
@@ -350,15 +380,15 @@ func TestDownloadWaitCancelled(t *testing.T) {
 // version when that exists, and is downloaded when it does not.
 func TestDownloadDefaultVersion(t *testing.T) {
 	t.Parallel()
-	m := newReleasesMirror(t)
-	m.addTerraform(t, "1.6.9", mirrorOptions{})
+	m := releasestest.New(t)
+	m.AddTerraform(t, "1.6.9", releasestest.Options{})
 	r := newDownloadRunner(t, m, Config{Download: true, DefaultVersion: "1.6.9"})
 	bin, err := r.Binary("", "")
 	if err != nil || !strings.HasPrefix(bin, r.dataDir) {
 		t.Fatalf("default version without a default binary: %q, %v", bin, err)
 	}
 	own := filepath.Join(t.TempDir(), "terraform")
-	if err := os.WriteFile(own, []byte(versionScript("Terraform", "1.6.9")), 0o755); err != nil {
+	if err := os.WriteFile(own, []byte(releasestest.VersionScript("Terraform", "1.6.9")), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	r2 := newDownloadRunner(t, m, Config{Download: true, DefaultVersion: "v1.6.9", Terraform: own})
@@ -367,7 +397,7 @@ func TestDownloadDefaultVersion(t *testing.T) {
 			t.Errorf("Binary(%q) = %q, %v; want the default binary", v, bin, err)
 		}
 	}
-	if n := m.zips.Load(); n != 1 {
+	if n := m.Zips(); n != 1 {
 		t.Errorf("%d zip downloads, want 1", n)
 	}
 	// A default binary of another version than --default-tf-version: that
@@ -375,7 +405,7 @@ func TestDownloadDefaultVersion(t *testing.T) {
 	// binary's own version runs it, and so does a constraint it satisfies
 	// when the releases index cannot be read.
 	old := filepath.Join(t.TempDir(), "terraform")
-	if err := os.WriteFile(old, []byte(versionScript("Terraform", "1.5.7")), 0o755); err != nil {
+	if err := os.WriteFile(old, []byte(releasestest.VersionScript("Terraform", "1.5.7")), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	r3 := newDownloadRunner(t, m, Config{Download: true, DefaultVersion: "1.6.9", Terraform: old})
@@ -385,11 +415,11 @@ func TestDownloadDefaultVersion(t *testing.T) {
 	if bin, err := r3.Binary("terraform", "1.5.7"); err != nil || bin != old {
 		t.Errorf("the default binary's own version: %q, %v", bin, err)
 	}
-	offline := newDownloadRunner(t, nil, Config{Download: true, Terraform: old, TerraformDownloadURL: m.srv.URL + "/offline"})
+	offline := newDownloadRunner(t, nil, Config{Download: true, Terraform: old, TerraformDownloadURL: m.URL() + "/offline"})
 	if bin, err := offline.Binary("terraform", ">= 1.5.0"); err != nil || bin != old {
 		t.Errorf("constraint the default binary satisfies, index unreadable: %q, %v", bin, err)
 	}
-	if n := m.zips.Load(); n != 2 {
+	if n := m.Zips(); n != 2 {
 		t.Errorf("%d zip downloads, want 2", n)
 	}
 }
@@ -399,11 +429,11 @@ func TestDownloadDefaultVersion(t *testing.T) {
 // binary unpacked; tampered zips and foreign signatures refused.
 func TestDownloadTofu(t *testing.T) {
 	t.Parallel()
-	m := newReleasesMirror(t)
-	m.addTofu(t, "1.6.2", mirrorOptions{})
-	m.addTofu(t, "1.6.3", mirrorOptions{tamper: true})
-	m.addTofu(t, "1.6.4", mirrorOptions{otherSigner: true})
-	r := newDownloadRunner(t, m, Config{Download: true, TofuDownloadKey: m.key})
+	m := releasestest.New(t)
+	m.AddTofu(t, "1.6.2", releasestest.Options{})
+	m.AddTofu(t, "1.6.3", releasestest.Options{Tamper: true})
+	m.AddTofu(t, "1.6.4", releasestest.Options{OtherSigner: true})
+	r := newDownloadRunner(t, m, Config{Download: true, TofuDownloadKey: m.Key})
 	bin, err := r.Binary("opentofu", "1.6.2")
 	if err != nil {
 		t.Fatal(err)
@@ -414,7 +444,7 @@ func TestDownloadTofu(t *testing.T) {
 	if names, _ := filepath.Glob(filepath.Join(filepath.Dir(bin), "*")); len(names) != 2 {
 		t.Errorf("version dir holds %v, want tofu and its manifest", names)
 	}
-	if m.hitsOf("/tofu/v1.6.2/tofu_1.6.2_SHA256SUMS.gpgsig") != 1 {
+	if m.Hits("/tofu/v1.6.2/tofu_1.6.2_SHA256SUMS.gpgsig") != 1 {
 		t.Errorf("the signature was not fetched")
 	}
 	if _, err := r.Binary("opentofu", "1.6.3"); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
@@ -431,12 +461,22 @@ func TestDownloadTofu(t *testing.T) {
 	if _, err := nokey.Binary("opentofu", "1.6.3"); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
 		t.Errorf("no key, tampered zip: err = %v", err)
 	}
-	// OpenTofu constraints choose among installed versions.
-	if bin, err := nokey.Binary("opentofu", "~> 1.6.0"); err != nil || versionOf(t, bin) != "OpenTofu v1.6.4" {
+	// A constraint resolves through the mirror's api.json (OpenTofu's
+	// format), pre-releases left out.
+	m.AddTofu(t, "1.6.5", releasestest.Options{})
+	m.AddTofu(t, "1.7.0-beta1", releasestest.Options{})
+	if bin, err := nokey.Binary("opentofu", "~> 1.6.0"); err != nil || versionOf(t, bin) != "OpenTofu v1.6.5" {
 		t.Errorf("OpenTofu constraint: %q, %v", bin, err)
 	}
-	if _, err := nokey.Binary("opentofu", ">= 1.7"); !errors.Is(err, ErrNotInstalled) {
+	if _, err := nokey.Binary("opentofu", ">= 1.7"); err == nil || !strings.Contains(err.Error(), `no OpenTofu release satisfies ">= 1.7"`) {
 		t.Errorf("OpenTofu constraint nothing satisfies: err = %v", err)
+	}
+	if m.Hits("/tofu/api.json") != 1 {
+		t.Errorf("api.json read %d times, want once", m.Hits("/tofu/api.json"))
+	}
+	// OpenTofu's own site keeps its list elsewhere.
+	if u := newDownloadRunner(t, nil, Config{}).releaseIndexURL(productTofu); u != "https://get.opentofu.org/tofu/api.json" {
+		t.Errorf("default OpenTofu index %s", u)
 	}
 }
 
@@ -461,7 +501,7 @@ func TestUnzipOne(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			z := zipOf(t, tc.files)
+			z := releasestest.ZipOf(t, tc.files)
 			dst := filepath.Join(t.TempDir(), "tofu")
 			err := unzipOne(strings.NewReader(string(z)), int64(len(z)), "tofu", dst, tc.limit)
 			if tc.wantErr == "" {
@@ -491,15 +531,15 @@ func TestDownloadKeyChecked(t *testing.T) {
 // TestDownloadSizeLimit: a response larger than the limit fails.
 func TestDownloadSizeLimit(t *testing.T) {
 	t.Parallel()
-	m := newReleasesMirror(t)
-	m.set("/big", []byte(strings.Repeat("x", 1000)))
+	m := releasestest.New(t)
+	m.Set("/big", []byte(strings.Repeat("x", 1000)))
 	r := newDownloadRunner(t, m, Config{})
 	var sb strings.Builder
-	if err := r.fetch(context.Background(), m.srv.URL+"/big", &sb, 999); !errors.Is(err, errTooLarge) {
+	if err := r.fetch(context.Background(), m.URL()+"/big", &sb, 999); !errors.Is(err, errTooLarge) {
 		t.Errorf("1000 bytes with a limit of 999: err = %v", err)
 	}
 	sb.Reset()
-	if err := r.fetch(context.Background(), m.srv.URL+"/big", &sb, 1000); err != nil || sb.Len() != 1000 {
+	if err := r.fetch(context.Background(), m.URL()+"/big", &sb, 1000); err != nil || sb.Len() != 1000 {
 		t.Errorf("1000 bytes with a limit of 1000: %d bytes, %v", sb.Len(), err)
 	}
 	if err := r.fetch(context.Background(), "file:///etc/passwd", &sb, 1000); err == nil {
@@ -512,8 +552,8 @@ func TestDownloadSizeLimit(t *testing.T) {
 // is logged.
 func TestDownloadRealTerraform(t *testing.T) {
 	t.Parallel()
-	m := newReleasesMirror(t)
-	m.addTerraformBinary(t, "1.5.7", testenv.Terraform(t))
+	m := releasestest.New(t)
+	m.AddTerraformBinary(t, "1.5.7", testenv.Terraform(t))
 	r := newDownloadRunner(t, m, Config{Download: true, Env: append(testenv.TerraformEnv(t), "PATH="+t.TempDir())})
 	start := time.Now()
 	bin, err := r.Binary("terraform", "1.5.7")
@@ -536,7 +576,7 @@ func TestDownloadRealTerraform(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("later uses in %s", time.Since(start).Round(time.Microsecond))
-	if n := m.zips.Load(); n != 1 {
+	if n := m.Zips(); n != 1 {
 		t.Errorf("%d zip downloads, want 1", n)
 	}
 }

@@ -29,6 +29,11 @@ func (r *prRun) apply(ctx context.Context) bool {
 		r.refuse(ctx, statusApply, "Atoll could not read this pull request's saved plans.", "Try `atoll apply` again in a minute.")
 		return false
 	}
+	matches, err := r.projectMatcher()
+	if err != nil {
+		r.refuse(ctx, statusApply, err.Error(), "")
+		return false
+	}
 	var selected []locking.Plan
 	for _, p := range plans {
 		if p.Applied || (!p.HasChanges && !p.Failed) {
@@ -40,7 +45,7 @@ func (r *prRun) apply(ctx context.Context) bool {
 			continue
 		}
 		if (cmd.Dir != "" && p.Key.Dir != cmd.Dir) || (cmd.Workspace != "" && p.Key.Workspace != cmd.Workspace) ||
-			(cmd.Project != "" && p.Project != cmd.Project) {
+			(cmd.Project != "" && !matches(p.Project)) {
 			continue
 		}
 		selected = append(selected, p)
@@ -60,6 +65,16 @@ func (r *prRun) apply(ctx context.Context) bool {
 		r.refuse(ctx, statusApply, err.Error(), "")
 		return false
 	}
+	if pat, _ := r.projectPattern(); pat != nil { // allowed_regexp_prefixes, now that the repo config is read
+		var names []string
+		for _, pl := range selected {
+			names = append(names, pl.Project)
+		}
+		if err := pat.Check(names, nil); err != nil {
+			r.refuse(ctx, statusApply, err.Error(), "")
+			return false
+		}
+	}
 	live := &liveReqs{r: r}
 
 	results := make([]templates.Project, len(selected))
@@ -71,6 +86,10 @@ func (r *prRun) apply(ctx context.Context) bool {
 		res := tmplProject(p)
 		res.Counts = countsFromSummary(pl.Summary)
 		results[i] = res
+		if reason := staleReason(pl, p); reason != "" {
+			results[i].Status, results[i].Reason = templates.StatusRefused, reason
+			continue
+		}
 		if pl.Failed {
 			results[i].Status = templates.StatusRefused
 			results[i].Reason = fmt.Sprintf("the last plan of this project (at %s) failed, so there is no plan to apply. Fix the error its plan comment shows, run `atoll plan%s`, review the new plan, then apply.",
@@ -278,12 +297,8 @@ func (r *prRun) requirements(p config.Project, pl locking.Plan, reqs []string, a
 				c.Met, c.Detail = true, "no policy checks are configured for this project"
 			case pl.Policy == nil:
 				c.Detail = "the plan was not checked against the policies; run `atoll plan" + projectArgs(p) + "`"
-			case pl.Policy.Passed() && pl.Policy.ApprovedBy != "":
-				c.Met, c.Detail = true, "failing policies approved by @"+pl.Policy.ApprovedBy
-			case pl.Policy.Passed():
-				c.Met, c.Detail = true, "every policy set passed"
 			default:
-				c.Detail = "a policy failed; fix the code and push, or ask a policy owner to comment `atoll approve_policies`"
+				c.Met, c.Detail = policyRequirement(pl.Policy)
 			}
 		default:
 			c.Detail = "unknown requirement"
@@ -315,8 +330,8 @@ func requirementsFix(checks []templates.Requirement, baseBranch string) string {
 	return strings.Join(fixes, " ")
 }
 
-// requirementsSource says where requirements (key: "plan_requirements" or
-// "apply_requirements") come from, for refusals: the last repos.yaml entry
+// requirementsSource says where requirements (key: "plan_requirements",
+// "apply_requirements" or "import_requirements") come from, for refusals: the last repos.yaml entry
 // matching the repo that sets them, and the repo config when the server lets it
 // override them.
 func (r *prRun) requirementsSource(key string) string {
@@ -326,8 +341,11 @@ func (r *prRun) requirementsSource(key string) string {
 			continue
 		}
 		reqs := sr.ApplyRequirements
-		if key == "plan_requirements" {
+		switch key {
+		case "plan_requirements":
 			reqs = sr.PlanRequirements
+		case "import_requirements":
+			reqs = sr.ImportRequirements
 		}
 		if reqs != nil {
 			entry = sr.ID

@@ -114,7 +114,7 @@ func (r *prRun) teamAllowed(ctx context.Context, command string) bool {
 	r.auditRefusal(ctx, command, rule+" (set by "+source+")")
 	r.comment(ctx, refusedBody("atoll "+command,
 		"@"+r.w.User+" may not run `atoll "+command+"` on "+r.w.Repo.FullName()+". "+rule+" (set by "+source+").", fix))
-	if command != CmdUnlock {
+	if command != CmdUnlock && command != CmdImport && command != CmdState {
 		r.setStatus(ctx, statusCtx, vcs.StatusFailure, "@"+r.w.User+" may not run atoll "+command)
 	}
 	return false

@@ -38,6 +38,11 @@ type Command struct {
 	ExtraArgs []string
 	// Raw is the comment's command line, for COMMENT_ARGS and logs.
 	Raw string
+	// Addresses are the resource addresses of `atoll import` (one) and
+	// `atoll state rm`; ImportID is the provider's ID of the resource to
+	// import. See command_state.go.
+	Addresses []string `json:",omitempty"`
+	ImportID  string   `json:",omitempty"`
 }
 
 // CommandError is a comment that names Atoll but is not a valid command. Its
@@ -120,6 +125,8 @@ func ParseCommand(body string, executables []string) (Command, error) {
 		}
 		return cmd, nil
 	case CmdPlan, CmdApply, CmdUnlock, CmdApprovePolicies:
+	case CmdImport, CmdState, CmdCancel:
+		return parseStateCommand(cmd, args, extra)
 	default:
 		return Command{}, &CommandError{Msg: fmt.Sprintf("unknown command %q", cmd.Name)}
 	}

@@ -20,6 +20,10 @@ const settleTimeout = 10 * time.Second
 // since nothing will run it again. With a shared queue another replica takes
 // such a job over, so its statuses are left for that replica.
 func (r *prRun) settle(ctx context.Context, ok, panicked bool) {
+	if c := r.stopper.cancelled(); c != nil && !panicked {
+		r.settleCancelled(ctx, c)
+		return
+	}
 	if r.lost != nil && !panicked {
 		r.settleLost(ctx)
 		return

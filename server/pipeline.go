@@ -51,6 +51,9 @@ type prRun struct {
 	// lost is why the job's lease was lost (wraps locking.ErrLeaseLost), nil
 	// if it was not; set as the job ends, before settle reads it.
 	lost error
+	// stopper cancels the job when `atoll cancel` or a push marks it
+	// (cancel.go).
+	stopper *jobStop
 
 	// mergeSHA is set when the job works on the merge commit of a merged
 	// pull request (apply_on_merge): it is checked out, planned and
@@ -94,6 +97,8 @@ func (s *Server) execute(ctx context.Context, w Work) (lost error) {
 	r := &prRun{s: s, w: w, job: job, log: log}
 	r.journal(ctx)
 	defer s.journalDone(ctx, w.ID) // runs last: the job has told its PR how it ended
+	ctx, r.stopper = s.watchCancel(ctx, w)
+	defer r.stopper.done() // after settle
 	ok := false
 	stopArchive := s.archiveWhileRunning(ctx, job)
 	defer func() { stopArchive(r.lost != nil); lost = r.lost }() // runs after the deferred state change below
@@ -119,6 +124,16 @@ func (s *Server) execute(ctx context.Context, w Work) (lost error) {
 	if ctx.Err() != nil {
 		return // stopped before it started; settle reports it
 	}
+	switch {
+	case w.Kind == WorkCommand && w.CommandErr == "" && w.Command.Name == CmdCancel:
+		// Without the pull request's mutex: it stops the job that holds it.
+		ok = r.command(ctx)
+		return nil
+	case w.Kind == WorkAutoplan:
+		// A push makes the plans of older heads useless: stop them rather
+		// than wait for them (runatlantis/atlantis#305).
+		s.cancelSuperseded(ctx, w)
+	}
 	// The job runs under held: with replicas, its lease on the PR, which ends
 	// it if lost and fences its store writes.
 	held, unlock, err := s.lockPull(ctx, w.PullKey())
@@ -128,6 +143,7 @@ func (s *Server) execute(ctx context.Context, w Work) (lost error) {
 	}
 	defer unlock()
 	defer func() { r.lost = leaseLost(held) }() // before unlock: settle reads it
+	r.stopper.setHeld()
 	log.Info("job started")
 	switch {
 	case w.Kind == WorkClose:
@@ -208,7 +224,11 @@ func (r *prRun) command(ctx context.Context) bool {
 		}
 		return false
 	}
-	if !r.teamAllowed(ctx, cmd.Name) {
+	allowName := cmd.Name
+	if allowName == CmdCancel {
+		allowName = CmdPlan // who may plan may cancel; the allowlist names no cancel
+	}
+	if !r.teamAllowed(ctx, allowName) {
 		return false
 	}
 	switch cmd.Name {
@@ -227,6 +247,10 @@ func (r *prRun) command(ctx context.Context) bool {
 		return r.revert(ctx)
 	case CmdApprovePolicies:
 		return r.approvePolicies(ctx)
+	case CmdImport, CmdState:
+		return r.stateCommand(ctx)
+	case CmdCancel:
+		return r.cancelCommand(ctx)
 	}
 	return false
 }

@@ -97,10 +97,20 @@ func (r *prRun) planCommand(ctx context.Context) bool {
 // projects the PR changes when it names none.
 func (r *prRun) selectProjects(ctx context.Context) ([]config.Project, error) {
 	cmd := r.w.Command
+	if pat, err := r.projectPattern(); pat != nil || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		if cmd.Workspace != "" {
+			return nil, errors.New("use -p on its own, or -d and -w, not both")
+		}
+		return r.resolved.SelectPattern(pat) // --enable-regexp-cmd
+	}
 	if cmd.Dir != "" || cmd.Project != "" {
 		// Any configured project, or any directory of the repo (as Atlantis
 		// allows), whether or not the PR changes it.
-		return r.resolved.Select(r.dir, nil, cmd.Dir, cmd.Workspace, cmd.Project)
+		projects, err := r.resolved.Select(r.dir, nil, cmd.Dir, cmd.Workspace, cmd.Project)
+		return projects, r.regexpHint(err)
 	}
 	changed, err := r.s.cfg.VCS.ListChangedFiles(ctx, r.w.Repo, r.pull.Num)
 	if err != nil {
@@ -347,7 +357,7 @@ func (r *prRun) planProject(ctx context.Context, p config.Project) templates.Pro
 	}
 	var pc *locking.PolicyCheck
 	if s.policyOn(p) {
-		pc = r.checkPolicies(ctx, planFile)
+		pc = r.checkPolicies(ctx, projectKey(r.w.Repo, p), planFile)
 		res.Policies = tmplPolicies(pc)
 	}
 	sum := sha256.Sum256(data)

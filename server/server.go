@@ -124,12 +124,18 @@ type Config struct {
 	// EnablePolicyChecks checks every repo's plans (--enable-policy-checks);
 	// otherwise only projects with policy_check: true are checked.
 	EnablePolicyChecks bool
+	// EnableRegexpCmd reads a comment's -p as a regular expression over
+	// project names (--enable-regexp-cmd), as Atlantis does.
+	EnableRegexpCmd bool
 
 	// Dispatcher and PullMutex default to in-process implementations.
 	Dispatcher Dispatcher
 	PullMutex  PullMutex
 	// Jobs, when set, shares job pages between replicas.
 	Jobs JobArchive
+	// Cancels, when set, shares the cancellation marks of jobs between
+	// replicas (`atoll cancel`, a push); in memory by default.
+	Cancels CancelBoard
 	// Deliveries records handled webhook deliveries to refuse replays; an
 	// in-memory log of this process by default.
 	Deliveries DeliveryLog
@@ -190,6 +196,7 @@ type Server struct {
 	ready     readiness
 	stale     staleLocks
 	perms     *permissionCache
+	cancels   *cancelState
 
 	// baseCtx is cancelled on Shutdown; background work derives from it.
 	baseCtx context.Context
@@ -235,6 +242,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	cfg.AtollURL = strings.TrimRight(cfg.AtollURL, "/")
+	cfg.Runner = trackingRunner{cfg.Runner} // a cancellation says what it stopped
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:     cfg,
@@ -243,6 +251,7 @@ func New(cfg Config) (*Server, error) {
 		baseCtx: ctx,
 		cancel:  cancel,
 		perms:   newPermissionCache(cfg.VCS, cfg.Now),
+		cancels: newCancelState(cfg.Cancels),
 		poll:    newPollState(),
 		// Unknown until the first drain reads the spool (it may hold webhooks
 		// from before a restart).

@@ -123,11 +123,27 @@ type PolicyResult struct {
 	Set string
 	// Passed is true when no policy of the set failed.
 	Passed bool
-	// Approved is true when a policy owner approved the failures.
+	// Approved is true when enough policy owners approved the failures.
 	Approved bool
 	// Failures and Warnings are the policies' messages.
 	Failures []string
 	Warnings []string
+	// Approvals is how many policy owners approved the failures so far, and
+	// Needed how many must (approve_count; 0 counts as 1).
+	Approvals int
+	Needed    int
+}
+
+// ApprovalsNeeded is the most approvals a failing, unapproved policy set of
+// the project still needs, 0 when none fails.
+func (p Project) ApprovalsNeeded() int {
+	n := 0
+	for _, r := range p.Policies {
+		if !r.Passed && !r.Approved {
+			n = max(n, max(r.Needed, 1)-r.Approvals, 1)
+		}
+	}
+	return n
 }
 
 // PolicyFailed reports whether any policy set failed without approval.

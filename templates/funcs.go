@@ -39,6 +39,8 @@ var funcs = template.FuncMap{
 	"withStatus":   withStatus,
 	"join":         func(lines []string) string { return strings.Join(lines, "\n") },
 	"total":        func(c Comment) int { return len(c.Projects) + len(c.Running) },
+	"seconds":      seconds,
+	"short":        shortSHA,
 }
 
 // projectView is what per-project templates receive: the project and its comment.

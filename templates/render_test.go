@@ -145,6 +145,20 @@ func TestPlanGolden(t *testing.T) {
 			},
 		},
 		{
+			name: "plan_policies_two_approvals",
+			c: Comment{Projects: []Project{func() Project {
+				p := network
+				p.Policies = []PolicyResult{
+					{Set: "iam", Failures: []string{"terraform_data.web: admin role"}, Needed: 2},
+				}
+				return p
+			}()}, JobURL: jobURL},
+			wantVisible: []string{
+				"**Policies:** ❌ `iam` (1 failure, 0 of 2 approvals)",
+				"ask 2 policy owners each to comment `atoll approve_policies`",
+			},
+		},
+		{
 			name: "plan_destroy",
 			c: Comment{Projects: []Project{{
 				Name: "network", Dir: "network", Workspace: "default", Status: StatusPlanned,

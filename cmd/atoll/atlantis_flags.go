@@ -67,7 +67,7 @@ const notYet = "not supported yet: "
 // and no tfe-*, in Atlantis' alphabetical order of the docs. The test data
 // testdata/atlantis_server_flags.txt holds the names as read from Atlantis.
 var atlantisFlags = []atlantisFlag{
-	{Name: "allow-commands", Kind: kindImplemented, Note: "only the listed comment commands run (plan, apply, unlock, approve_policies; all for every one); others get a comment saying they are disabled. version, cancel, import, state and policy_check are accepted names of commands Atoll does not have (its policy checks run as part of plan)"},
+	{Name: "allow-commands", Kind: kindImplemented, Note: "only the listed comment commands run (plan, apply, unlock, approve_policies, import, state, cancel; all for every one); others get a comment saying they are disabled. version and policy_check are accepted names of commands Atoll does not have (its policy checks run as part of plan). Unset, or set to Atlantis' default, every command runs: import and state too, which Atlantis' default leaves out"},
 	{Name: "allow-draft-prs", Kind: kindRefused, Bool: true, Default: "false", Accept: []string{"true"}, Note: notYet + "Atoll plans draft pull requests like any other (what --allow-draft-prs=true asks); skipping drafts is planned. Remove the flag or set it to true"},
 	{Name: "allow-fork-prs", Kind: kindSame, Note: "plan and apply pull requests from forks (off by default)"},
 	{Name: "api-secret", Kind: kindSame, Note: "scripts send it as X-Atoll-Token (or Authorization: Bearer), not X-Atlantis-Token"},
@@ -101,7 +101,7 @@ var atlantisFlags = []atlantisFlag{
 	{Name: "enable-external-stores", Kind: kindRefused, Bool: true, Default: "false", Accept: []string{"false"}, Note: "Atoll keeps plan files in its own store: --data-dir, or Redis with --locking-db-type=redis so that any replica can apply"},
 	{Name: "enable-policy-checks", Kind: kindSame, Note: "policies run in-process with OPA on the same .rego files, not with the conftest binary"},
 	{Name: "enable-profiling-api", Kind: kindRefused, Bool: true, Default: "false", Accept: []string{"false"}, Note: "not supported: Atoll serves no pprof endpoints; /metrics has Go runtime metrics"},
-	{Name: "enable-regexp-cmd", Kind: kindRefused, Bool: true, Default: "false", Accept: []string{"false"}, Note: notYet + "regular expressions in -p; name each project"},
+	{Name: "enable-regexp-cmd", Kind: kindSame, Note: "-p of plan, apply and approve_policies is a regular expression matched against whole project names (Go's RE2, at most 128 characters); allowed_regexp_prefixes works as in Atlantis, and a -p matching nothing gets a comment listing the projects"},
 	{Name: "executable-name", Kind: kindImplemented, Note: "the first word of command comments; Atoll then answers only to that word (by default to both atoll and atlantis)"},
 	{Name: "fail-on-pre-workflow-hook-error", Kind: kindRefused, Bool: true, Default: "false", Accept: []string{"true"}, Note: "Atoll always stops a command whose pre_workflow_hook fails (what --fail-on-pre-workflow-hook-error=true asks); remove the flag"},
 	{Name: "gh-allow-mergeable-bypass-apply", Kind: kindRefused, Bool: true, Default: "false", Accept: []string{"false"}, Note: notYet + "mergeable with a required apply status"},
@@ -300,7 +300,7 @@ func parseAllowCommands(s string) ([]string, error) {
 			return nil, nil
 		case !slices.Contains(strings.Split(atlantisCommands, ","), c):
 			return nil, fmt.Errorf("--allow-commands: unknown command %q (commands: %s)", c, atlantisCommands)
-		case c == "plan" || c == "apply" || c == "unlock" || c == "approve_policies":
+		case c == "plan" || c == "apply" || c == "unlock" || c == "approve_policies" || c == "import" || c == "state" || c == "cancel":
 			out = append(out, c)
 		}
 	}

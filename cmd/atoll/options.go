@@ -69,6 +69,7 @@ type serverOptions struct {
 	NotifyLockStale  time.Duration
 	ClusterLease     time.Duration
 	EnablePolicies   bool
+	EnableRegexpCmd  bool
 	AllowForkPRs     bool
 	DriftRepos       string
 	DriftSchedule    string
@@ -148,7 +149,7 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.TFDownload, "tf-download", true, "download a version a project asks for (terraform_version or required_version) that is not --tf-binary's, cached in --data-dir/bin or in --tf-bin-dir, from --tf-download-url or --tofu-download-url only, verified before use; false: such a project fails with a message naming the version")
 	fs.StringVar(&o.TFDownloadURL, "tf-download-url", runner.DefaultTerraformDownloadURL, "site terraform is downloaded from, laid out like releases.hashicorp.com (a mirror needs /terraform/index.json, /terraform/VERSION/index.json, the zips, terraform_VERSION_SHA256SUMS and its .sig)")
 	fs.StringVar(&o.TFDownloadKeyFile, "tf-download-key-file", "", "armored OpenPGP public key that signs the SHA256SUMS of --tf-download-url, for a mirror signed with your own key (default: HashiCorp's key)")
-	fs.StringVar(&o.TofuDownloadURL, "tofu-download-url", runner.DefaultTofuDownloadURL, "where OpenTofu is downloaded from, laid out like its GitHub releases: URL/vVERSION/tofu_VERSION_OS_ARCH.zip and tofu_VERSION_SHA256SUMS")
+	fs.StringVar(&o.TofuDownloadURL, "tofu-download-url", runner.DefaultTofuDownloadURL, "where OpenTofu is downloaded from, laid out like its GitHub releases: URL/vVERSION/tofu_VERSION_OS_ARCH.zip and tofu_VERSION_SHA256SUMS; a mirror also serves URL/api.json (as get.opentofu.org/tofu/api.json) to resolve constraints")
 	fs.StringVar(&o.TofuDownloadKeyFile, "tofu-download-key-file", "", "armored OpenPGP public key that signs tofu_VERSION_SHA256SUMS (its .gpgsig), such as OpenTofu's https://get.opentofu.org/opentofu.asc; without it only the checksums are checked")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.LogFormat, "log-format", "text", "text (key=value lines) or json (one JSON object per line, for a log stack)")
@@ -165,6 +166,7 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.AuditRetention, "audit-retention", server.DefaultAuditRetention, "how long audit trail entries are kept (older ones are dropped at each lock reconciliation)")
 	fs.DurationVar(&o.PRPollEvery, "pr-poll-interval", 5*time.Minute, "how often the open pull requests of the repositories seen are listed, to plan a head commit a missed webhook left unplanned and release locks of closed ones (0 turns it off)")
 	fs.BoolVar(&o.EnablePolicies, "enable-policy-checks", false, "check every repo's plans against the policy sets in --repo-config (otherwise only repos with policy_check: true)")
+	fs.BoolVar(&o.EnableRegexpCmd, "enable-regexp-cmd", false, "read -p in plan, apply and approve_policies comments as a regular expression over project names (anchored; allowed_regexp_prefixes in the repo config limits which may select several projects)")
 	fs.BoolVar(&o.AllowForkPRs, "allow-fork-prs", false, "plan and apply pull requests from forks; off by default because terraform runs a fork's code with this server's credentials")
 	fs.StringVar(&o.DriftRepos, "drift-repos", "", "comma-separated repos (owner/name) whose default branch is re-planned to detect drift")
 	fs.StringVar(&o.DriftSchedule, "drift-schedule", "@every 1h", "when to check --drift-repos: a cron expression (\"0 * * * *\") or @every DURATION")

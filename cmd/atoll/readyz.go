@@ -56,8 +56,10 @@ func (a *app) readyChecks(run *runner.Runner) []server.ReadyCheck {
 			}
 			return d, nil
 		}},
-		{Name: "terraform", Check: func(context.Context) (map[string]any, error) {
-			bin, err := run.Binary("", "")
+		{Name: "terraform", Check: func(ctx context.Context) (map[string]any, error) {
+			// With --default-tf-version not yet installed, the first probe
+			// starts its download and each answers not ready until it is done.
+			bin, err := run.ResolveBinary(ctx, "", "")
 			if err != nil {
 				return nil, err
 			}

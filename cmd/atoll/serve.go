@@ -157,6 +157,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	var pullMutex server.PullMutex
 	var jobArchive *cluster.JobArchive
 	var deliveries server.DeliveryLog
+	var cancels server.CancelBoard
 	switch o.LockingDBType {
 	case "redis":
 		var tlsCfg *tls.Config
@@ -178,6 +179,8 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		jobArchive = cluster.NewJobArchive(st.Client(), st.Prefix(), 7*24*time.Hour)
 		// GitHub redelivers for a few days at most.
 		deliveries = cluster.NewDeliveries(st.Client(), st.Prefix(), 72*time.Hour, logger)
+		// A job cancelled on one replica may run on another.
+		cancels = cluster.NewCancelBoard(st.Client(), st.Prefix(), 0)
 		// Webhooks accepted while Redis is unreachable wait on local disk.
 		sp, err := bolt.New(filepath.Join(o.DataDir, "spool.db"), bolt.Options{})
 		if err != nil {
@@ -227,6 +230,9 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		a.Close()
 		return nil, err
 	}
+	for _, w := range repoCfg.Warnings { // valid keys that have no effect in Atoll
+		logger.Warn("--repo-config: " + w.Error())
+	}
 	checker, err := loadPolicies(ctx, repoCfg, o.RepoConfig)
 	if err != nil {
 		a.Close()
@@ -259,7 +265,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		Parser: &ghvcs.WebhookParser{Secret: []byte(o.GHWebhookSecret), Hostname: o.GHHostname, GitURL: gh.GitURL(), BotUser: o.GHUser},
 		VCS:    out, Teams: gh, Merger: gh, PullCreator: out, Reverter: run, GitToken: gh.GitToken, Store: a.store, Runner: run, RepoCfg: repoCfg, TeamAllow: teams,
 		APISecret: o.APISecret, Logger: logger, PullMutex: pullMutex, EnablePolicyChecks: o.EnablePolicies,
-		AllowForkPRs: o.AllowForkPRs, CommandPermission: o.CommandPermission, AllowOpenWeb: o.AllowOpenWeb,
+		AllowForkPRs: o.AllowForkPRs, CommandPermission: o.CommandPermission, AllowOpenWeb: o.AllowOpenWeb, EnableRegexpCmd: o.EnableRegexpCmd,
 		Redact: red.Bytes,
 	}
 	if checker != nil {
@@ -273,6 +279,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 		scfg.Jobs = jobArchive
 	}
 	scfg.Deliveries = deliveries
+	scfg.Cancels = cancels
 	scfg.Poller = out
 	if o.GHAppID != 0 {
 		scfg.Checks = out // check runs need a GitHub App; with a token, commit statuses only

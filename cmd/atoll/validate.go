@@ -12,8 +12,15 @@ import (
 
 // runValidate is `atoll validate [--repo-config repos.yaml] [atoll.yaml ...]`: the
 // checks Atoll makes before it runs anything, for a repository's own CI. With
-// no file it checks atoll.yaml or atlantis.yaml in the current directory. It
-// returns the exit code: 0 valid, 1 invalid, 2 usage.
+// no file it checks atoll.yaml or atlantis.yaml in the current directory.
+//
+// Without --repo-config the server's settings are unknown: what is invalid
+// for any server is an error, and what works only if the server allows it
+// (keys that need allowed_overrides, the repo's own workflows, workflows only
+// the server defines) is a warning. With --repo-config the repo files are
+// checked against that server configuration, as the server would. Keys that
+// are valid but have no effect (conftest_version) are warnings. It returns the
+// exit code: 0 valid (warnings included), 1 invalid, 2 usage.
 func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("atoll validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -37,7 +44,8 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "%s: ok\n", *repoCfgPath)
+		printWarnings(stderr, srv.Warnings)
+		fmt.Fprintf(stdout, "%s: ok%s\n", *repoCfgPath, warningCount(len(srv.Warnings), "keys without effect in Atoll"))
 	}
 	files := fs.Args()
 	if len(files) == 0 && *repoCfgPath == "" {
@@ -60,7 +68,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		rc, err := config.ParseRepoConfig(filepath.ToSlash(f), data)
-		if err == nil {
+		if err == nil && *repoCfgPath != "" {
 			_, err = srv.Resolve(*repoID, "", rc)
 		}
 		if err != nil {
@@ -68,10 +76,41 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 			ok = false
 			continue
 		}
-		fmt.Fprintf(stdout, "%s: ok\n", f)
+		var warnings []*config.Error
+		if *repoCfgPath == "" {
+			warnings = rc.ServerDependent()
+		}
+		printWarnings(stderr, warnings)
+		fmt.Fprintf(stdout, "%s: ok%s\n", f, warningCount(len(warnings), "settings the server must allow; check them with --repo-config repos.yaml"))
 	}
 	if !ok {
 		return 1
 	}
 	return 0
+}
+
+// printWarnings writes each warning as "file:line:col: warning: path: msg".
+func printWarnings(w io.Writer, warnings []*config.Error) {
+	for _, e := range warnings {
+		where := e.File
+		if e.Line > 0 {
+			where += fmt.Sprintf(":%d:%d", e.Line, e.Col)
+		}
+		path := ""
+		if e.Path != "" {
+			path = e.Path + ": "
+		}
+		fmt.Fprintf(w, "%s: warning: %s%s\n", where, path, e.Msg)
+	}
+}
+
+// warningCount is " (2 warnings: what)", or "" for none.
+func warningCount(n int, what string) string {
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		return " (1 warning: " + what + ")"
+	}
+	return fmt.Sprintf(" (%d warnings: %s)", n, what)
 }

@@ -64,7 +64,8 @@ func testPlans(t *testing.T, s locking.Store, c *clock) {
 	replaced.Data = []byte("second plan")
 	replaced.Applied = true
 	replaced.Policy = &locking.PolicyCheck{ApprovedBy: "carol", Results: []locking.PolicyResult{
-		{Set: "tags", Failures: []string{"missing tag owner"}, Warnings: []string{"name"}}, {Set: "cost"}}}
+		{Set: "tags", Failures: []string{"missing tag owner"}, Warnings: []string{"name"}}, {Set: "cost"},
+		{Set: "iam", Failures: []string{"admin role"}, Required: 2, Approvals: []string{"dave", "erin"}}}}
 	replaced.ExtraArgs = []string{"-destroy", "-target=a.b"}
 	replaced.ArgsChangedAt = time.Date(2022, 1, 2, 3, 4, 5, 0, time.UTC)
 	replaced.SupersededReviews = []int64{7, 9}

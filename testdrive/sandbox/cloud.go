@@ -260,3 +260,10 @@ func RemoveServer(cloudFile, name string) error {
 		return nil
 	})
 }
+
+// AddServer creates a server in the cloud file the way someone using a cloud
+// console would, outside Terraform (which can then adopt it with terraform
+// import), and returns it with its new ID.
+func AddServer(cloudFile, name, size string) (Server, error) {
+	return cloud{path: cloudFile}.create(Server{Name: name, Size: size})
+}

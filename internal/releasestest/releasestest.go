@@ -1,4 +1,8 @@
-package runner
+// Package releasestest serves a local releases site for tests: terraform
+// laid out like releases.hashicorp.com and OpenTofu like its GitHub
+// releases, with SHA256SUMS signed by an OpenPGP key made for the test, and
+// counts what is downloaded. It needs no network.
+package releasestest
 
 import (
 	"archive/zip"
@@ -22,48 +26,52 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 )
 
-// releasesMirror is a local releases site: terraform laid out like
+// Mirror is a local releases site: terraform laid out like
 // releases.hashicorp.com (/terraform/index.json, /terraform/V/index.json,
 // the zip, terraform_V_SHA256SUMS and its detached signature .sig), and
 // OpenTofu laid out like its GitHub releases under /tofu (/tofu/vV/ with
-// the zip, tofu_V_SHA256SUMS and .gpgsig). Each zip holds a script that
+// the zip, tofu_V_SHA256SUMS and .gpgsig, and /tofu/api.json listing the
+// versions as get.opentofu.org does). Each zip holds a script that
 // prints "Terraform vV" (or "OpenTofu vV") for `version`.
-type releasesMirror struct {
+type Mirror struct {
 	srv *httptest.Server
-	// key is the armored public key that signs the SHA256SUMS files.
-	key string
+	// Key is the armored public key that signs the SHA256SUMS files.
+	Key string
 
-	mu    sync.Mutex        // guards files, hits and tfVersions
+	mu    sync.Mutex        // guards files, hits, tfVersions, tofuVersions and zipDelay
 	files map[string][]byte // by URL path
 	hits  map[string]int    // GETs by URL path
-	// tfVersions are the entries of /terraform/index.json.
-	tfVersions map[string]json.RawMessage
+	// tfVersions are the entries of /terraform/index.json, tofuVersions
+	// those of /tofu/api.json (OpenTofu's format).
+	tfVersions   map[string]json.RawMessage
+	tofuVersions []map[string]any
 	// zipDelay holds every zip download back, so concurrent requests overlap.
 	zipDelay time.Duration
 	// zips counts zip downloads.
 	zips atomic.Int64
 }
 
-// mirrorOptions change what the mirror serves for a version.
-type mirrorOptions struct {
-	// claims is the version the binary says it is (default: the version).
-	claims string
-	// tamper serves other bytes than the checksummed zip.
-	tamper bool
-	// otherSigner signs the SHA256SUMS with a key the runner does not trust.
-	otherSigner bool
+// Options change what the mirror serves for a version.
+type Options struct {
+	// Claims is the version the binary says it is (default: the version).
+	Claims string
+	// Tamper serves other bytes than the checksummed zip.
+	Tamper bool
+	// OtherSigner signs the SHA256SUMS with a key the client does not trust.
+	OtherSigner bool
 }
 
-func newReleasesMirror(t *testing.T) *releasesMirror {
+// New starts a mirror that serves nothing yet; the test's cleanup stops it.
+func New(t testing.TB) *Mirror {
 	t.Helper()
-	m := &releasesMirror{files: map[string][]byte{}, hits: map[string]int{}, tfVersions: map[string]json.RawMessage{}}
-	m.key = armoredPublicKey(t, signer(t))
+	m := &Mirror{files: map[string][]byte{}, hits: map[string]int{}, tfVersions: map[string]json.RawMessage{}}
+	m.Key = armoredPublicKey(t, signer(t))
 	m.srv = httptest.NewServer(http.HandlerFunc(m.serve))
 	t.Cleanup(m.srv.Close)
 	return m
 }
 
-func (m *releasesMirror) serve(w http.ResponseWriter, req *http.Request) {
+func (m *Mirror) serve(w http.ResponseWriter, req *http.Request) {
 	m.mu.Lock()
 	b, ok := m.files[req.URL.Path]
 	m.hits[req.URL.Path]++
@@ -88,13 +96,32 @@ func (m *releasesMirror) serve(w http.ResponseWriter, req *http.Request) {
 	_, _ = w.Write(b)
 }
 
-func (m *releasesMirror) hitsOf(p string) int {
+// URL is the mirror's terraform site (--tf-download-url).
+func (m *Mirror) URL() string { return m.srv.URL }
+
+// TofuURL is the mirror's OpenTofu site (--tofu-download-url).
+func (m *Mirror) TofuURL() string { return m.srv.URL + "/tofu" }
+
+// Zips is how many zips were downloaded.
+func (m *Mirror) Zips() int64 { return m.zips.Load() }
+
+// SetZipDelay holds every later zip download back d, so that concurrent
+// requests overlap.
+func (m *Mirror) SetZipDelay(d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.zipDelay = d
+}
+
+// Hits is how many GETs asked for URL path p.
+func (m *Mirror) Hits(p string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.hits[p]
 }
 
-func (m *releasesMirror) set(p string, b []byte) {
+// Set serves b at URL path p.
+func (m *Mirror) Set(p string, b []byte) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.files[p] = b
@@ -109,7 +136,7 @@ var otherSigner = sync.OnceValues(func() (*openpgp.Entity, error) {
 	return openpgp.NewEntity("Someone else", "", "mallory@atoll.test", nil)
 })
 
-func signer(t *testing.T) *openpgp.Entity {
+func signer(t testing.TB) *openpgp.Entity {
 	t.Helper()
 	e, err := testSigner()
 	if err != nil {
@@ -118,7 +145,7 @@ func signer(t *testing.T) *openpgp.Entity {
 	return e
 }
 
-func armoredPublicKey(t *testing.T, e *openpgp.Entity) string {
+func armoredPublicKey(t testing.TB, e *openpgp.Entity) string {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
@@ -134,8 +161,8 @@ func armoredPublicKey(t *testing.T, e *openpgp.Entity) string {
 	return buf.String()
 }
 
-// zipOf returns a zip holding files (name → content), each mode 0755.
-func zipOf(t *testing.T, files map[string]string) []byte {
+// ZipOf returns a zip holding files (name → content), each mode 0755.
+func ZipOf(t testing.TB, files map[string]string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -156,9 +183,9 @@ func zipOf(t *testing.T, files map[string]string) []byte {
 	return buf.Bytes()
 }
 
-// versionScript is a stand-in binary: it prints banner and version for
+// VersionScript is a stand-in binary: it prints banner and version for
 // `version`, as terraform and tofu do.
-func versionScript(banner, v string) string {
+func VersionScript(banner, v string) string {
 	return fmt.Sprintf("#!/bin/sh\nif [ \"$1\" = version ]; then echo '%s v%s'; echo 'on %s_%s'; exit 0; fi\necho \"ran $*\"\n", banner, v, runtime.GOOS, runtime.GOARCH)
 }
 
@@ -167,7 +194,7 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-func (m *releasesMirror) sign(t *testing.T, data []byte, other bool) []byte {
+func (m *Mirror) sign(t testing.TB, data []byte, other bool) []byte {
 	t.Helper()
 	e := signer(t)
 	if other {
@@ -183,33 +210,34 @@ func (m *releasesMirror) sign(t *testing.T, data []byte, other bool) []byte {
 	return sig.Bytes()
 }
 
-// addTerraform publishes terraform versions and rewrites the index.
-func (m *releasesMirror) addTerraform(t *testing.T, v string, o mirrorOptions) {
+// AddTerraform publishes terraform v (a script that prints its version)
+// and rewrites the index.
+func (m *Mirror) AddTerraform(t testing.TB, v string, o Options) {
 	t.Helper()
-	claims := o.claims
+	claims := o.Claims
 	if claims == "" {
 		claims = v
 	}
-	z := zipOf(t, map[string]string{"terraform": versionScript("Terraform", claims), "LICENSE.txt": "test licence\n"})
+	z := ZipOf(t, map[string]string{"terraform": VersionScript("Terraform", claims), "LICENSE.txt": "test licence\n"})
 	served := z
-	if o.tamper {
-		served = zipOf(t, map[string]string{"terraform": "#!/bin/sh\necho pwned\n"})
+	if o.Tamper {
+		served = ZipOf(t, map[string]string{"terraform": "#!/bin/sh\necho pwned\n"})
 	}
-	m.publishTerraform(t, v, z, served, o.otherSigner)
+	m.publishTerraform(t, v, z, served, o.OtherSigner)
 }
 
 // publishTerraform publishes zip z as terraform v, serving the bytes served
 // (z, or a tampered zip), its SHA256SUMS signed by the mirror's key (or
 // another one), and rewrites the index.
-func (m *releasesMirror) publishTerraform(t *testing.T, v string, z, served []byte, otherSigner bool) {
+func (m *Mirror) publishTerraform(t testing.TB, v string, z, served []byte, otherSigner bool) {
 	t.Helper()
 	zipName := fmt.Sprintf("terraform_%s_%s_%s.zip", v, runtime.GOOS, runtime.GOARCH)
 	sums := []byte(fmt.Sprintf("%s  %s\n%s  terraform_%s_windows_amd64.zip\n", sha256Hex(z), zipName, sha256Hex([]byte("x")), v))
 	dir := "/terraform/" + v + "/"
 	sumsName := "terraform_" + v + "_SHA256SUMS"
-	m.set(dir+zipName, served)
-	m.set(dir+sumsName, sums)
-	m.set(dir+sumsName+".sig", m.sign(t, sums, otherSigner))
+	m.Set(dir+zipName, served)
+	m.Set(dir+sumsName, sums)
+	m.Set(dir+sumsName+".sig", m.sign(t, sums, otherSigner))
 	pv := map[string]any{
 		"name": "terraform", "version": v, "shasums": sumsName,
 		"shasums_signature": sumsName + ".sig", "shasums_signatures": []string{sumsName + ".sig"},
@@ -220,7 +248,7 @@ func (m *releasesMirror) publishTerraform(t *testing.T, v string, z, served []by
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.set(dir+"index.json", b)
+	m.Set(dir+"index.json", b)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.tfVersions[v] = b
@@ -231,9 +259,9 @@ func (m *releasesMirror) publishTerraform(t *testing.T, v string, z, served []by
 	m.files["/terraform/index.json"] = idx
 }
 
-// addTerraformBinary publishes the real terraform binary at bin as version
+// AddTerraformBinary publishes the real terraform binary at bin as version
 // v, stored uncompressed (zipping 95 MB would dominate the test).
-func (m *releasesMirror) addTerraformBinary(t *testing.T, v, bin string) {
+func (m *Mirror) AddTerraformBinary(t testing.TB, v, bin string) {
 	t.Helper()
 	b, err := os.ReadFile(bin)
 	if err != nil {
@@ -256,19 +284,27 @@ func (m *releasesMirror) addTerraformBinary(t *testing.T, v, bin string) {
 	m.publishTerraform(t, v, buf.Bytes(), buf.Bytes(), false)
 }
 
-// addTofu publishes an OpenTofu version under /tofu, laid out like its
+// AddTofu publishes an OpenTofu version under /tofu, laid out like its
 // GitHub releases.
-func (m *releasesMirror) addTofu(t *testing.T, v string, o mirrorOptions) {
+func (m *Mirror) AddTofu(t testing.TB, v string, o Options) {
 	t.Helper()
 	zipName := fmt.Sprintf("tofu_%s_%s_%s.zip", v, runtime.GOOS, runtime.GOARCH)
-	z := zipOf(t, map[string]string{"tofu": versionScript("OpenTofu", v), "README.md": "readme\n", "CHANGELOG.md": "changes\n"})
+	z := ZipOf(t, map[string]string{"tofu": VersionScript("OpenTofu", v), "README.md": "readme\n", "CHANGELOG.md": "changes\n"})
 	sums := []byte(fmt.Sprintf("%s  tofu_%s_darwin_arm64.tar.gz\n%s  %s\n", sha256Hex([]byte("y")), v, sha256Hex(z), zipName))
 	served := z
-	if o.tamper {
-		served = zipOf(t, map[string]string{"tofu": "#!/bin/sh\necho pwned\n"})
+	if o.Tamper {
+		served = ZipOf(t, map[string]string{"tofu": "#!/bin/sh\necho pwned\n"})
 	}
 	dir := "/tofu/v" + v + "/"
-	m.set(dir+zipName, served)
-	m.set(dir+"tofu_"+v+"_SHA256SUMS", sums)
-	m.set(dir+"tofu_"+v+"_SHA256SUMS.gpgsig", m.sign(t, sums, o.otherSigner))
+	m.mu.Lock()
+	m.tofuVersions = append(m.tofuVersions, map[string]any{"id": v, "files": []string{zipName, "tofu_" + v + "_SHA256SUMS"}})
+	idx, err := json.Marshal(map[string]any{"versions": m.tofuVersions})
+	m.files["/tofu/api.json"] = idx
+	m.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Set(dir+zipName, served)
+	m.Set(dir+"tofu_"+v+"_SHA256SUMS", sums)
+	m.Set(dir+"tofu_"+v+"_SHA256SUMS.gpgsig", m.sign(t, sums, o.OtherSigner))
 }

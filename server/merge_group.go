@@ -100,7 +100,7 @@ func (r *prRun) mergeGroup(ctx context.Context) bool {
 			continue
 		}
 		if result.Plan != nil && s.policyOn(p) {
-			if pc := r.checkPolicies(ctx, planFile); pc == nil || !pc.Passed() {
+			if pc := r.checkPolicies(ctx, projectKey(r.w.Repo, p), planFile); pc == nil || !pc.Passed() {
 				r.logf("%s: a policy failed\n", projectLabel(p))
 				failed = append(failed, projectLabel(p)+" (policies)")
 				continue

@@ -176,7 +176,7 @@ const (
 	atlantisBlockedArgs   = "-chdir,--chdir,-plugin-dir,--plugin-dir"
 	atlantisTemplatesDir  = "~/.markdown_templates"
 	// atlantisCommands are the command names --allow-commands takes.
-	atlantisCommands = "version,plan,apply,unlock,approve_policies,cancel,import,state,policy_check,all"
+	atlantisCommands = "version,plan,apply,unlock,approve_policies,cancel,import,state,policy_check,revert,all"
 	// atlantisAllowCommands is Atlantis' default --allow-commands.
 	atlantisAllowCommands = "version,plan,apply,unlock,approve_policies,cancel"
 )
@@ -300,7 +300,7 @@ func parseAllowCommands(s string) ([]string, error) {
 			return nil, nil
 		case !slices.Contains(strings.Split(atlantisCommands, ","), c):
 			return nil, fmt.Errorf("--allow-commands: unknown command %q (commands: %s)", c, atlantisCommands)
-		case c == "plan" || c == "apply" || c == "unlock" || c == "approve_policies" || c == "import" || c == "state" || c == "cancel":
+		case c == "plan" || c == "apply" || c == "unlock" || c == "approve_policies" || c == "import" || c == "state" || c == "cancel" || c == "revert":
 			out = append(out, c)
 		}
 	}

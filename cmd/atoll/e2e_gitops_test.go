@@ -23,7 +23,7 @@ func stateHas(t *testing.T, stateDir, project, addr string) bool {
 	return strings.Contains(string(b), `"type": "`+typ+`",`) && strings.Contains(string(b), `"name": "`+name+`",`)
 }
 
-// mergeSHA merges pull request num and returns the merge commit.
+// mergePR merges pull request num and returns the merge commit.
 func mergePR(t *testing.T, gh *vcstest.Server, repo vcs.Repo, num int) string {
 	t.Helper()
 	if err := gh.ClosePull(waitCtx(t), repo, num, true); err != nil {

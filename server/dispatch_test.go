@@ -104,15 +104,19 @@ func TestLocalDispatcherBounded(t *testing.T) {
 	if runs["old"] != 0 || len(order) != n {
 		t.Errorf("%d runs (old ran %d times); want %d", len(order), runs["old"], n)
 	}
-	// Waiting work runs oldest first, the journal's order: each job ends
-	// within a worker's reach of its place (workers finish in any order).
+	// Waiting work runs oldest first, the journal's order. Workers finish
+	// in any order, and on a loaded machine one may sleep while the other
+	// runs several jobs, so the check is on the whole order: its mean
+	// displacement stays within the workers' reach (a random order would
+	// be about n/3 off, newest first about n/2).
+	total := 0
 	for pos, id := range order {
 		var i int
 		fmt.Sscanf(id, "w%03d", &i)
-		if pos-i > workers || i-pos > workers {
-			t.Errorf("job %s ended %dth: %v", id, pos, order)
-			break
-		}
+		total += max(pos-i, i-pos)
+	}
+	if mean := float64(total) / float64(len(order)); mean > workers {
+		t.Errorf("jobs ended %.1f places from their turn on average, want at most %d: %v", mean, workers, order)
 	}
 	recs, _ = st.Jobs(ctx)
 	if len(recs) != 1 || recs[0].ID != "old" {

@@ -31,9 +31,9 @@ type BranchRunner interface {
 func (r *prRun) mergeGroup(ctx context.Context) bool {
 	s := r.s
 	r.pull = r.w.Pull
-	br, ok := s.cfg.Runner.(BranchRunner)
-	if !ok {
-		r.log.Error("merge group not planned: the runner cannot check out branches")
+	br := s.cfg.Branches
+	if br == nil {
+		r.log.Error("merge group not planned: the server has no branch runner (Config.Branches)")
 		return false
 	}
 	fail := func(desc, detail string) bool {

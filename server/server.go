@@ -111,6 +111,9 @@ type Config struct {
 	// Checks, when set (Atoll runs as a GitHub App), gets a check run per
 	// project for each plan, policy check and apply.
 	Checks vcs.Checker
+	// Branches checks out and plans branches that are not pull requests;
+	// merge groups need it.
+	Branches BranchRunner
 	// PullCreator and Reverter are optional; `atoll revert` needs both.
 	PullCreator vcs.PullCreator
 	Reverter    Reverter

@@ -263,7 +263,7 @@ func build(ctx context.Context, o serverOptions, logger *slog.Logger, env []stri
 	scfg := server.Config{Registry: registry, DriftRepos: a.driftRepos,
 		AtollURL: o.AtollURL, RepoAllowlist: splitList(o.RepoAllowlist), MaxParallelJobs: o.MaxParallelJobs,
 		Parser: &ghvcs.WebhookParser{Secret: []byte(o.GHWebhookSecret), Hostname: o.GHHostname, GitURL: gh.GitURL(), BotUser: o.GHUser},
-		VCS:    out, Teams: gh, Merger: gh, PullCreator: out, Reverter: run, GitToken: gh.GitToken, Store: a.store, Runner: run, RepoCfg: repoCfg, TeamAllow: teams,
+		VCS:    out, Teams: gh, Merger: gh, PullCreator: out, Reverter: run, Branches: run, GitToken: gh.GitToken, Store: a.store, Runner: run, RepoCfg: repoCfg, TeamAllow: teams,
 		APISecret: o.APISecret, Logger: logger, PullMutex: pullMutex, EnablePolicyChecks: o.EnablePolicies,
 		AllowForkPRs: o.AllowForkPRs, CommandPermission: o.CommandPermission, AllowOpenWeb: o.AllowOpenWeb, EnableRegexpCmd: o.EnableRegexpCmd,
 		Redact: red.Bytes,

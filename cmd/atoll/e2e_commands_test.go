@@ -86,6 +86,11 @@ func TestE2EImportStateRm(t *testing.T) {
 		t.Fatalf("cloud after the refused apply = %+v, %v; want only the imported server", servers, err)
 	}
 
+	if code, page := httpDo(t, http.MethodGet, fmt.Sprintf("%s/pulls/acme/infra/%d", atoll.URL, pr), nil, nil); code != http.StatusOK ||
+		!strings.Contains(page, "discarded: the state changed by") || !strings.Contains(page, "re-plan") {
+		t.Errorf("the pull request page does not show the discarded plan: %d\n%s", code, page)
+	}
+
 	// A new plan has nothing to create.
 	comment(t, gh, repo, pr, "bob", "atoll plan -d infra")
 	waitComment(t, gh, repo, pr, "### Plan for `infra` · workspace `default` — no changes")

@@ -280,6 +280,7 @@ func TestParseRepoConfigErrors(t *testing.T) {
 		{"env value and command", "version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - env: {name: A, value: x, command: y}\n", "atoll.yaml:6:34: workflows.w.plan.steps[0].env.command: set either value or command, not both"},
 		{"env neither", "version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - env: {name: A}\n", "atoll.yaml:6:14: workflows.w.plan.steps[0].env: needs value or command"},
 		{"env shell with value", "version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - env: {name: A, value: x, shell: bash}\n", "atoll.yaml:6:34: workflows.w.plan.steps[0].env.shell: only applies with command, not value"},
+		{"multienv output show", "version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - multienv: {command: x, output: show}\n", `atoll.yaml:6:40: workflows.w.plan.steps[0].multienv.output: Atoll never shows a multienv step's output: it is the variables' values, often secrets. Remove output, or set it to hide`},
 		{"multienv output", "version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - multienv: {command: x, output: strip_refreshing}\n", `atoll.yaml:6:40: workflows.w.plan.steps[0].multienv.output: "strip_refreshing" is not one of "show", "hide"`},
 		{"several errors sorted", "version: 3\nprojects:\n- dir: /a\n  workspace: [x]\nfoo: 1\n", "atoll.yaml:3:8: projects[0].dir: \"/a\" must be relative to the repo root, not absolute\natoll.yaml:4:14: projects[0].workspace: must be a string\natoll.yaml:5:1: foo: unknown key"},
 	}

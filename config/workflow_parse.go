@@ -393,6 +393,10 @@ func (d *decoder) multienvStep(v *yaml.Node, path string) (Step, bool) {
 			return true
 		}
 		m, ok := d.enum(o, path, multienvOutputs)
+		if ok && m == "show" {
+			d.fail(resolve(o), path, "Atoll never shows a multienv step's output: it is the variables' values, often secrets. Remove output, or set it to hide")
+			return false
+		}
 		if ok {
 			st.Output = m
 		}

@@ -278,6 +278,39 @@ func TestRunCustomSteps(t *testing.T) {
 	}
 }
 
+// TestRunFilterRegex: a run step's filter_regex replaces what it matches in
+// the step's output, its section of the comment and the live log.
+func TestRunFilterRegex(t *testing.T) {
+	t.Parallel()
+	r, g, dir := projectCheckout(t, map[string]string{"app/main.tf": webTF})
+	var live bytes.Buffer
+	job := Job{
+		Dir: dir, ProjectDir: "app", PlanFile: r.PlanPath(g.repo(), 1, "app", "default"), Log: &live,
+		Steps: []config.Step{
+			{Kind: config.StepRun, Run: `echo 'secret: "hunter2" and token=abc123'; echo plain`,
+				FilterRegex: []string{`((?i)secret:\s")[^"]*`, `token=\w+`}},
+			{Kind: config.StepRun, Run: "echo token=zzz; exit 2", FilterRegex: []string{`token=\w+`}},
+		},
+	}
+	res, err := r.Run(context.Background(), job)
+	var se *StepError
+	if !errors.As(err, &se) || se.Output != "<redacted>\n" {
+		t.Fatalf("failing filtered step: err = %#v, want its output redacted", err)
+	}
+	want := "<redacted>\" and <redacted>\nplain\n"
+	if res.Output != want || res.Steps[0].Output != want {
+		t.Errorf("Output = %q, step output = %q, want %q", res.Output, res.Steps[0].Output, want)
+	}
+	for _, secret := range []string{"hunter2", "abc123", "zzz"} {
+		if strings.Contains(live.String(), secret) {
+			t.Errorf("live log has %q:\n%s", secret, live.String())
+		}
+	}
+	if !strings.Contains(live.String(), want) {
+		t.Errorf("live log lacks the filtered output %q:\n%s", want, live.String())
+	}
+}
+
 func TestRunRejectsProjectDirs(t *testing.T) {
 	t.Parallel()
 	r, _, dir := projectCheckout(t, map[string]string{"ok/main.tf": webTF})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"regexp"
 	"strings"
 
 	"github.com/atollhq/atoll/config"
@@ -57,9 +58,26 @@ func (x *execution) runShellStep(ctx context.Context, step config.Step) (*stepOu
 	default:
 		return nil, fmt.Errorf("run step output %q is not show, hide or strip_refreshing", mode)
 	}
-	out := newStepOutput(x.job.Log)
+	filters := make([]*regexp.Regexp, 0, len(step.FilterRegex))
+	for _, f := range step.FilterRegex {
+		re, err := regexp.Compile(f) // checked when the config was read
+		if err != nil {
+			return nil, fmt.Errorf("run step filter_regex %q: %w", f, err)
+		}
+		filters = append(filters, re)
+	}
+	// With filter_regex, the live log gets the output once the step ends,
+	// filtered like the comment: a match may span what streams in pieces.
+	live := x.job.Log
+	if len(filters) > 0 {
+		live = nil
+	}
+	out := newStepOutput(live)
 	err := x.runShell(ctx, step, out)
-	text := out.String()
+	text := filterOutput(out.String(), filters)
+	if len(filters) > 0 && x.job.Log != nil {
+		_, _ = io.WriteString(x.job.Log, text) // a failing live log must not fail the step
+	}
 	res := &stepOut{text: text}
 	switch mode {
 	case "", OutputShow:
@@ -71,6 +89,15 @@ func (x *execution) runShellStep(ctx context.Context, step config.Step) (*stepOu
 		res.section = ""
 	}
 	return res, err
+}
+
+// filterOutput replaces every match of filters in s with "<redacted>", as
+// Atlantis's output: [filter_regex: ...] does.
+func filterOutput(s string, filters []*regexp.Regexp) string {
+	for _, re := range filters {
+		s = re.ReplaceAllString(s, "<redacted>")
+	}
+	return s
 }
 
 // envStep sets step.EnvName to step.EnvValue, or to the trimmed output of

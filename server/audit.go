@@ -24,11 +24,11 @@ const (
 )
 
 // auditActions are the actions the /audit page's filter offers.
-var auditActions = []string{AuditPlan, AuditApply, AuditUnlock, AuditApprovePolicies, AuditDriftRemediate}
+var auditActions = []string{AuditPlan, AuditApply, AuditUnlock, AuditApprovePolicies, AuditDriftRemediate, AuditImport, AuditStateRm, AuditCancel}
 
 // auditResults are the results the /audit page's filter offers.
 var auditResults = []string{templates.StatusPlanned, templates.StatusApplied, templates.StatusError, templates.StatusRefused,
-	templates.StatusLocked, "released", "approved"}
+	templates.StatusLocked, "released", "approved", "imported", "removed", "cancelled"}
 
 // DefaultAuditRetention is how long audit entries are kept unless
 // configured: a little over a year, for yearly audits.

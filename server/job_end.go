@@ -20,7 +20,8 @@ const settleTimeout = 10 * time.Second
 // since nothing will run it again. With a shared queue another replica takes
 // such a job over, so its statuses are left for that replica.
 func (r *prRun) settle(ctx context.Context, ok, panicked bool) {
-	if c := r.stopper.cancelled(); c != nil && !panicked {
+	// A job that finished well just as it was cancelled keeps its report.
+	if c := r.stopper.cancelled(); c != nil && !ok && !panicked {
 		r.settleCancelled(ctx, c)
 		return
 	}

@@ -344,7 +344,11 @@ func (r *prRun) approvePolicies(ctx context.Context) bool {
 	switch {
 	case recorded && !waiting:
 		head = "Failing policies approved by @" + user + "."
-		next = "`atoll apply` may now go ahead where `policies_passed` is required; a new push or plan needs new approvals."
+		next = "`atoll apply` may now go ahead where `policies_passed` is required; a new push or plan needs new approvals"
+		if stickyPolicies(pols) {
+			next += ", unless sticky_policy_approvals keeps them"
+		}
+		next += "."
 	case recorded:
 		head = "@" + user + "'s approval is recorded, but more approvals are needed."
 		next = "`atoll apply` stays blocked where `policies_passed` is required until other policy owners comment `atoll approve_policies`. " + pendingOwners(others)

@@ -86,6 +86,11 @@ func TestE2EImportStateRm(t *testing.T) {
 		t.Fatalf("cloud after the refused apply = %+v, %v; want only the imported server", servers, err)
 	}
 
+	if code, page := httpDo(t, http.MethodGet, fmt.Sprintf("%s/pulls/acme/infra/%d", atoll.URL, pr), nil, nil); code != http.StatusOK ||
+		!strings.Contains(page, "discarded: the state changed by") || !strings.Contains(page, "re-plan") {
+		t.Errorf("the pull request page does not show the discarded plan: %d\n%s", code, page)
+	}
+
 	// A new plan has nothing to create.
 	comment(t, gh, repo, pr, "bob", "atoll plan -d infra")
 	waitComment(t, gh, repo, pr, "### Plan for `infra` · workspace `default` — no changes")
@@ -280,5 +285,36 @@ func TestE2ECancelAcrossReplicas(t *testing.T) {
 	}
 	if len(logLines(b.log.String(), "took over a job")) != 0 {
 		t.Errorf("replica B took the cancelled job over:\n%s", b.log.String())
+	}
+}
+
+// TestE2ECancelInterruptsTerraform: `atoll cancel` while terraform plan waits
+// on a slow provider: terraform gets SIGINT (its log says "Interrupt
+// received"); the provider does not stop, so --kill-grace later what is left
+// is killed, and no process of the plan is left.
+func TestE2ECancelInterruptsTerraform(t *testing.T) {
+	t.Parallel()
+	gh := fakeGitHub(t)
+	dir, dataDir := t.TempDir(), t.TempDir()
+	atoll := startAtollEnv(t, gh, dataDir, sandboxEnv(t), "--kill-grace=3s")
+	repo, main := sandboxRepo(t, gh, "infra", dir, filepath.Join(dir, "cloud.json"))
+	slow := strings.Replace(main, "provider \"sandbox\" {\n", "provider \"sandbox\" {\n  configure_delay = \"90s\"\n", 1) +
+		"\nresource \"sandbox_server\" \"web\" {\n  name = \"web\"\n  size = \"small\"\n}\n"
+	sha, pr := openPR(t, gh, repo, "slow", map[string]string{"infra/main.tf": slow}, "alice")
+	// terraform plan runs, and its provider (both under the data dir) waits.
+	// (The server's own command line names the data dir, without a "/" after it.)
+	waitFor(t, func() bool { return processRunning(t, "plan\x00-no-color") && processRunning(t, dataDir+"/") }, "terraform plan to run")
+	pending := waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusPending)
+
+	comment(t, gh, repo, pr, "bob", "atoll cancel")
+	waitComment(t, gh, repo, pr, "### Cancelled: plan of `infra` (default), running ")
+	waitFor(t, func() bool { return !processRunning(t, dataDir+"/") }, "terraform and its provider to exit")
+	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusError)
+	_, log := httpDo(t, http.MethodGet, pending.TargetURL+"/log", nil, nil) // the whole log: the job has ended
+	if !strings.Contains(log, "Interrupt received") || !strings.Contains(log, "cancelled by @bob") {
+		t.Errorf("the job log does not show terraform interrupted and the job cancelled:\n%s", log)
+	}
+	if strings.Contains(atoll.log.String(), "level=ERROR") && strings.Contains(atoll.log.String(), "panic") {
+		t.Errorf("the server panicked")
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
@@ -66,6 +67,7 @@ func New() provider.Provider { return &Provider{} }
 // providerModel is the provider block.
 type providerModel struct {
 	Cloud types.String `tfsdk:"cloud"`
+	Delay types.String `tfsdk:"configure_delay"`
 }
 
 // Metadata names the provider and its version.
@@ -82,6 +84,10 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 			"cloud": schema.StringAttribute{
 				Required:    true,
 				Description: "Path of the JSON file that is the cloud (created if missing). A relative path is relative to Terraform's working directory.",
+			},
+			"configure_delay": schema.StringAttribute{
+				Optional:    true,
+				Description: "How long configuring the provider takes (a Go duration such as \"60s\"), or until Terraform is interrupted: a slow cloud API, for tests of cancellation.",
 			},
 		},
 	}
@@ -106,6 +112,19 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 	if err != nil {
 		resp.Diagnostics.AddError("cannot resolve cloud path", err.Error())
 		return
+	}
+	if d := cfg.Delay.ValueString(); d != "" {
+		delay, err := time.ParseDuration(d)
+		if err != nil {
+			resp.Diagnostics.AddError("configure_delay is not a duration", err.Error())
+			return
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done(): // terraform was interrupted and stops the provider
+			resp.Diagnostics.AddError("interrupted", "Terraform stopped the provider while it was configuring.")
+			return
+		}
 	}
 	c := cloud{path: path}
 	if err := c.ensure(); err != nil {

@@ -180,6 +180,10 @@ func TestE2ECancel(t *testing.T) {
 	if body := joinBodies(gh, repo, pr); strings.Contains(body, "failed") || strings.Contains(body, "Apply for") {
 		t.Errorf("a comment says failed, or the queued apply ran:\n%s", body)
 	}
+	waitFor(t, func() bool {
+		_, jobs := httpDo(t, http.MethodGet, atoll.URL+"/api/jobs?state=cancelled", nil, nil)
+		return strings.Count(jobs, `"state":"cancelled"`) == 2 // the plan and the queued apply
+	}, "the jobs page to list the plan and the apply as cancelled")
 	code, locks := httpDo(t, http.MethodGet, atoll.URL+"/api/locks", nil, nil)
 	if code != http.StatusOK || !strings.Contains(locks, `"dir":"network"`) {
 		t.Errorf("the plan's lock is gone after cancel: %d %s", code, locks)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -54,7 +55,13 @@ func TestCancelCommand(t *testing.T) {
 	cancel := planWork("cancel1")
 	cancel.User, cancel.Command = "bob", Command{Name: CmdCancel, Raw: "atoll cancel"}
 	dispatch(t, s, cancel)
-	waitJobs(t, s, 3)
+	states := map[string]string{}
+	for _, j := range waitJobs(t, s, 3) {
+		states[j.ID] = j.State
+	}
+	if want := map[string]string{"plan1": JobCancelled, "apply1": JobCancelled, "cancel1": JobSucceeded}; !maps.Equal(states, want) {
+		t.Errorf("job states = %v, want %v", states, want)
+	}
 	if stopped.Load() != 1 {
 		t.Errorf("%d plans saw their context end, want 1", stopped.Load())
 	}

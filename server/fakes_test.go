@@ -187,7 +187,7 @@ func waitJobs(t *testing.T, s *Server, n int) []JobInfo {
 		done := 0
 		jobs := s.jobs.list()
 		for _, j := range jobs {
-			if j.State == JobSucceeded || j.State == JobFailed {
+			if jobEnded(j.State) {
 				done++
 			}
 		}

@@ -14,7 +14,14 @@ const (
 	JobRunning   = "running"
 	JobSucceeded = "succeeded"
 	JobFailed    = "failed"
+	// JobCancelled is a job `atoll cancel` or a push stopped.
+	JobCancelled = "cancelled"
 )
+
+// jobEnded reports whether state is a finished job's.
+func jobEnded(state string) bool {
+	return state == JobSucceeded || state == JobFailed || state == JobCancelled
+}
 
 // Job is a run of Work, with its live log.
 type Job struct {
@@ -104,7 +111,7 @@ func (j *Job) logSize() int {
 func (j *Job) dropLog() int {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.State != JobSucceeded && j.State != JobFailed {
+	if !jobEnded(j.State) {
 		return 0
 	}
 	n := j.log.size()
@@ -136,7 +143,7 @@ func (j *Job) setState(state string, now time.Time) {
 	switch state {
 	case JobRunning:
 		j.Started = now
-	case JobSucceeded, JobFailed:
+	case JobSucceeded, JobFailed, JobCancelled:
 		j.Finished = now
 		j.flushLog(true)
 		j.log.shrink()
@@ -147,7 +154,7 @@ func (j *Job) setState(state string, now time.Time) {
 	for _, c := range ls {
 		close(c)
 	}
-	if (state == JobSucceeded || state == JobFailed) && j.ended != nil {
+	if jobEnded(state) && j.ended != nil {
 		j.ended()
 	}
 }

@@ -113,7 +113,10 @@ func (s *Server) execute(ctx context.Context, w Work) (lost error) {
 		r.dropHeldStatuses()
 		r.settle(ctx, ok, panicked)
 		state := JobSucceeded
-		if !ok {
+		switch {
+		case !ok && !panicked && r.stopper.cancelled() != nil:
+			state = JobCancelled
+		case !ok:
 			state = JobFailed
 		}
 		job.setState(state, s.cfg.Now())

@@ -24,9 +24,9 @@ func jobFilter(c echo.Context) (func(JobInfo) bool, error) {
 		pull = n
 	}
 	switch state {
-	case "", JobQueued, JobRunning, JobSucceeded, JobFailed:
+	case "", JobQueued, JobRunning, JobSucceeded, JobFailed, JobCancelled:
 	default:
-		return nil, echo.NewHTTPError(http.StatusBadRequest, "state must be queued, running, succeeded or failed")
+		return nil, echo.NewHTTPError(http.StatusBadRequest, "state must be queued, running, succeeded, failed or cancelled")
 	}
 	return func(j JobInfo) bool {
 		return (repo == "" || strings.EqualFold(j.Repo, repo)) && (pull == 0 || j.Pull == pull) && (state == "" || j.State == state)

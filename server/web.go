@@ -174,7 +174,7 @@ func (s *Server) pageJobs(c echo.Context) error {
 		return err
 	}
 	return s.render(c, "jobs.html", map[string]any{"Title": "Jobs", "Jobs": filterJobs(s.allJobs(c.Request().Context()), keep),
-		"Query": c.QueryParams(), "States": []string{JobQueued, JobRunning, JobSucceeded, JobFailed}})
+		"Query": c.QueryParams(), "States": []string{JobQueued, JobRunning, JobSucceeded, JobFailed, JobCancelled}})
 }
 
 func (s *Server) apiJobs(c echo.Context) error {
@@ -230,7 +230,7 @@ func (s *Server) jobLogText(c echo.Context) error {
 	for {
 		changed := j.changed()
 		st := j.Snapshot().State
-		done := st == JobSucceeded || st == JobFailed
+		done := jobEnded(st)
 		// Only whole lines while the job runs: a secret half written
 		// cannot be recognised, so it must not be sent yet.
 		var chunk []byte

@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/atollhq/atoll/internal/testenv"
 	"github.com/atollhq/atoll/testdrive/sandbox"
@@ -121,12 +123,17 @@ func TestE2EImportStateRm(t *testing.T) {
 	}
 }
 
-// slowPlanReposYAML is a repos.yaml whose plan workflow first sleeps (once,
-// see slowOnce) in a run step.
-func slowPlanReposYAML(t *testing.T, marker string) string {
+// slowPlanReposYAML is a repos.yaml whose plan workflow first sleeps secs
+// seconds once (as slowOnce does; each test its own secs, so that tests
+// running at once tell their sleeps apart) in a run step.
+func slowPlanReposYAML(t *testing.T, marker, secs string) string {
 	t.Helper()
-	return writeReposYAML(t, fmt.Sprintf("repos:\n- id: /.*/\n  workflow: slow\nworkflows:\n  slow:\n    plan:\n      steps:\n      - run: %q\n      - init\n      - plan\n", slowOnce(marker)))
+	step := fmt.Sprintf("test -f %s || { touch %s; exec sleep %s; }", marker, marker, secs)
+	return writeReposYAML(t, fmt.Sprintf("repos:\n- id: /.*/\n  workflow: slow\nworkflows:\n  slow:\n    plan:\n      steps:\n      - run: %q\n      - init\n      - plan\n", step))
 }
+
+// sleeping reports whether a `sleep secs` of slowPlanReposYAML runs.
+func sleeping(t *testing.T, secs string) bool { return processRunning(t, "sleep\x00"+secs) }
 
 // TestE2ECancel: `atoll cancel` in the middle of a plan stops it (its
 // process is interrupted and gone), drops the queued apply, keeps the lock,
@@ -136,12 +143,12 @@ func TestE2ECancel(t *testing.T) {
 	t.Parallel()
 	gh := fakeGitHub(t)
 	marker := filepath.Join(t.TempDir(), "slept")
-	atoll := startAtoll(t, gh, t.TempDir(), slowPlanReposYAML(t, marker))
+	atoll := startAtoll(t, gh, t.TempDir(), slowPlanReposYAML(t, marker, "61.41"))
 	repo := networkRepo(t, gh, "infra", t.TempDir())
 	sha, pr := openPR(t, gh, repo, "subnet", map[string]string{
 		"network/subnet.tf": "resource \"terraform_data\" \"subnet\" {\n  input = \"10.0.1.0/24\"\n}\n",
 	}, "alice")
-	waitFor(t, func() bool { return processRunning(t, "sleep\x0061.37") }, "the slow step's sleep")
+	waitFor(t, func() bool { return sleeping(t, "61.41") }, "the slow step's sleep")
 	running := waitComment(t, gh, repo, pr, "network") // the running comment, after --live-comment-delay
 	comment(t, gh, repo, pr, "carol", "atoll apply")
 	waitFor(t, func() bool {
@@ -157,7 +164,7 @@ func TestE2ECancel(t *testing.T) {
 		}
 	}
 	t.Logf("cancel comment:\n%s", cancelled.Body)
-	noSleeper(t)
+	waitFor(t, func() bool { return !sleeping(t, "61.41") }, "the slow step's sleep to end")
 	st := waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusError)
 	if st.Description != "Cancelled by @bob" {
 		t.Errorf("plan status description = %q, want \"Cancelled by @bob\"", st.Description)
@@ -173,6 +180,10 @@ func TestE2ECancel(t *testing.T) {
 	if body := joinBodies(gh, repo, pr); strings.Contains(body, "failed") || strings.Contains(body, "Apply for") {
 		t.Errorf("a comment says failed, or the queued apply ran:\n%s", body)
 	}
+	waitFor(t, func() bool {
+		_, jobs := httpDo(t, http.MethodGet, atoll.URL+"/api/jobs?state=cancelled", nil, nil)
+		return strings.Count(jobs, `"state":"cancelled"`) == 2 // the plan and the queued apply
+	}, "the jobs page to list the plan and the apply as cancelled")
 	code, locks := httpDo(t, http.MethodGet, atoll.URL+"/api/locks", nil, nil)
 	if code != http.StatusOK || !strings.Contains(locks, `"dir":"network"`) {
 		t.Errorf("the plan's lock is gone after cancel: %d %s", code, locks)
@@ -189,12 +200,12 @@ func TestE2EPushCancelsPlan(t *testing.T) {
 	t.Parallel()
 	gh := fakeGitHub(t)
 	marker := filepath.Join(t.TempDir(), "slept")
-	startAtoll(t, gh, t.TempDir(), slowPlanReposYAML(t, marker))
+	startAtoll(t, gh, t.TempDir(), slowPlanReposYAML(t, marker, "61.43"))
 	repo := networkRepo(t, gh, "infra", t.TempDir())
 	sha1, pr := openPR(t, gh, repo, "subnet", map[string]string{
 		"network/subnet.tf": "resource \"terraform_data\" \"subnet\" {\n  input = \"10.0.1.0/24\"\n}\n",
 	}, "alice")
-	waitFor(t, func() bool { return processRunning(t, "sleep\x0061.37") }, "the slow step's sleep")
+	waitFor(t, func() bool { return sleeping(t, "61.43") }, "the slow step's sleep")
 	running := waitComment(t, gh, repo, pr, "network")
 
 	sha2, err := gh.Push(waitCtx(t), repo, "subnet", map[string]string{
@@ -204,7 +215,7 @@ func TestE2EPushCancelsPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStatus(t, gh, repo, sha2, "atoll/plan", vcs.StatusSuccess)
-	noSleeper(t)
+	waitFor(t, func() bool { return !sleeping(t, "61.43") }, "the slow step's sleep to end")
 	st := waitStatus(t, gh, repo, sha1, "atoll/plan", vcs.StatusError)
 	if want := "Cancelled: a newer push (" + sha2[:7] + ") is planned"; st.Description != want {
 		t.Errorf("old head's status = %q, want %q", st.Description, want)
@@ -247,14 +258,14 @@ func TestE2ECancelAcrossReplicas(t *testing.T) {
 	gh := fakeGitHub(t)
 	redisAddr := testenv.RedisServer(t)
 	marker := filepath.Join(t.TempDir(), "slept")
-	flags := append(redisFlags(t, redisAddr), "--cluster-lease=3s", slowPlanReposYAML(t, marker), "--lock-reconcile-interval=1h")
+	flags := append(redisFlags(t, redisAddr), "--cluster-lease=3s", slowPlanReposYAML(t, marker, "61.47"), "--lock-reconcile-interval=1h")
 	// A has one worker, busy with the plan: the cancel goes to B.
 	a := startAtoll(t, gh, t.TempDir(), append(flags, "--max-parallel-jobs=1")...)
 	repo := networkRepo(t, gh, "infra", t.TempDir())
 	sha, pr := openPR(t, gh, repo, "subnet", map[string]string{
 		"network/subnet.tf": "resource \"terraform_data\" \"subnet\" {\n  input = \"10.0.1.0/24\"\n}\n",
 	}, "alice")
-	waitFor(t, func() bool { return processRunning(t, "sleep\x0061.37") }, "the slow step's sleep on replica A")
+	waitFor(t, func() bool { return sleeping(t, "61.47") }, "the slow step's sleep on replica A")
 	if len(logLines(a.log.String(), `msg="job started"`)) == 0 {
 		t.Fatal("replica A is not running the plan")
 	}
@@ -266,7 +277,7 @@ func TestE2ECancelAcrossReplicas(t *testing.T) {
 	if strings.Contains(cancelled.Body, "did not confirm") {
 		t.Errorf("replica A did not confirm the cancellation:\n%s", cancelled.Body)
 	}
-	noSleeper(t)
+	waitFor(t, func() bool { return !sleeping(t, "61.47") }, "the slow step's sleep to end")
 	if st := waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusError); st.Description != "Cancelled by @bob" {
 		t.Errorf("plan status = %q, want \"Cancelled by @bob\"", st.Description)
 	}
@@ -303,18 +314,50 @@ func TestE2ECancelInterruptsTerraform(t *testing.T) {
 	sha, pr := openPR(t, gh, repo, "slow", map[string]string{"infra/main.tf": slow}, "alice")
 	// terraform plan runs, and its provider (both under the data dir) waits.
 	// (The server's own command line names the data dir, without a "/" after it.)
-	waitFor(t, func() bool { return processRunning(t, "plan\x00-no-color") && processRunning(t, dataDir+"/") }, "terraform plan to run")
+	waitFor(t, func() bool { return processIn(t, dataDir, "plan\x00-no-color") }, "terraform plan to run")
+	// Terraform starts the provider once for its schema, then again to
+	// configure it, which takes 90s: wait until that one runs.
+	waitFor(t, func() bool { return processIn(t, dataDir, "terraform-provider-sandbox") }, "the provider to start")
+	time.Sleep(3 * time.Second)
+	if !processIn(t, dataDir, "terraform-provider-sandbox") {
+		t.Fatal("the provider is not configuring")
+	}
 	pending := waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusPending)
 
 	comment(t, gh, repo, pr, "bob", "atoll cancel")
 	waitComment(t, gh, repo, pr, "### Cancelled: plan of `infra` (default), running ")
-	waitFor(t, func() bool { return !processRunning(t, dataDir+"/") }, "terraform and its provider to exit")
+	waitFor(t, func() bool { return !processIn(t, dataDir, "") }, "terraform and its provider to exit")
 	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusError)
-	_, log := httpDo(t, http.MethodGet, pending.TargetURL+"/log", nil, nil) // the whole log: the job has ended
-	if !strings.Contains(log, "Interrupt received") || !strings.Contains(log, "cancelled by @bob") {
-		t.Errorf("the job log does not show terraform interrupted and the job cancelled:\n%s", log)
+	var log string
+	waitFor(t, func() bool {
+		_, log = httpDo(t, http.MethodGet, pending.TargetURL+"/log", nil, nil) // the whole log once the job has ended
+		return strings.Contains(log, "cancelled by @bob")
+	}, "the job to end")
+	if !strings.Contains(log, "Interrupt received") {
+		t.Errorf("the job log (%s) does not show terraform interrupted:\n%s", pending.TargetURL, log)
 	}
 	if strings.Contains(atoll.log.String(), "level=ERROR") && strings.Contains(atoll.log.String(), "panic") {
 		t.Errorf("the server panicked")
 	}
+}
+
+// processIn reports whether a live process runs in dir or below it (its
+// working directory) with a command line (arguments joined by NUL) holding
+// sub.
+func processIn(t *testing.T, dir, sub string) bool {
+	t.Helper()
+	procs, err := filepath.Glob("/proc/[0-9]*")
+	if err != nil || len(procs) == 0 {
+		t.Fatalf("cannot list processes in /proc: %v", err)
+	}
+	for _, p := range procs {
+		cwd, err := os.Readlink(filepath.Join(p, "cwd"))
+		if err != nil || (cwd != dir && !strings.HasPrefix(cwd, dir+"/")) {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(p, "cmdline")); err == nil && strings.Contains(string(b), sub) {
+			return true
+		}
+	}
+	return false
 }

@@ -219,8 +219,19 @@ func tally(c Comment) []tallyItem {
 	}
 	var out []tallyItem
 	for _, w := range words {
-		if n := len(withStatus(c.Projects, w.status)); n > 0 {
+		n, queued := 0, 0
+		for _, p := range withStatus(c.Projects, w.status) {
+			if p.Status == StatusLocked && p.Lock != nil && p.Lock.QueuePosition > 0 {
+				queued++
+			} else {
+				n++
+			}
+		}
+		if n > 0 {
 			out = append(out, tallyItem{N: n, Word: w.word})
+		}
+		if queued > 0 {
+			out = append(out, tallyItem{N: queued, Word: "queued"})
 		}
 	}
 	if n := len(c.Running); n > 0 {

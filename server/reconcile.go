@@ -42,6 +42,9 @@ func (s *Server) Reconcile(ctx context.Context) (int, error) {
 			errs = append(errs, err)
 		}
 	}
+	if _, err := s.reconcileQueues(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return released, errors.Join(errs...)
 }
 
@@ -60,10 +63,16 @@ func (s *Server) releaseIfNotOpen(ctx context.Context, repo vcs.Repo, num int) (
 	if !gone && pull.State == vcs.PullMerged && s.hasPendingMergePlans(ctx, repo, num) {
 		return 0, nil // apply_on_merge: its merge commit's plan waits for `atoll apply`
 	}
+	s.leaveQueues(ctx, repo, num)
 	rel, err := s.cfg.Store.ReleasePull(ctx, repo.ID(), num)
 	if err != nil {
 		return 0, fmt.Errorf("release %s#%d: %w", repo.ID(), num, err)
 	}
+	why := whyClosed(pull.State)
+	if gone {
+		why = "was deleted"
+	}
+	s.handOver(ctx, repo, releasedKeys(rel), num, why)
 	var errs []error
 	if err := s.cfg.Store.DeletePlans(ctx, repo.ID(), num); err != nil {
 		errs = append(errs, fmt.Errorf("delete plans of %s#%d: %w", repo.ID(), num, err))

@@ -1,0 +1,245 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/atollhq/atoll/config"
+	"github.com/atollhq/atoll/locking"
+	"github.com/atollhq/atoll/vcs"
+)
+
+// Handover says why an autoplan runs: the pull request's plan was queued
+// behind another pull request's lock (repos.yaml lock_queue), and that lock
+// was handed over to it.
+type Handover struct {
+	// Key is the lock handed over; Project its project name, if any.
+	Key     locking.Key
+	Project string `json:",omitempty"`
+	// From is the pull request that held the lock before.
+	From int
+	// Why says how From let go of it, as the end of "#12 ...": "was
+	// merged", "was closed", "released it with `atoll unlock`", ...
+	Why string
+}
+
+// Reasons a lock was released, as the end of "#12 ...".
+const (
+	whyUnlocked  = "released it with `atoll unlock`"
+	whyLocksPage = "was unlocked from the Locks page"
+	whyAPI       = "was unlocked through the API"
+)
+
+// whyClosed says how a pull request that ended let go of its locks.
+func whyClosed(state vcs.PullState) string {
+	switch state {
+	case vcs.PullMerged:
+		return "was merged"
+	case vcs.PullClosed:
+		return "was closed"
+	}
+	return "is no longer open"
+}
+
+// queuePlan puts this pull request in the queue of held, the lock that
+// stopped its plan, and returns its position there; 0 when it could not be
+// queued (the plan is then refused as without lock_queue).
+func (r *prRun) queuePlan(ctx context.Context, held locking.Lock, projects []config.Project) int {
+	s := r.s
+	e := locking.QueueEntry{Pull: r.pull.Num, PullURL: r.pull.URL, User: r.w.User, HeadSHA: r.pull.HeadSHA, Time: s.cfg.Now()}
+	for _, p := range projects {
+		if projectKey(r.w.Repo, p) == held.Key {
+			e.Project = p.Name
+		}
+	}
+	pos, err := s.cfg.Store.Enqueue(ctx, held.Key, e)
+	if err != nil {
+		r.log.Error("queue plan behind a held lock; refused instead", "error", err, "dir", held.Key.Dir, "workspace", held.Key.Workspace)
+		return 0
+	}
+	r.log.Info("plan queued behind a held lock", "dir", held.Key.Dir, "workspace", held.Key.Workspace, "holder", held.Pull, "position", pos)
+	r.logf("%s (workspace %s) is locked by #%d; this plan is queued (position %d) and runs when #%d releases it\n",
+		held.Key.Dir, held.Key.Workspace, held.Pull, pos, held.Pull)
+	// The holder may have let go between our Acquire and Enqueue: its
+	// handover found no queue then, so it is handed over here.
+	s.handOver(ctx, r.w.Repo, []locking.Key{held.Key}, held.Pull, "released it")
+	return pos
+}
+
+// handOver gives each free lock of keys to the first pull request in its
+// queue and dispatches an autoplan of that pull request. from is the pull
+// request that released the locks and why says how (see Handover.Why).
+// repo is the repository of keys when the caller knows it; its zero value
+// looks it up.
+func (s *Server) handOver(ctx context.Context, repo vcs.Repo, keys []locking.Key, from int, why string) {
+	ctx = context.WithoutCancel(ctx) // a handover that happened must be dispatched
+	for _, k := range keys {
+		l, ok, err := s.cfg.Store.Handover(ctx, k)
+		if err != nil {
+			s.log.Error("hand over lock to its queue", "repo", k.Repo, "dir", k.Dir, "workspace", k.Workspace, "error", err)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if repo.ID() != k.Repo {
+			repo = s.repoFor(ctx, k.Repo)
+		}
+		w := Work{ID: newJobID(), Kind: WorkAutoplan, Repo: repo, Pull: vcs.PullRequest{Num: l.Pull, URL: l.PullURL},
+			User: l.User, Queued: s.cfg.Now(), Delivery: "queue",
+			Handover: &Handover{Key: k, Project: l.Project, From: from, Why: why}}
+		s.log.Info("lock handed over to the next pull request in its queue; planning it", "repo", k.Repo, "dir", k.Dir,
+			"workspace", k.Workspace, "from", from, "to", l.Pull, "job", w.ID)
+		s.journalQueued(ctx, w)
+		if err := s.cfg.Dispatcher.Dispatch(ctx, w); err != nil {
+			s.journalDone(ctx, w.ID)
+			// It holds the lock now; `atoll plan` on it plans as usual.
+			s.log.Error("dispatch the plan of a pull request handed a lock", "repo", k.Repo, "pull", l.Pull, "error", err)
+		}
+	}
+}
+
+// repoFor returns the repository with id as the webhooks described it (the
+// registry of repositories seen), else as parsed from id.
+func (s *Server) repoFor(ctx context.Context, id string) vcs.Repo {
+	if recs, err := s.cfg.Store.Repos(ctx); err == nil {
+		for _, rec := range recs {
+			var repo vcs.Repo
+			if rec.ID == id && json.Unmarshal(rec.Repo, &repo) == nil && repo.ID() == id {
+				return repo
+			}
+		}
+	}
+	repo, err := vcs.ParseRepoID(id)
+	if err != nil {
+		s.log.Error("parse repository of a lock", "repo", id, "error", err)
+	}
+	return repo
+}
+
+// leaveQueues takes pull request num out of every lock queue of repo: it
+// ended, or dropped its plans with `atoll unlock`.
+func (s *Server) leaveQueues(ctx context.Context, repo vcs.Repo, num int) {
+	left, err := s.cfg.Store.DequeuePull(ctx, repo.ID(), num)
+	if err != nil {
+		s.log.Error("leave lock queues", "repo", repo.ID(), "pull", num, "error", err)
+		return
+	}
+	if len(left) > 0 {
+		s.log.Info("pull request left lock queues", "repo", repo.ID(), "pull", num, "queues", len(left))
+	}
+}
+
+// releasedKeys returns the keys of locks.
+func releasedKeys(locks []locking.Lock) []locking.Key {
+	out := make([]locking.Key, len(locks))
+	for i, l := range locks {
+		out[i] = l.Key
+	}
+	return out
+}
+
+// handoverIntro opens the plan comment of a pull request whose queued plan
+// runs now.
+func (r *prRun) handoverIntro() string {
+	h := r.w.Handover
+	name := h.Project
+	if name == "" {
+		name = h.Key.Dir
+	}
+	if h.From == 0 {
+		return fmt.Sprintf("**This plan was queued** for `%s` (workspace `%s`). The lock is free now and passed to this pull request, so Atoll planned its latest commit (%s).",
+			name, h.Key.Workspace, short(r.pull.HeadSHA))
+	}
+	return fmt.Sprintf("**This plan was queued** behind #%d for `%s` (workspace `%s`). #%d %s, and the lock passed to this pull request, so Atoll planned its latest commit (%s) now.",
+		h.From, name, h.Key.Workspace, h.From, h.Why, short(r.pull.HeadSHA))
+}
+
+// withHandedProject adds the project of the lock handed over to projects
+// when the pull request's changes no longer select it: it is what the
+// pull request queued for, and it holds the lock now.
+func (r *prRun) withHandedProject(projects []config.Project) []config.Project {
+	h := r.w.Handover
+	if h == nil {
+		return projects
+	}
+	for _, p := range projects {
+		if projectKey(r.w.Repo, p) == h.Key {
+			return projects
+		}
+	}
+	sel, err := r.resolved.Select(r.dir, nil, h.Key.Dir, h.Key.Workspace, "")
+	if err != nil || len(sel) == 0 {
+		r.log.Info("the project of the lock handed over is gone from the pull request", "dir", h.Key.Dir, "workspace", h.Key.Workspace)
+		return projects
+	}
+	return append(projects, sel...)
+}
+
+// queuedReason says why a project that is free was not planned: the
+// command's project label is queued behind held.
+func queuedReason(held locking.Lock, label string) string {
+	return fmt.Sprintf("it waits with `%s`, which is queued behind #%d (a command locks all its projects together).", label, held.Pull)
+}
+
+// releaseHanded releases the lock at key that pull request num was handed
+// but cannot use (it is no longer open), and hands it on.
+func (s *Server) releaseHanded(ctx context.Context, repo vcs.Repo, num int, key locking.Key, why string) {
+	if _, err := s.cfg.Store.Release(ctx, key, num); err != nil {
+		s.log.Error("release a lock handed to a pull request that is not open", "repo", repo.ID(), "pull", num, "error", err)
+		return
+	}
+	s.handOver(ctx, repo, []locking.Key{key}, num, why)
+}
+
+// reconcileQueues drops from the lock queues the pull requests that are no
+// longer open (a missed "closed" webhook), and hands each free lock with a
+// queue to its first pull request (a replica stopped between a release and
+// its handover). It returns how many entries it dropped.
+func (s *Server) reconcileQueues(ctx context.Context) (int, error) {
+	queues, err := s.cfg.Store.Queues(ctx, "")
+	if err != nil {
+		return 0, fmt.Errorf("list lock queues: %w", err)
+	}
+	type pr struct {
+		repo string
+		num  int
+	}
+	open := map[pr]bool{}
+	dropped := 0
+	var errs []error
+	for _, q := range queues {
+		repo := s.repoFor(ctx, q.Key.Repo)
+		for _, e := range q.Entries {
+			k := pr{q.Key.Repo, e.Pull}
+			isOpen, seen := open[k]
+			if !seen {
+				pull, err := s.cfg.VCS.GetPullRequest(ctx, repo, e.Pull)
+				switch {
+				case errors.Is(err, vcs.ErrNotFound):
+					isOpen = false
+				case err != nil:
+					errs = append(errs, fmt.Errorf("get %s#%d: %w", q.Key.Repo, e.Pull, err))
+					isOpen = true // unknown: it stays
+				default:
+					isOpen = pull.State == vcs.PullOpen
+				}
+				open[k] = isOpen
+			}
+			if isOpen {
+				continue
+			}
+			if err := s.cfg.Store.Dequeue(ctx, q.Key, e.Pull); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			dropped++
+			s.log.Info("reconciler dropped a pull request that is no longer open from a lock queue",
+				"repo", q.Key.Repo, "pull", e.Pull, "dir", q.Key.Dir, "workspace", q.Key.Workspace)
+		}
+		s.handOver(ctx, repo, []locking.Key{q.Key}, 0, "")
+	}
+	return dropped, errors.Join(errs...)
+}

@@ -157,6 +157,27 @@ func (r *prRun) handoverIntro() string {
 		h.From, name, h.Key.Workspace, h.From, h.Why, short(r.pull.HeadSHA))
 }
 
+// handoverHeldIntro opens the comment of a pull request handed a lock whose
+// plan needs another lock, label's, which held holds: it keeps the lock it
+// was handed and waits again, at pos (0: it could not be queued).
+func (r *prRun) handoverHeldIntro(held locking.Lock, label string, pos int) string {
+	h := r.w.Handover
+	name := h.Project
+	if name == "" {
+		name = h.Key.Dir
+	}
+	from := "That lock is free now"
+	if h.From != 0 {
+		from = fmt.Sprintf("#%d %s", h.From, h.Why)
+	}
+	then := "so it waits in that lock's queue now"
+	if pos == 0 {
+		then = "so it was not planned"
+	}
+	return fmt.Sprintf("**This plan was queued** for `%s` (workspace `%s`). %s and passed that lock to this pull request, which keeps it; but the plan also needs `%s`, which #%d holds, %s.",
+		name, h.Key.Workspace, from, label, held.Pull, then)
+}
+
 // withHandedProject adds the project of the lock handed over to projects
 // when the pull request's changes no longer select it: it is what the
 // pull request queued for, and it holds the lock now.

@@ -184,6 +184,9 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 				results[i].Reason = fmt.Sprintf("not planned: a command locks all its projects together, and `%s` is locked by #%d", held.Held.Key.Dir, held.Held.Pull)
 			}
 		}
+		if r.w.Handover != nil {
+			r.intro = r.handoverHeldIntro(held.Held, heldLabel, pos)
+		}
 		if pos > 0 {
 			r.setStatus(ctx, statusPlan, vcs.StatusFailure, fmt.Sprintf("queued behind #%d (position %d) for %s", held.Held.Pull, pos, heldLabel))
 		} else {

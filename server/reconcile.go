@@ -13,6 +13,8 @@ import (
 // Reconcile releases the locks and plans of every pull request that is no longer
 // open, asking the VCS for the state of each PR holding a lock. It repairs what a
 // missed "closed" webhook (server down, delivery lost) would otherwise leak.
+// It also drops those pull requests from the lock queues, and hands each
+// free lock with a queue to its first pull request.
 func (s *Server) Reconcile(ctx context.Context) (int, error) {
 	locks, err := s.cfg.Store.List(ctx, locking.Filter{})
 	if err != nil {
@@ -25,6 +27,11 @@ func (s *Server) Reconcile(ctx context.Context) (int, error) {
 	seen := map[pr]bool{}
 	released := 0
 	var errs []error
+	// The queues first: a lock released below goes to a pull request that
+	// is still open.
+	if _, err := s.reconcileQueues(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	for _, l := range locks {
 		k := pr{l.Key.Repo, l.Pull}
 		if seen[k] {
@@ -41,9 +48,6 @@ func (s *Server) Reconcile(ctx context.Context) (int, error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
-	}
-	if _, err := s.reconcileQueues(ctx); err != nil {
-		errs = append(errs, err)
 	}
 	return released, errors.Join(errs...)
 }

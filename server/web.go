@@ -124,7 +124,7 @@ func (s *Server) pageLocks(c echo.Context) error {
 // prefetcher can unlock by accident), then redirects back.
 func (s *Server) formUnlock(c echo.Context) error {
 	id := c.FormValue("id")
-	l, err := s.unlockByID(c, id)
+	l, err := s.unlockByID(c, id, whyLocksPage)
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,10 @@ func (s *Server) sameOrigin(r *http.Request) bool {
 	return false
 }
 
-func (s *Server) unlockByID(c echo.Context, id string) (locking.Lock, error) {
+// unlockByID releases the lock with id for the Locks page or the API, and
+// hands it to its queue; why says how, for the comment of the pull request
+// planned next.
+func (s *Server) unlockByID(c echo.Context, id, why string) (locking.Lock, error) {
 	key, err := locking.ParseKey(id)
 	if err != nil {
 		return locking.Lock{}, echo.NewHTTPError(http.StatusBadRequest, "bad lock id")
@@ -182,10 +185,6 @@ func (s *Server) unlockByID(c echo.Context, id string) (locking.Lock, error) {
 	// checks that, so the plan record may stay for the record.
 	s.log.Info("lock released from web/API", "repo", key.Repo, "dir", key.Dir, "workspace", key.Workspace, "pull", l.Pull)
 	s.auditLocks(ctx, webActor(c, s.cfg.WebUser), webVia(c), "", []locking.Lock{l})
-	why := whyLocksPage
-	if webVia(c) == "api" {
-		why = whyAPI
-	}
 	s.handOver(ctx, vcs.Repo{}, []locking.Key{key}, l.Pull, why)
 	return l, nil
 }
@@ -203,7 +202,7 @@ func (s *Server) apiUnlock(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "bad lock id")
 	}
-	l, err := s.unlockByID(c, id)
+	l, err := s.unlockByID(c, id, whyAPI)
 	if err != nil {
 		return err
 	}

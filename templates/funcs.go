@@ -36,6 +36,7 @@ var funcs = template.FuncMap{
 	"view":         func(c Comment, p Project) projectView { return projectView{C: c, P: p} },
 	"last":         func(i, n int) bool { return i == n-1 },
 	"hasStatus":    hasStatus,
+	"anyQueued":    anyQueued,
 	"withStatus":   withStatus,
 	"join":         func(lines []string) string { return strings.Join(lines, "\n") },
 	"total":        func(c Comment) int { return len(c.Projects) + len(c.Running) },
@@ -183,6 +184,16 @@ func isRunStep(step string) bool {
 }
 
 // hasStatus reports whether any project has one of the statuses.
+// anyQueued reports whether a project's plan waits in a lock's queue.
+func anyQueued(ps []Project) bool {
+	for _, p := range ps {
+		if p.Status == StatusLocked && p.Lock != nil && p.Lock.QueuePosition > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func hasStatus(ps []Project, statuses ...string) bool {
 	return len(withStatus(ps, statuses...)) > 0
 }

@@ -23,6 +23,9 @@ type QueueEntry struct {
 	Project string
 	// Time is when the PR first joined the queue.
 	Time time.Time
+	// CommentID is the comment that said the plan is queued, edited into
+	// the plan when it runs; 0 when none.
+	CommentID int64
 }
 
 // KeyQueue is the queue of one lock.
@@ -48,8 +51,8 @@ func (q KeyQueue) Position(pull int) int {
 type LockQueue interface {
 	// Enqueue adds e to the queue of key and returns its 1-based position.
 	// A PR queued already keeps its place (and its Time); its entry's
-	// PullURL, User, HeadSHA and Project are updated. A zero Time is set
-	// from the store's clock.
+	// PullURL, User, HeadSHA and Project are updated, and its CommentID
+	// unless e's is 0. A zero Time is set from the store's clock.
 	Enqueue(ctx context.Context, key Key, e QueueEntry) (int, error)
 	// Queue returns the entries waiting for key, in order (none: empty).
 	Queue(ctx context.Context, key Key) ([]QueueEntry, error)

@@ -23,6 +23,9 @@ type Handover struct {
 	// Why says how From let go of it, as the end of "#12 ...": "was
 	// merged", "was closed", "released it with `atoll unlock`", ...
 	Why string
+	// CommentID is the comment that said the plan was queued: the plan
+	// edits it. 0 posts a new comment.
+	CommentID int64 `json:",omitempty"`
 }
 
 // Reasons a lock was released, as the end of "#12 ...".
@@ -44,9 +47,9 @@ func whyClosed(state vcs.PullState) string {
 }
 
 // queuePlan puts this pull request in the queue of held, the lock that
-// stopped its plan, and returns its position there; 0 when it could not be
-// queued (the plan is then refused as without lock_queue).
-func (r *prRun) queuePlan(ctx context.Context, held locking.Lock, projects []config.Project) int {
+// stopped its plan, and returns its position there and its entry; 0 when it
+// could not be queued (the plan is then refused as without lock_queue).
+func (r *prRun) queuePlan(ctx context.Context, held locking.Lock, projects []config.Project) (int, locking.QueueEntry) {
 	s := r.s
 	e := locking.QueueEntry{Pull: r.pull.Num, PullURL: r.pull.URL, User: r.w.User, HeadSHA: r.pull.HeadSHA, Time: s.cfg.Now()}
 	for _, p := range projects {
@@ -57,7 +60,7 @@ func (r *prRun) queuePlan(ctx context.Context, held locking.Lock, projects []con
 	pos, err := s.cfg.Store.Enqueue(ctx, held.Key, e)
 	if err != nil {
 		r.log.Error("queue plan behind a held lock; refused instead", "error", err, "dir", held.Key.Dir, "workspace", held.Key.Workspace)
-		return 0
+		return 0, e
 	}
 	r.log.Info("plan queued behind a held lock", "dir", held.Key.Dir, "workspace", held.Key.Workspace, "holder", held.Pull, "position", pos)
 	r.logf("%s (workspace %s) is locked by #%d; this plan is queued (position %d) and runs when #%d releases it\n",
@@ -65,7 +68,42 @@ func (r *prRun) queuePlan(ctx context.Context, held locking.Lock, projects []con
 	// The holder may have let go between our Acquire and Enqueue: its
 	// handover found no queue then, so it is handed over here.
 	s.handOver(ctx, r.w.Repo, []locking.Key{held.Key}, held.Pull, "released it")
-	return pos
+	return pos, e
+}
+
+// rememberComment records in the queue entry e of key the comment that
+// says the plan is queued, so the plan edits it when it runs.
+func (r *prRun) rememberComment(ctx context.Context, key locking.Key, e locking.QueueEntry, lc *liveComment) {
+	lc.mu.Lock()
+	if len(lc.ids) > 0 {
+		e.CommentID = lc.ids[0]
+	}
+	lc.mu.Unlock()
+	if e.CommentID == 0 {
+		return
+	}
+	// Enqueue keeps the entry's place; if the entry left the queue
+	// meanwhile (handed over already), it must not come back. (Were it
+	// handed over between this check and Enqueue, the plan it then runs
+	// takes the lock and leaves that queue again.)
+	q, err := r.s.cfg.Store.Queue(ctx, key)
+	if err != nil || (locking.KeyQueue{Key: key, Entries: q}).Position(e.Pull) == 0 {
+		return
+	}
+	if _, err := r.s.cfg.Store.Enqueue(ctx, key, e); err != nil {
+		r.log.Error("remember the comment of a queued plan", "error", err)
+	}
+}
+
+// planComment is the comment of a plan run: the one that said the plan was
+// queued, when it runs after a handover, else a new one.
+func (r *prRun) planComment(ctx context.Context) *liveComment {
+	lc := r.newLiveComment()
+	if h := r.w.Handover; h != nil && h.CommentID != 0 {
+		lc.ids = []int64{h.CommentID}
+		r.noteComment(ctx, h.CommentID)
+	}
+	return lc
 }
 
 // handOver gives each free lock of keys to the first pull request in its
@@ -76,6 +114,9 @@ func (r *prRun) queuePlan(ctx context.Context, held locking.Lock, projects []con
 func (s *Server) handOver(ctx context.Context, repo vcs.Repo, keys []locking.Key, from int, why string) {
 	ctx = context.WithoutCancel(ctx) // a handover that happened must be dispatched
 	for _, k := range keys {
+		// The queue as it was, for the comment of the pull request the
+		// lock goes to.
+		queue, _ := s.cfg.Store.Queue(ctx, k)
 		l, ok, err := s.cfg.Store.Handover(ctx, k)
 		if err != nil {
 			s.log.Error("hand over lock to its queue", "repo", k.Repo, "dir", k.Dir, "workspace", k.Workspace, "error", err)
@@ -90,6 +131,11 @@ func (s *Server) handOver(ctx context.Context, repo vcs.Repo, keys []locking.Key
 		w := Work{ID: newJobID(), Kind: WorkAutoplan, Repo: repo, Pull: vcs.PullRequest{Num: l.Pull, URL: l.PullURL},
 			User: l.User, Queued: s.cfg.Now(), Delivery: "queue",
 			Handover: &Handover{Key: k, Project: l.Project, From: from, Why: why}}
+		for _, e := range queue {
+			if e.Pull == l.Pull {
+				w.Handover.CommentID = e.CommentID
+			}
+		}
 		s.log.Info("lock handed over to the next pull request in its queue; planning it", "repo", k.Repo, "dir", k.Dir,
 			"workspace", k.Workspace, "from", from, "to", l.Pull, "job", w.ID)
 		s.journalQueued(ctx, w)

@@ -156,8 +156,9 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 		}
 		s.metrics.lockConflict.Inc()
 		pos := 0
+		var entry locking.QueueEntry
 		if r.resolved.LockQueue {
-			pos = r.queuePlan(ctx, held.Held, projects)
+			pos, entry = r.queuePlan(ctx, held.Held, projects)
 		}
 		if pos == 0 {
 			r.logf("%s is locked by #%d; nothing was planned\n", held.Held.Key.Dir, held.Held.Pull)
@@ -192,7 +193,11 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 		} else {
 			r.setStatus(ctx, statusPlan, vcs.StatusFailure, fmt.Sprintf("%s is locked by #%d", held.Held.Key.Dir, held.Held.Pull))
 		}
-		r.postResults(ctx, r.newLiveComment(), templates.Plan, append(results, refused...))
+		lc := r.planComment(ctx)
+		r.postResults(ctx, lc, templates.Plan, append(results, refused...))
+		if pos > 0 {
+			r.rememberComment(ctx, held.Held.Key, entry, lc)
+		}
 		r.audit(ctx, AuditPlan, append(results, refused...))
 		return false
 	}
@@ -213,7 +218,7 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 	// Projects refused by plan_requirements follow the planned ones; their
 	// indices are past len(projects), so runGroups never touches them.
 	results = append(results, refused...)
-	lc := r.newLiveComment()
+	lc := r.planComment(ctx)
 	silenced := allSilenced(projects, "plan")
 	if !silenced {
 		r.postResults(ctx, lc, templates.Plan, results)

@@ -125,6 +125,8 @@ func TestE2ELockQueue(t *testing.T) {
 	waitStatus(t, gh, repo, sha2b, "atoll/plan", vcs.StatusFailure)
 	waitFor(t, func() bool { return countComments(gh, repo, pr2, "this plan is queued (position 1)") == 2 },
 		"#2's second comment saying it is still queued at position 1")
+	comments2 := gh.Comments(repo, pr2)
+	queued2b := comments2[len(comments2)-1]
 	waitLockState(t, atoll.URL, repo, fmt.Sprintf("%d <- %d %d", pr1, pr2, pr3))
 	for _, l := range apiLocks(t, atoll.URL) {
 		if l.Dir == "network" && (len(l.Queue) != 2 || l.Queue[0].HeadSHA != sha2b) {
@@ -153,8 +155,10 @@ func TestE2ELockQueue(t *testing.T) {
 	if !strings.Contains(ran.Body, sha2b[:7]) || !strings.Contains(ran.Body, `"b2"`) {
 		t.Errorf("#2's queued plan did not plan its latest head %s:\n%s", sha2b[:7], ran.Body)
 	}
-	if ran.ID == queued2.ID {
-		t.Errorf("#2's plan replaced the comment that said it was queued; want a new comment")
+	// The plan is the comment that said it was queued (the latest), edited.
+	if ran.ID != queued2b.ID || len(gh.Comments(repo, pr2)) != 2 {
+		t.Errorf("#2's plan is comment %d of %d comments; want comment %d, the one that said it was queued, edited in place",
+			ran.ID, len(gh.Comments(repo, pr2)), queued2b.ID)
 	}
 	waitStatus(t, gh, repo, sha2b, "atoll/plan", vcs.StatusSuccess)
 	waitLockState(t, atoll.URL, repo, fmt.Sprintf("%d <- %d", pr2, pr3))
@@ -170,6 +174,9 @@ func TestE2ELockQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	ran3 := waitComment(t, gh, repo, pr3, "**This plan was queued** behind #2", "#2 was closed", "Plan: 2 to add")
+	if n := len(gh.Comments(repo, pr3)); n != 1 {
+		t.Errorf("#3 has %d comments; want its queued comment edited into the plan", n)
+	}
 	waitStatus(t, gh, repo, sha3, "atoll/plan", vcs.StatusSuccess)
 	waitLockState(t, atoll.URL, repo, fmt.Sprint(pr3))
 	_, metrics = httpDo(t, http.MethodGet, atoll.URL+"/metrics", nil, nil)

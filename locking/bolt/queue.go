@@ -27,10 +27,12 @@ type queueRecord struct {
 	HeadSHA string    `json:"head_sha,omitempty"`
 	Project string    `json:"project,omitempty"`
 	Time    time.Time `json:"time"`
+	Comment int64     `json:"comment_id,omitempty"`
 }
 
 func (r queueRecord) entry() locking.QueueEntry {
-	return locking.QueueEntry{Pull: r.Pull, PullURL: r.PullURL, User: r.User, HeadSHA: r.HeadSHA, Project: r.Project, Time: r.Time}
+	return locking.QueueEntry{Pull: r.Pull, PullURL: r.PullURL, User: r.User, HeadSHA: r.HeadSHA, Project: r.Project, Time: r.Time,
+		CommentID: r.Comment}
 }
 
 // queueBucket returns the queues bucket, creating it in a write transaction
@@ -94,13 +96,17 @@ func (s *Store) Enqueue(ctx context.Context, key locking.Key, e locking.QueueEnt
 		if err != nil {
 			return err
 		}
-		rec := queueRecord{Pull: e.Pull, PullURL: e.PullURL, User: e.User, HeadSHA: e.HeadSHA, Project: e.Project, Time: e.Time.UTC()}
+		rec := queueRecord{Pull: e.Pull, PullURL: e.PullURL, User: e.User, HeadSHA: e.HeadSHA, Project: e.Project, Time: e.Time.UTC(),
+			Comment: e.CommentID}
 		if rec.Time.IsZero() {
 			rec.Time = s.now().UTC()
 		}
 		i := slices.IndexFunc(q, func(r queueRecord) bool { return r.Pull == e.Pull })
 		if i >= 0 {
 			rec.Time = q[i].Time
+			if rec.Comment == 0 {
+				rec.Comment = q[i].Comment
+			}
 			q[i] = rec
 		} else {
 			q = append(q, rec)

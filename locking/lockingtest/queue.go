@@ -72,6 +72,17 @@ func testQueueOrder(t *testing.T, s locking.Store, c *clock) {
 	mustEnqueue(t, s, k, again, 1)
 	mustEnqueue(t, s, k, entry(k, 14), 3)
 	wantQueue(t, s, k, stamp(again, t0), stamp(entry(k, 13), t0.Add(time.Minute)), stamp(entry(k, 14), t0.Add(2*time.Minute)))
+	// The comment that says the plan is queued is kept with the entry; an
+	// update without one keeps it, one with another replaces it.
+	withComment := entry(k, 13)
+	withComment.CommentID = 4711
+	mustEnqueue(t, s, k, withComment, 2)
+	mustEnqueue(t, s, k, entry(k, 13), 2)
+	withComment = stamp(withComment, t0.Add(time.Minute))
+	wantQueue(t, s, k, stamp(again, t0), withComment, stamp(entry(k, 14), t0.Add(2*time.Minute)))
+	withComment.CommentID = 4712
+	mustEnqueue(t, s, k, withComment, 2)
+	wantQueue(t, s, k, stamp(again, t0), withComment, stamp(entry(k, 14), t0.Add(2*time.Minute)))
 	// A caller's time is kept.
 	k2 := key("github.com/acme/infra", "dns")
 	at := time.Date(2024, 4, 1, 9, 0, 0, 0, time.UTC)
@@ -97,7 +108,11 @@ func testQueueDequeue(t *testing.T, s locking.Store, c *clock) {
 	net, dns, other := key(infra, "network"), key(infra, "dns"), key(infra2, "network")
 	now := c.Now()
 	for _, k := range []locking.Key{net, dns, other} {
-		mustEnqueue(t, s, k, entry(k, 12), 1)
+		e := entry(k, 12)
+		if k == net {
+			e.CommentID = 99 // forgotten with the entry
+		}
+		mustEnqueue(t, s, k, e, 1)
 		mustEnqueue(t, s, k, entry(k, 13), 2)
 	}
 	if err := s.Dequeue(ctx, net, 12); err != nil {

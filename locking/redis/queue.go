@@ -19,7 +19,7 @@ import (
 // Lock queues, under the store's prefix P:
 //
 //	P queue:<key>           sorted set of pull numbers, scored by arrival (P queueseq)
-//	P queuerec:<key>        hash {"r|"+pull: entry JSON (a lock record), "t|"+pull: time queued}
+//	P queuerec:<key>        hash {"r|"+pull: entry JSON (a lock record), "t|"+pull: time queued, "c|"+pull: comment ID}
 //	P queued:<repo>|<pull>  set of <key>: the queues a PR waits in, for DequeuePull
 //
 // An entry's JSON is the lock record the PR gets on handover, so the
@@ -29,8 +29,8 @@ var _ locking.LockQueue = (*Store)(nil)
 
 // enqueueScript adds ARGV[1] (pull) to the queue KEYS[1] with its record
 // KEYS[2], or updates its record in place; KEYS[3] is the PR's queued index,
-// KEYS[4] the arrival counter. ARGV: pull, rec, time, key string. It returns
-// the 1-based position.
+// KEYS[4] the arrival counter. ARGV: pull, rec, time, key string, comment
+// ID ("0" keeps the stored one). It returns the 1-based position.
 var enqueueScript = goredis.NewScript(`
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   local seq = redis.call('INCR', KEYS[4])
@@ -38,19 +38,23 @@ if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   redis.call('HSET', KEYS[2], 't|' .. ARGV[1], ARGV[3])
 end
 redis.call('HSET', KEYS[2], 'r|' .. ARGV[1], ARGV[2])
+if ARGV[5] ~= '0' then
+  redis.call('HSET', KEYS[2], 'c|' .. ARGV[1], ARGV[5])
+end
 redis.call('SADD', KEYS[3], ARGV[4])
 return redis.call('ZRANK', KEYS[1], ARGV[1]) + 1
 `)
 
 // queueScript reads the queue KEYS[1] with its records KEYS[2]: {pull, rec,
-// time, ...} in order.
+// time, comment ID, ...} in order.
 var queueScript = goredis.NewScript(`
 local out = {}
 for _, p in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local h = redis.call('HMGET', KEYS[2], 'r|' .. p, 't|' .. p)
+  local h = redis.call('HMGET', KEYS[2], 'r|' .. p, 't|' .. p, 'c|' .. p)
   table.insert(out, p)
   table.insert(out, h[1] or '')
   table.insert(out, h[2] or '')
+  table.insert(out, h[3] or '0')
 end
 return out
 `)
@@ -59,7 +63,7 @@ return out
 // from KEYS[2] and ARGV[2] (key string) from its queued index KEYS[3].
 var dequeueScript = goredis.NewScript(`
 redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], 'r|' .. ARGV[1], 't|' .. ARGV[1])
+redis.call('HDEL', KEYS[2], 'r|' .. ARGV[1], 't|' .. ARGV[1], 'c|' .. ARGV[1])
 redis.call('SREM', KEYS[3], ARGV[2])
 return 0
 `)
@@ -74,7 +78,7 @@ for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if redis.call('ZREM', ARGV[2] .. m, ARGV[1]) == 1 then
     table.insert(out, m)
   end
-  redis.call('HDEL', ARGV[3] .. m, 'r|' .. ARGV[1], 't|' .. ARGV[1])
+  redis.call('HDEL', ARGV[3] .. m, 'r|' .. ARGV[1], 't|' .. ARGV[1], 'c|' .. ARGV[1])
 end
 redis.call('DEL', KEYS[1])
 return out
@@ -91,7 +95,7 @@ if #first == 0 then return {0} end
 local p = first[1]
 local rec = redis.call('HGET', KEYS[3], 'r|' .. p)
 redis.call('ZREM', KEYS[2], p)
-redis.call('HDEL', KEYS[3], 'r|' .. p, 't|' .. p)
+redis.call('HDEL', KEYS[3], 'r|' .. p, 't|' .. p, 'c|' .. p)
 redis.call('SREM', ARGV[3] .. p, ARGV[4])
 if not rec then return {0} end
 redis.call('HSET', KEYS[1], 'pull', p, 'time', ARGV[1], 'rec', rec)
@@ -134,7 +138,7 @@ func (s *Store) Enqueue(ctx context.Context, key locking.Key, e locking.QueueEnt
 	var cmd *goredis.Cmd
 	err = s.write(ctx, func(p goredis.Pipeliner) error {
 		cmd = enqueueScript.Eval(ctx, p, []string{s.queueKey(id), s.queueRecKey(id), s.queuedIndexPrefix(key.Repo) + pull, s.queueSeqKey()},
-			pull, string(rec), t.UTC().Format(time.RFC3339Nano), id)
+			pull, string(rec), t.UTC().Format(time.RFC3339Nano), id, strconv.FormatInt(e.CommentID, 10))
 		return nil
 	})
 	if err != nil {
@@ -147,13 +151,18 @@ func (s *Store) Enqueue(ctx context.Context, key locking.Key, e locking.QueueEnt
 	return pos, nil
 }
 
-// decodeEntry builds a queue entry from its pull, record and time.
-func decodeEntry(pull, rec, tm any) (locking.QueueEntry, error) {
+// decodeEntry builds a queue entry from its pull, record, time and comment ID.
+func decodeEntry(pull, rec, tm, comment any) (locking.QueueEntry, error) {
 	l, err := decodeLock(pull, tm, rec)
 	if err != nil {
 		return locking.QueueEntry{}, fmt.Errorf("decode queue entry: %w", err)
 	}
-	return locking.QueueEntry{Pull: l.Pull, PullURL: l.PullURL, User: l.User, HeadSHA: l.HeadSHA, Project: l.Project, Time: l.Time}, nil
+	cs, _ := comment.(string)
+	id, err := strconv.ParseInt(cs, 10, 64)
+	if err != nil {
+		return locking.QueueEntry{}, fmt.Errorf("decode queue entry: bad comment ID %q", cs)
+	}
+	return locking.QueueEntry{Pull: l.Pull, PullURL: l.PullURL, User: l.User, HeadSHA: l.HeadSHA, Project: l.Project, Time: l.Time, CommentID: id}, nil
 }
 
 // Queue returns the entries waiting for key.
@@ -173,9 +182,9 @@ func (s *Store) readQueue(ctx context.Context, id string) ([]locking.QueueEntry,
 	if err != nil {
 		return nil, err
 	}
-	out := make([]locking.QueueEntry, 0, len(res)/3)
-	for i := 0; i+2 < len(res); i += 3 {
-		e, err := decodeEntry(res[i], res[i+1], res[i+2])
+	out := make([]locking.QueueEntry, 0, len(res)/4)
+	for i := 0; i+3 < len(res); i += 4 {
+		e, err := decodeEntry(res[i], res[i+1], res[i+2], res[i+3])
 		if err != nil {
 			return nil, err
 		}

@@ -140,9 +140,10 @@ func (s *Server) handOver(ctx context.Context, repo vcs.Repo, keys []locking.Key
 			"workspace", k.Workspace, "from", from, "to", l.Pull, "job", w.ID)
 		s.journalQueued(ctx, w)
 		if err := s.cfg.Dispatcher.Dispatch(ctx, w); err != nil {
-			s.journalDone(ctx, w.ID)
-			// It holds the lock now; `atoll plan` on it plans as usual.
-			s.log.Error("dispatch the plan of a pull request handed a lock", "repo", k.Repo, "pull", l.Pull, "error", err)
+			// No webhook brings this work again: its journal record stays,
+			// and Recover runs it at the next start. Until then the pull
+			// request holds the lock, and `atoll plan` on it plans as usual.
+			s.log.Error("dispatch the plan of a pull request handed a lock; it runs at the next start", "repo", k.Repo, "pull", l.Pull, "error", err)
 		}
 	}
 }

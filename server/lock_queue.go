@@ -8,6 +8,7 @@ import (
 
 	"github.com/atollhq/atoll/config"
 	"github.com/atollhq/atoll/locking"
+	"github.com/atollhq/atoll/templates"
 	"github.com/atollhq/atoll/vcs"
 )
 
@@ -197,11 +198,11 @@ func (r *prRun) handoverIntro() string {
 		name = h.Key.Dir
 	}
 	if h.From == 0 {
-		return fmt.Sprintf("**This plan was queued** for `%s` (workspace `%s`). The lock is free now and passed to this pull request, so Atoll planned its latest commit (%s).",
-			name, h.Key.Workspace, short(r.pull.HeadSHA))
+		return fmt.Sprintf("**This plan was queued** for %s (workspace %s). The lock is free now and passed to this pull request, so Atoll planned its latest commit (%s).",
+			templates.Code(name), templates.Code(h.Key.Workspace), short(r.pull.HeadSHA))
 	}
-	return fmt.Sprintf("**This plan was queued** behind #%d for `%s` (workspace `%s`). #%d %s, and the lock passed to this pull request, so Atoll planned its latest commit (%s) now.",
-		h.From, name, h.Key.Workspace, h.From, h.Why, short(r.pull.HeadSHA))
+	return fmt.Sprintf("**This plan was queued** behind #%d for %s (workspace %s). #%d %s, and the lock passed to this pull request, so Atoll planned its latest commit (%s) now.",
+		h.From, templates.Code(name), templates.Code(h.Key.Workspace), h.From, h.Why, short(r.pull.HeadSHA))
 }
 
 // handoverHeldIntro opens the comment of a pull request handed a lock whose
@@ -221,8 +222,8 @@ func (r *prRun) handoverHeldIntro(held locking.Lock, label string, pos int) stri
 	if pos == 0 {
 		then = "so it was not planned"
 	}
-	return fmt.Sprintf("**This plan was queued** for `%s` (workspace `%s`). %s and passed that lock to this pull request, which keeps it; but the plan also needs `%s`, which #%d holds, %s.",
-		name, h.Key.Workspace, from, label, held.Pull, then)
+	return fmt.Sprintf("**This plan was queued** for %s (workspace %s). %s and passed that lock to this pull request, which keeps it; but the plan also needs %s, which #%d holds, %s.",
+		templates.Code(name), templates.Code(h.Key.Workspace), from, templates.Code(label), held.Pull, then)
 }
 
 // withHandedProject adds the project of the lock handed over to projects
@@ -249,7 +250,7 @@ func (r *prRun) withHandedProject(projects []config.Project) []config.Project {
 // queuedReason says why a project that is free was not planned: the
 // command's project label is queued behind held.
 func queuedReason(held locking.Lock, label string) string {
-	return fmt.Sprintf("it waits with `%s`, which is queued behind #%d (a command locks all its projects together).", label, held.Pull)
+	return fmt.Sprintf("it waits with %s, which is queued behind #%d (a command locks all its projects together).", templates.Code(label), held.Pull)
 }
 
 // releaseHanded releases the lock at key that pull request num was handed

@@ -198,3 +198,17 @@ func TestHandedPlanRequeues(t *testing.T) {
 		t.Errorf("root lock still held after `atoll unlock`")
 	}
 }
+
+// A project name from the repository cannot break out of its code span in
+// the comment that says a queued plan runs.
+func TestHandoverIntroQuotesNames(t *testing.T) {
+	t.Parallel()
+	k := locking.Key{Repo: testRepo.ID(), Dir: "net", Workspace: "default"}
+	r := &prRun{w: Work{Handover: &Handover{Key: k, Project: "a`b\n\n@evil [x](https://evil.example)", From: 2, Why: whyUnlocked}},
+		pull: vcs.PullRequest{HeadSHA: testSHA}}
+	got := r.handoverIntro()
+	want := "**This plan was queued** behind #2 for `` a`b  @evil [x](https://evil.example) `` (workspace `default`). #2 released it with `atoll unlock`, and the lock passed to this pull request, so Atoll planned its latest commit (0123456) now."
+	if got != want {
+		t.Errorf("handoverIntro =\n%s\nwant\n%s", got, want)
+	}
+}

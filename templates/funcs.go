@@ -50,6 +50,11 @@ type projectView struct {
 
 // codeSpan returns s as an inline code span, with a delimiter longer than any run
 // of backticks inside it.
+// Code returns s as a Markdown code span that no backtick or line break in
+// s can end early, for names from a repository (project names, directories)
+// that Go code puts into a comment's intro.
+func Code(s string) string { return codeSpan(s) }
+
 func codeSpan(s string) string {
 	// A code span cannot hold a line break: one inside would end the span (or
 	// the paragraph) and let what follows render as Markdown.

@@ -179,12 +179,21 @@ func TestE2ELockQueue(t *testing.T) {
 	}
 	waitStatus(t, gh, repo, sha3, "atoll/plan", vcs.StatusSuccess)
 	waitLockState(t, atoll.URL, repo, fmt.Sprint(pr3))
+
+	// 6. A pull request closed while queued leaves the queue.
+	sha4, pr4 := openPR(t, gh, repo, "pr-d", queueTF("d"), "dave")
+	waitStatus(t, gh, repo, sha4, "atoll/plan", vcs.StatusFailure)
+	waitLockState(t, atoll.URL, repo, fmt.Sprintf("%d <- %d", pr3, pr4))
+	if err := gh.ClosePull(ctx, repo, pr4, false); err != nil {
+		t.Fatal(err)
+	}
+	waitLockState(t, atoll.URL, repo, fmt.Sprint(pr3))
 	_, metrics = httpDo(t, http.MethodGet, atoll.URL+"/metrics", nil, nil)
 	if !strings.Contains(metrics, "\natoll_plans_queued 0\n") {
 		t.Errorf("/metrics lacks atoll_plans_queued 0:\n%s", grep(metrics, "atoll_plans_queued"))
 	}
 
-	// 6. With lock_queue: false the plan is refused, as before, and a
+	// 7. With lock_queue: false the plan is refused, as before, and a
 	// release plans nothing by itself.
 	refuse := networkRepo(t, gh, "refuse", t.TempDir())
 	shaR1, r1 := openPR(t, gh, refuse, "pr-a", queueTF("a"), "alice")

@@ -312,3 +312,57 @@ func (s *Server) reconcileQueues(ctx context.Context) (int, error) {
 	}
 	return dropped, errors.Join(errs...)
 }
+
+// planHeld answers a plan that found a project's lock, held's, taken by
+// another pull request: with lock_queue the plan waits in that lock's queue,
+// else it is refused. Either way nothing is planned, and the comment (and
+// status) says which lock and what happens next.
+func (r *prRun) planHeld(ctx context.Context, held locking.Lock, projects []config.Project, refused []templates.Project) bool {
+	s := r.s
+	s.metrics.lockConflict.Inc()
+	pos := 0
+	var entry locking.QueueEntry
+	if r.resolved.LockQueue {
+		pos, entry = r.queuePlan(ctx, held, projects)
+	}
+	if pos == 0 {
+		r.logf("%s is locked by #%d; nothing was planned\n", held.Key.Dir, held.Pull)
+	}
+	heldLabel := held.Key.Dir
+	results := make([]templates.Project, len(projects))
+	for _, p := range projects {
+		if projectKey(r.w.Repo, p) == held.Key {
+			heldLabel = projectLabel(p)
+		}
+	}
+	for i, p := range projects {
+		results[i] = tmplProject(p)
+		switch {
+		case projectKey(r.w.Repo, p) == held.Key:
+			results[i].Status = templates.StatusLocked
+			results[i].Lock = &templates.LockInfo{Pull: held.Pull, PullURL: held.PullURL, User: held.User, Since: held.Time,
+				QueuePosition: pos}
+		case pos > 0:
+			results[i].Status = templates.StatusRefused
+			results[i].Reason = queuedReason(held, heldLabel)
+		default:
+			results[i].Status = templates.StatusRefused
+			results[i].Reason = fmt.Sprintf("not planned: a command locks all its projects together, and `%s` is locked by #%d", held.Key.Dir, held.Pull)
+		}
+	}
+	if r.w.Handover != nil {
+		r.intro = r.handoverHeldIntro(held, heldLabel, pos)
+	}
+	if pos > 0 {
+		r.setStatus(ctx, statusPlan, vcs.StatusFailure, fmt.Sprintf("queued behind #%d (position %d) for %s", held.Pull, pos, heldLabel))
+	} else {
+		r.setStatus(ctx, statusPlan, vcs.StatusFailure, fmt.Sprintf("%s is locked by #%d", held.Key.Dir, held.Pull))
+	}
+	lc := r.planComment(ctx)
+	r.postResults(ctx, lc, templates.Plan, append(results, refused...))
+	if pos > 0 {
+		r.rememberComment(ctx, held.Key, entry, lc)
+	}
+	r.audit(ctx, AuditPlan, append(results, refused...))
+	return false
+}

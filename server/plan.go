@@ -154,52 +154,7 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 			r.fail(ctx, statusPlan, "could not take the workspace locks", "")
 			return false
 		}
-		s.metrics.lockConflict.Inc()
-		pos := 0
-		var entry locking.QueueEntry
-		if r.resolved.LockQueue {
-			pos, entry = r.queuePlan(ctx, held.Held, projects)
-		}
-		if pos == 0 {
-			r.logf("%s is locked by #%d; nothing was planned\n", held.Held.Key.Dir, held.Held.Pull)
-		}
-		heldLabel := held.Held.Key.Dir
-		results := make([]templates.Project, len(projects))
-		for _, p := range projects {
-			if projectKey(r.w.Repo, p) == held.Held.Key {
-				heldLabel = projectLabel(p)
-			}
-		}
-		for i, p := range projects {
-			results[i] = tmplProject(p)
-			switch {
-			case projectKey(r.w.Repo, p) == held.Held.Key:
-				results[i].Status = templates.StatusLocked
-				results[i].Lock = &templates.LockInfo{Pull: held.Held.Pull, PullURL: held.Held.PullURL, User: held.Held.User, Since: held.Held.Time,
-					QueuePosition: pos}
-			case pos > 0:
-				results[i].Status = templates.StatusRefused
-				results[i].Reason = queuedReason(held.Held, heldLabel)
-			default:
-				results[i].Status = templates.StatusRefused
-				results[i].Reason = fmt.Sprintf("not planned: a command locks all its projects together, and `%s` is locked by #%d", held.Held.Key.Dir, held.Held.Pull)
-			}
-		}
-		if r.w.Handover != nil {
-			r.intro = r.handoverHeldIntro(held.Held, heldLabel, pos)
-		}
-		if pos > 0 {
-			r.setStatus(ctx, statusPlan, vcs.StatusFailure, fmt.Sprintf("queued behind #%d (position %d) for %s", held.Held.Pull, pos, heldLabel))
-		} else {
-			r.setStatus(ctx, statusPlan, vcs.StatusFailure, fmt.Sprintf("%s is locked by #%d", held.Held.Key.Dir, held.Held.Pull))
-		}
-		lc := r.planComment(ctx)
-		r.postResults(ctx, lc, templates.Plan, append(results, refused...))
-		if pos > 0 {
-			r.rememberComment(ctx, held.Held.Key, entry, lc)
-		}
-		r.audit(ctx, AuditPlan, append(results, refused...))
-		return false
+		return r.planHeld(ctx, held.Held, projects, refused)
 	}
 
 	if r.resolved.LockQueue {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/atollhq/atoll/config"
 	"github.com/atollhq/atoll/locking"
@@ -263,10 +264,19 @@ func (s *Server) releaseHanded(ctx context.Context, repo vcs.Repo, num int, key 
 	s.handOver(ctx, repo, []locking.Key{key}, num, why)
 }
 
+// freeQueues remembers the free locks with a queue that one reconcile pass
+// saw, so the next pass hands over those still free.
+type freeQueues struct {
+	mu   sync.Mutex // guards keys
+	keys map[locking.Key]bool
+}
+
 // reconcileQueues drops from the lock queues the pull requests that are no
-// longer open (a missed "closed" webhook), and hands each free lock with a
+// longer open (a missed "closed" webhook), and hands a free lock with a
 // queue to its first pull request (a replica stopped between a release and
-// its handover). It returns how many entries it dropped.
+// its handover) when the pass before saw it free too: a release whose
+// handover is under way is not taken over, so its comment can say who
+// released the lock and how. It returns how many entries it dropped.
 func (s *Server) reconcileQueues(ctx context.Context) (int, error) {
 	queues, err := s.cfg.Store.Queues(ctx, "")
 	if err != nil {
@@ -277,6 +287,7 @@ func (s *Server) reconcileQueues(ctx context.Context) (int, error) {
 		num  int
 	}
 	open := map[pr]bool{}
+	free := map[locking.Key]bool{}
 	dropped := 0
 	var errs []error
 	for _, q := range queues {
@@ -308,7 +319,18 @@ func (s *Server) reconcileQueues(ctx context.Context) (int, error) {
 			s.log.Info("reconciler dropped a pull request that is no longer open from a lock queue",
 				"repo", q.Key.Repo, "pull", e.Pull, "dir", q.Key.Dir, "workspace", q.Key.Workspace)
 		}
-		s.handOver(ctx, repo, []locking.Key{q.Key}, 0, "")
+		if _, err := s.cfg.Store.Get(ctx, q.Key); errors.Is(err, locking.ErrNotFound) {
+			free[q.Key] = true
+		}
+	}
+	s.freeQueues.mu.Lock()
+	before := s.freeQueues.keys
+	s.freeQueues.keys = free
+	s.freeQueues.mu.Unlock()
+	for _, q := range queues {
+		if free[q.Key] && before[q.Key] {
+			s.handOver(ctx, s.repoFor(ctx, q.Key.Repo), []locking.Key{q.Key}, 0, "")
+		}
 	}
 	return dropped, errors.Join(errs...)
 }

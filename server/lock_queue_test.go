@@ -104,6 +104,14 @@ func TestReconcileLockQueues(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("Reconcile = %d, %v; want #2's lock released", n, err)
 	}
+	// dns was free on the first pass: it may be a release whose handover is
+	// under way. The next pass hands it over.
+	if _, err := st.Get(ctx, dns); err == nil {
+		t.Errorf("the first pass handed over dns; want it to wait for the second")
+	}
+	if n, err := s.Reconcile(ctx); err != nil || n != 0 {
+		t.Fatalf("second Reconcile = %d, %v; want nothing released", n, err)
+	}
 	for _, k := range []locking.Key{root, dns} {
 		if l, err := st.Get(ctx, k); err != nil || l.Pull != 1 {
 			t.Errorf("lock %s after Reconcile = %+v, %v; want #1's", k.Dir, l, err)
@@ -120,7 +128,7 @@ func TestReconcileLockQueues(t *testing.T) {
 		}
 		got = append(got, *w.Handover)
 	}
-	want := []Handover{{Key: dns}, {Key: root, From: 2, Why: "was deleted"}}
+	want := []Handover{{Key: root, From: 2, Why: "was deleted"}, {Key: dns}}
 	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("handovers = %+v; want %+v", got, want)
 	}

@@ -186,7 +186,10 @@ type Server struct {
 	spoolLeft int
 	ready     readiness
 	stale     staleLocks
-	perms     *permissionCache
+	// freeQueues is what the last reconcile pass saw of free locks with a
+	// queue (reconcileQueues).
+	freeQueues freeQueues
+	perms      *permissionCache
 
 	// baseCtx is cancelled on Shutdown; background work derives from it.
 	baseCtx context.Context

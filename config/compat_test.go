@@ -178,6 +178,7 @@ func TestCompatResolve(t *testing.T) {
 		// The server's autodiscover overrides the repo's whole setting.
 		Autodiscover:          Autodiscover{Mode: "auto", IgnorePaths: []string{"foo/*"}},
 		AutoplanModules:       true,
+		LockQueue:             true,
 		PreWorkflowHooks:      []Hook{{Run: "./repo-config-generator.sh", Description: "Generating configs", Shell: "bash", ShellArgs: []string{"-cv"}, Commands: []string{"plan", "apply"}}},
 		PostWorkflowHooks:     []Hook{{Run: "my-post-workflow-hook-command arg1", Shell: "sh", ShellArgs: []string{"-c"}}},
 		AllowedRegexpPrefixes: []string{"dev/", "staging/"},

@@ -24,7 +24,10 @@ type Resolved struct {
 	ParallelPlan              bool
 	ParallelApply             bool
 	AbortOnExecutionOrderFail bool
-	Autodiscover              Autodiscover
+	// LockQueue queues a plan blocked by another pull request's lock, to run
+	// when that lock is released (repos.yaml lock_queue, on by default).
+	LockQueue    bool
+	Autodiscover Autodiscover
 	// AutoplanModules plans the projects that use a changed local module.
 	AutoplanModules bool
 	// PreWorkflowHooks and PostWorkflowHooks run around every command.
@@ -56,7 +59,7 @@ type merged struct {
 	allowedOverrides, allowedWorkflows              []string
 	allowCustomWorkflows, deleteSource, policyCheck bool
 	customPolicyCheck, autoplanModules              bool
-	applyOnMerge                                    bool
+	applyOnMerge, lockQueue                         bool
 	repoLocking                                     string
 	autodiscover                                    *Autodiscover
 	silence                                         []string
@@ -68,6 +71,7 @@ func (s *ServerConfig) fold(repoID, baseBranch string) merged {
 	m := merged{
 		planReqs: []string{}, applyReqs: []string{}, importReqs: []string{},
 		workflow: "default", repoLocking: RepoLockingOnPlan, autoplanModules: true,
+		lockQueue: true,
 	}
 	if s == nil {
 		return m
@@ -87,6 +91,7 @@ func (s *ServerConfig) fold(repoID, baseBranch string) merged {
 		setBool(&m.allowCustomWorkflows, r.AllowCustomWorkflows)
 		setBool(&m.deleteSource, r.DeleteSourceBranchOnMerge)
 		setBool(&m.applyOnMerge, r.ApplyOnMerge)
+		setBool(&m.lockQueue, r.LockQueue)
 		setBool(&m.policyCheck, r.PolicyCheck)
 		setBool(&m.customPolicyCheck, r.CustomPolicyCheck)
 		setBool(&m.autoplanModules, r.AutoplanModules)
@@ -146,6 +151,7 @@ func (s *ServerConfig) Resolve(repoID string, baseBranch string, rc *RepoConfig)
 		TeamAllowlist:             m.teamAllowlist,
 		Autodiscover:              Autodiscover{Mode: AutodiscoverAuto},
 		DeleteSourceBranchOnMerge: m.deleteSource,
+		LockQueue:                 m.lockQueue,
 	}
 	if s != nil {
 		r.Policies = s.Policies

@@ -43,7 +43,7 @@ func TestResolveWithoutRepoConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Resolved{
-		RepoID: "github.com/acme/infra", BaseBranch: "main", AutoplanModules: true,
+		RepoID: "github.com/acme/infra", BaseBranch: "main", AutoplanModules: true, LockQueue: true,
 		Autodiscover: Autodiscover{Mode: "auto"}, Defaults: defaultProject(""),
 	}
 	if diff := cmp.Diff(want, got, cmpResolved...); diff != "" {
@@ -80,7 +80,7 @@ func TestResolveLaterEntriesOverride(t *testing.T) {
 	wantDefaults.RepoLocking = "on_apply"
 	want := &Resolved{
 		RepoID: "github.com/owner/repo", BaseBranch: "main", RepoConfigFile: "deploy/atoll.yaml",
-		AutoplanModules: true, Autodiscover: Autodiscover{Mode: "auto"},
+		AutoplanModules: true, LockQueue: true, Autodiscover: Autodiscover{Mode: "auto"},
 		PreWorkflowHooks:  []Hook{{Run: "first", Shell: "sh", ShellArgs: []string{"-c"}}},
 		PostWorkflowHooks: []Hook{{Run: "last", Shell: "sh", ShellArgs: []string{"-c"}}},
 		TeamAllowlist:     mustAllowlist(t, "*:plan"),
@@ -177,7 +177,7 @@ workflows:
 		Automerge: true, ParallelPlan: true, ParallelApply: true, AbortOnExecutionOrderFail: true,
 		DeleteSourceBranchOnMerge: true, AllowedRegexpPrefixes: []string{"dev/"},
 		Autodiscover:    Autodiscover{Mode: "enabled", IgnorePaths: []string{"tmp/**"}},
-		AutoplanModules: true, Defaults: base,
+		AutoplanModules: true, LockQueue: true, Defaults: base,
 		ConfiguredProjects: []Project{a, b},
 	}
 	if diff := cmp.Diff(want, got, cmpResolved...); diff != "" {

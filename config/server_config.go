@@ -51,6 +51,10 @@ type ServerRepo struct {
 	// ApplyOnMerge (Atoll-only key apply_on_merge) applies reviewed plans
 	// when their pull request is merged.
 	ApplyOnMerge *bool
+	// LockQueue (Atoll-only key lock_queue) queues a plan that finds a
+	// project locked by another pull request, and runs it when the lock is
+	// released; false refuses it, as Atlantis does. Nil means unset (on).
+	LockQueue *bool
 	// RepoLocking is the mode from repo_locks or repo_locking, "" when unset.
 	RepoLocking       string
 	PolicyCheck       *bool
@@ -202,6 +206,7 @@ var serverRepoKeys = []string{
 	"delete_source_branch_on_merge", "repo_locking", "repo_locks", "policy_check", "custom_policy_check",
 	"autodiscover", "silence_pr_comments", "pre_workflow_hooks", "post_workflow_hooks",
 	"team_allowlist", "autoplan_modules", "drift", "notify", "apply_on_merge",
+	"lock_queue",
 }
 
 // ParseServerConfig parses and validates repos.yaml. An empty file is the default
@@ -330,6 +335,7 @@ func (d *decoder) serverRepo(v *yaml.Node, p string, workflows map[string]Workfl
 	r.AllowCustomWorkflows = optBool("allow_custom_workflows")
 	r.DeleteSourceBranchOnMerge = optBool("delete_source_branch_on_merge")
 	r.ApplyOnMerge = optBool("apply_on_merge")
+	r.LockQueue = optBool("lock_queue")
 	r.RepoLocking = d.repoLocking(fields, p)
 	r.PolicyCheck = optBool("policy_check")
 	r.CustomPolicyCheck = d.customPolicyCheck(fields, p)

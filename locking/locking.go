@@ -261,6 +261,7 @@ type PlanStore interface {
 // Store is a Locker and a PlanStore backed by the same database.
 type Store interface {
 	Locker
+	LockQueue
 	PlanStore
 	Journal
 	RepoRegistry

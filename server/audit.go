@@ -60,6 +60,9 @@ func (r *prRun) via() string {
 		if r.w.Delivery == "poll" {
 			return "poller"
 		}
+		if r.w.Handover != nil {
+			return "lock queue"
+		}
 		return "autoplan"
 	case WorkDriftCheck:
 		return "schedule"
@@ -82,6 +85,9 @@ func (r *prRun) audit(ctx context.Context, action string, results []templates.Pr
 		}
 		if res.Lock != nil {
 			detail = "locked by #" + strconv.Itoa(res.Lock.Pull)
+			if res.Lock.QueuePosition > 0 {
+				detail = "queued behind #" + strconv.Itoa(res.Lock.Pull) + " (position " + strconv.Itoa(res.Lock.QueuePosition) + ")"
+			}
 		}
 		r.s.appendAudit(ctx, locking.AuditEvent{User: r.w.User, Action: action, Via: r.via(), Repo: r.w.Repo.ID(), Pull: r.w.Pull.Num,
 			Issue: r.w.Kind == WorkDriftApply || r.w.Kind == WorkDriftCheck, Project: res.Name, Dir: res.Dir, Workspace: res.Workspace,

@@ -40,6 +40,9 @@ type Work struct {
 	// BodyDigest is the hex SHA-256 of the webhook's body, for the replay
 	// log (set only while the webhook waits in the spool).
 	BodyDigest string `json:",omitempty"`
+	// Handover is set on the autoplan of a pull request whose queued plan
+	// runs now: a lock it waited for was handed over to it.
+	Handover *Handover `json:",omitempty"`
 }
 
 // PullKey names a PR for serialisation and logs: "host/owner/name#num".

@@ -208,11 +208,13 @@ func (r *prRun) closeMerged(ctx context.Context) bool {
 		r.log.Info("merged pull request keeps its locks: a plan of its merge commit is not applied")
 		return false
 	}
+	s.leaveQueues(ctx, r.w.Repo, r.pull.Num)
 	released, err := s.cfg.Store.ReleasePull(ctx, r.w.Repo.ID(), r.pull.Num)
 	if err != nil {
 		r.log.Error("release locks", "error", err)
 		return false
 	}
+	s.handOver(ctx, r.w.Repo, releasedKeys(released), r.pull.Num, whyClosed(vcs.PullMerged))
 	if err := s.cfg.Store.DeletePlans(ctx, r.w.Repo.ID(), r.pull.Num); err != nil {
 		r.log.Error("delete plans", "error", err)
 	}

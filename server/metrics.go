@@ -28,6 +28,7 @@ type metrics struct {
 	auditErrors  prometheus.Counter     // audit entries that could not be written
 	lockAge      prometheus.GaugeFunc
 	queued       prometheus.GaugeFunc
+	plansQueued  prometheus.GaugeFunc
 }
 
 // newMetrics registers Atoll's series; st is read at scrape time for the
@@ -80,7 +81,17 @@ func newMetrics(reg *prometheus.Registry, st locking.Store, now func() time.Time
 		}
 		return float64(n), err
 	})
+	plansQueued := read(func(ctx context.Context) (float64, error) {
+		qs, err := st.Queues(ctx, "")
+		n := 0
+		for _, q := range qs {
+			n += len(q.Entries)
+		}
+		return float64(n), err
+	})
 	m := &metrics{
+		plansQueued: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "atoll_plans_queued",
+			Help: "Plans waiting in lock queues for a lock another pull request holds (read from the lock store at scrape time)."}, plansQueued),
 		lockAge: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "atoll_lock_oldest_age_seconds",
 			Help: "Age of the oldest workspace lock held, 0 with none (read from the lock store at scrape time)."}, oldestLock),
 		queued: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "atoll_jobs_waiting",
@@ -108,7 +119,7 @@ func newMetrics(reg *prometheus.Registry, st locking.Store, now func() time.Time
 		spooled: prometheus.NewGauge(prometheus.GaugeOpts{Name: "atoll_webhooks_spooled",
 			Help: "Webhooks accepted while the shared store was unreachable, waiting in this replica's local spool."}),
 	}
-	for _, c := range []prometheus.Collector{m.locksHeld, m.webhooks, m.jobs, m.jobSeconds, m.projects, m.locksLeaked, m.lockConflict, m.polls, m.pollPlans, m.spooled, m.auditErrors, m.lockAge, m.queued,
+	for _, c := range []prometheus.Collector{m.locksHeld, m.webhooks, m.jobs, m.jobSeconds, m.projects, m.locksLeaked, m.lockConflict, m.polls, m.pollPlans, m.spooled, m.auditErrors, m.lockAge, m.queued, m.plansQueued,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metric: %w", err)

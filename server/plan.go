@@ -35,6 +35,10 @@ func (r *prRun) autoplan(ctx context.Context) bool {
 	}
 	if r.pull.State != vcs.PullOpen {
 		r.log.Info("pull request not open; autoplan skipped")
+		if h := r.w.Handover; h != nil {
+			// Its close job left the queue too late: the lock goes on.
+			r.s.releaseHanded(ctx, r.w.Repo, r.pull.Num, h.Key, whyClosed(r.pull.State))
+		}
 		return true
 	}
 	if reason := r.forkRefusal(); reason != "" {
@@ -63,6 +67,10 @@ func (r *prRun) autoplan(ctx context.Context) bool {
 	if err != nil {
 		r.fail(ctx, statusPlan, "could not work out which projects changed", err.Error())
 		return false
+	}
+	if r.w.Handover != nil {
+		projects = r.withHandedProject(projects)
+		r.intro = r.handoverIntro()
 	}
 	defer r.runHooks(ctx, "post", CmdPlan, r.resolved.PostWorkflowHooks)
 	if len(projects) == 0 {
@@ -156,25 +164,18 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 			r.fail(ctx, statusPlan, "could not take the workspace locks", "")
 			return false
 		}
-		s.metrics.lockConflict.Inc()
-		r.logf("%s is locked by #%d; nothing was planned\n", held.Held.Key.Dir, held.Held.Pull)
-		results := make([]templates.Project, len(projects))
-		for i, p := range projects {
-			results[i] = tmplProject(p)
-			if projectKey(r.w.Repo, p) == held.Held.Key {
-				results[i].Status = templates.StatusLocked
-				results[i].Lock = &templates.LockInfo{Pull: held.Held.Pull, PullURL: held.Held.PullURL, User: held.Held.User, Since: held.Held.Time}
-			} else {
-				results[i].Status = templates.StatusRefused
-				results[i].Reason = fmt.Sprintf("not planned: a command locks all its projects together, and `%s` is locked by #%d", held.Held.Key.Dir, held.Held.Pull)
-			}
-		}
-		r.setStatus(ctx, statusPlan, vcs.StatusFailure, fmt.Sprintf("%s is locked by #%d", held.Held.Key.Dir, held.Held.Pull))
-		r.postResults(ctx, r.newLiveComment(), templates.Plan, append(results, refused...))
-		r.audit(ctx, AuditPlan, append(results, refused...))
-		return false
+		return r.planHeld(ctx, held.Held, projects, refused)
 	}
 
+	if r.resolved.LockQueue {
+		// It holds these locks now: waiting for one of them (it took the
+		// lock before a handover could give it) would hand it back later.
+		for _, l := range locks {
+			if err := s.cfg.Store.Dequeue(ctx, l.Key, pr.Num); err != nil {
+				r.log.Error("leave the queue of a lock taken", "dir", l.Key.Dir, "workspace", l.Key.Workspace, "error", err)
+			}
+		}
+	}
 	results := make([]templates.Project, len(projects))
 	for i, p := range projects {
 		results[i] = tmplProject(p) // Status "" until the project finishes
@@ -182,7 +183,7 @@ func (r *prRun) plan(ctx context.Context, projects []config.Project) bool {
 	// Projects refused by plan_requirements follow the planned ones; their
 	// indices are past len(projects), so runGroups never touches them.
 	results = append(results, refused...)
-	lc := r.newLiveComment()
+	lc := r.planComment(ctx)
 	silenced := allSilenced(projects, "plan")
 	if !silenced {
 		r.postResults(ctx, lc, templates.Plan, results)

@@ -50,9 +50,20 @@ type pullView struct {
 	URL     string
 	Plans   []locking.Plan
 	Locks   []locking.Lock
+	Queued  []pullQueued
 	Jobs    []JobInfo
 	Audit   []locking.AuditEvent
 	Running int
+}
+
+// pullQueued is a lock queue a pull request waits in.
+type pullQueued struct {
+	Key      locking.Key
+	Project  string
+	Position int
+	// Holder is the pull request holding the lock, 0 when it is free for
+	// the moment (being handed over).
+	Holder int
 }
 
 // pullData gathers a pull request's plans, locks, jobs (newest first) and
@@ -65,6 +76,21 @@ func (s *Server) pullData(ctx context.Context, repo vcs.Repo, num int) (pullView
 	}
 	if v.Locks, err = s.cfg.Store.List(ctx, locking.Filter{Repo: repo.ID(), Pull: num}); err != nil {
 		return v, err
+	}
+	queues, err := s.cfg.Store.Queues(ctx, repo.ID())
+	if err != nil {
+		return v, err
+	}
+	for _, q := range queues {
+		pos := q.Position(num)
+		if pos == 0 {
+			continue
+		}
+		pq := pullQueued{Key: q.Key, Project: q.Entries[pos-1].Project, Position: pos}
+		if l, err := s.cfg.Store.Get(ctx, q.Key); err == nil {
+			pq.Holder = l.Pull
+		}
+		v.Queued = append(v.Queued, pq)
 	}
 	v.Jobs = filterJobs(s.allJobs(ctx), func(j JobInfo) bool { return j.Repo == repo.FullName() && j.Pull == num && j.Kind != WorkDriftCheck })
 	for _, j := range v.Jobs {

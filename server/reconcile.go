@@ -13,6 +13,8 @@ import (
 // Reconcile releases the locks and plans of every pull request that is no longer
 // open, asking the VCS for the state of each PR holding a lock. It repairs what a
 // missed "closed" webhook (server down, delivery lost) would otherwise leak.
+// It also drops those pull requests from the lock queues, and hands each
+// free lock with a queue to its first pull request.
 func (s *Server) Reconcile(ctx context.Context) (int, error) {
 	locks, err := s.cfg.Store.List(ctx, locking.Filter{})
 	if err != nil {
@@ -25,6 +27,11 @@ func (s *Server) Reconcile(ctx context.Context) (int, error) {
 	seen := map[pr]bool{}
 	released := 0
 	var errs []error
+	// The queues first: a lock released below goes to a pull request that
+	// is still open.
+	if _, err := s.reconcileQueues(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	for _, l := range locks {
 		k := pr{l.Key.Repo, l.Pull}
 		if seen[k] {
@@ -60,10 +67,16 @@ func (s *Server) releaseIfNotOpen(ctx context.Context, repo vcs.Repo, num int) (
 	if !gone && pull.State == vcs.PullMerged && s.hasPendingMergePlans(ctx, repo, num) {
 		return 0, nil // apply_on_merge: its merge commit's plan waits for `atoll apply`
 	}
+	s.leaveQueues(ctx, repo, num)
 	rel, err := s.cfg.Store.ReleasePull(ctx, repo.ID(), num)
 	if err != nil {
 		return 0, fmt.Errorf("release %s#%d: %w", repo.ID(), num, err)
 	}
+	why := whyClosed(pull.State)
+	if gone {
+		why = "was deleted"
+	}
+	s.handOver(ctx, repo, releasedKeys(rel), num, why)
 	var errs []error
 	if err := s.cfg.Store.DeletePlans(ctx, repo.ID(), num); err != nil {
 		errs = append(errs, fmt.Errorf("delete plans of %s#%d: %w", repo.ID(), num, err))

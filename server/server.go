@@ -198,8 +198,11 @@ type Server struct {
 	spoolLeft int
 	ready     readiness
 	stale     staleLocks
-	perms     *permissionCache
-	cancels   *cancelState
+	// freeQueues is what the last reconcile pass saw of free locks with a
+	// queue (reconcileQueues).
+	freeQueues freeQueues
+	perms      *permissionCache
+	cancels    *cancelState
 
 	// baseCtx is cancelled on Shutdown; background work derives from it.
 	baseCtx context.Context

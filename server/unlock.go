@@ -17,6 +17,9 @@ func (r *prRun) unlock(ctx context.Context) bool {
 	cmd := r.w.Command
 	var released []locking.Lock
 	if cmd.Dir == "" {
+		// Discarding its plans includes the plans queued behind other
+		// pull requests' locks.
+		s.leaveQueues(ctx, r.w.Repo, r.pull.Num)
 		ls, err := s.cfg.Store.ReleasePull(ctx, r.w.Repo.ID(), r.pull.Num)
 		if err != nil {
 			r.log.Error("release locks", "error", err)
@@ -46,6 +49,7 @@ func (r *prRun) unlock(ctx context.Context) bool {
 		}
 	}
 	r.log.Info("locks released by unlock", "count", len(released))
+	s.handOver(ctx, r.w.Repo, releasedKeys(released), r.pull.Num, whyUnlocked)
 	s.auditLocks(ctx, r.w.User, "comment", r.w.ID, released)
 	data := unlockData(released)
 	data.Dir, data.Workspace, data.LocksURL = cmd.Dir, cmd.Workspace, s.locksURL()
@@ -63,6 +67,9 @@ func (r *prRun) unlock(ctx context.Context) bool {
 func (r *prRun) closed(ctx context.Context) bool {
 	s := r.s
 	ok := true
+	// It leaves the lock queues first: a lock released before could be
+	// handed to it.
+	s.leaveQueues(ctx, r.w.Repo, r.w.Pull.Num)
 	if r.w.Pull.State == vcs.PullMerged {
 		applied, applyOK := r.mergeApply(ctx)
 		ok = applyOK
@@ -88,6 +95,7 @@ func (r *prRun) closed(ctx context.Context) bool {
 		r.log.Error("release locks", "error", err)
 		ok = false
 	}
+	s.handOver(ctx, r.w.Repo, releasedKeys(released), r.w.Pull.Num, whyClosed(r.w.Pull.State))
 	if err := s.cfg.Store.DeletePlans(ctx, r.w.Repo.ID(), r.w.Pull.Num); err != nil {
 		r.log.Error("delete plans", "error", err)
 		ok = false

@@ -48,21 +48,58 @@ type LockView struct {
 	User      string    `json:"user"`
 	HeadSHA   string    `json:"head_sha"`
 	Since     time.Time `json:"since"`
+	// Queue are the pull requests whose plans wait for this lock, first
+	// first (repos.yaml lock_queue).
+	Queue []QueueView `json:"queue"`
+}
+
+// QueueView is a pull request waiting in a lock's queue, as the web page and
+// API show it.
+type QueueView struct {
+	Position int       `json:"position"`
+	Pull     int       `json:"pull"`
+	PullURL  string    `json:"pull_url,omitempty"`
+	User     string    `json:"user"`
+	HeadSHA  string    `json:"head_sha"`
+	Since    time.Time `json:"since"`
+}
+
+func queueViews(entries []locking.QueueEntry) []QueueView {
+	out := make([]QueueView, 0, len(entries))
+	for i, e := range entries {
+		out = append(out, QueueView{Position: i + 1, Pull: e.Pull, PullURL: e.PullURL, User: e.User, HeadSHA: e.HeadSHA, Since: e.Time})
+	}
+	return out
 }
 
 func lockView(l locking.Lock) LockView {
 	return LockView{ID: l.ID(), Repo: l.Key.Repo, Dir: l.Key.Dir, Workspace: l.Key.Workspace, Project: l.Project,
-		Pull: l.Pull, PullURL: l.PullURL, User: l.User, HeadSHA: l.HeadSHA, Since: l.Time}
+		Pull: l.Pull, PullURL: l.PullURL, User: l.User, HeadSHA: l.HeadSHA, Since: l.Time, Queue: []QueueView{}}
 }
 
+// locks lists the locks of ?repo= (all when unset) with their queues. A
+// queue whose lock is free for the moment (between a release and its
+// handover) is not shown.
 func (s *Server) locks(c echo.Context) ([]LockView, error) {
-	ls, err := s.cfg.Store.List(c.Request().Context(), locking.Filter{Repo: c.QueryParam("repo")})
+	ctx := c.Request().Context()
+	repo := c.QueryParam("repo")
+	ls, err := s.cfg.Store.List(ctx, locking.Filter{Repo: repo})
 	if err != nil {
 		return nil, err
 	}
+	queues, err := s.cfg.Store.Queues(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	byKey := make(map[locking.Key][]locking.QueueEntry, len(queues))
+	for _, q := range queues {
+		byKey[q.Key] = q.Entries
+	}
 	out := make([]LockView, 0, len(ls))
 	for _, l := range ls {
-		out = append(out, lockView(l))
+		v := lockView(l)
+		v.Queue = queueViews(byKey[l.Key])
+		out = append(out, v)
 	}
 	return out, nil
 }
@@ -87,7 +124,7 @@ func (s *Server) pageLocks(c echo.Context) error {
 // prefetcher can unlock by accident), then redirects back.
 func (s *Server) formUnlock(c echo.Context) error {
 	id := c.FormValue("id")
-	l, err := s.unlockByID(c, id)
+	l, err := s.unlockByID(c, id, whyLocksPage)
 	if err != nil {
 		return err
 	}
@@ -128,7 +165,10 @@ func (s *Server) sameOrigin(r *http.Request) bool {
 	return false
 }
 
-func (s *Server) unlockByID(c echo.Context, id string) (locking.Lock, error) {
+// unlockByID releases the lock with id for the Locks page or the API, and
+// hands it to its queue; why says how, for the comment of the pull request
+// planned next.
+func (s *Server) unlockByID(c echo.Context, id, why string) (locking.Lock, error) {
 	key, err := locking.ParseKey(id)
 	if err != nil {
 		return locking.Lock{}, echo.NewHTTPError(http.StatusBadRequest, "bad lock id")
@@ -145,6 +185,7 @@ func (s *Server) unlockByID(c echo.Context, id string) (locking.Lock, error) {
 	// checks that, so the plan record may stay for the record.
 	s.log.Info("lock released from web/API", "repo", key.Repo, "dir", key.Dir, "workspace", key.Workspace, "pull", l.Pull)
 	s.auditLocks(ctx, webActor(c, s.cfg.WebUser), webVia(c), "", []locking.Lock{l})
+	s.handOver(ctx, vcs.Repo{}, []locking.Key{key}, l.Pull, why)
 	return l, nil
 }
 
@@ -161,7 +202,7 @@ func (s *Server) apiUnlock(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "bad lock id")
 	}
-	l, err := s.unlockByID(c, id)
+	l, err := s.unlockByID(c, id, whyAPI)
 	if err != nil {
 		return err
 	}

@@ -62,6 +62,10 @@ type LockInfo struct {
 	User string
 	// Since is when the lock was taken.
 	Since time.Time
+	// QueuePosition is the plan's 1-based place in the lock's queue when it
+	// was queued instead of refused (repos.yaml lock_queue), 0 when it was
+	// refused.
+	QueuePosition int
 }
 
 // Requirement is one apply (or plan) requirement and whether the pull request meets it.

@@ -36,6 +36,7 @@ var funcs = template.FuncMap{
 	"view":         func(c Comment, p Project) projectView { return projectView{C: c, P: p} },
 	"last":         func(i, n int) bool { return i == n-1 },
 	"hasStatus":    hasStatus,
+	"anyQueued":    anyQueued,
 	"withStatus":   withStatus,
 	"join":         func(lines []string) string { return strings.Join(lines, "\n") },
 	"total":        func(c Comment) int { return len(c.Projects) + len(c.Running) },
@@ -51,6 +52,11 @@ type projectView struct {
 
 // codeSpan returns s as an inline code span, with a delimiter longer than any run
 // of backticks inside it.
+// Code returns s as a Markdown code span that no backtick or line break in
+// s can end early, for names from a repository (project names, directories)
+// that Go code puts into a comment's intro.
+func Code(s string) string { return codeSpan(s) }
+
 func codeSpan(s string) string {
 	// A code span cannot hold a line break: one inside would end the span (or
 	// the paragraph) and let what follows render as Markdown.
@@ -185,6 +191,16 @@ func isRunStep(step string) bool {
 }
 
 // hasStatus reports whether any project has one of the statuses.
+// anyQueued reports whether a project's plan waits in a lock's queue.
+func anyQueued(ps []Project) bool {
+	for _, p := range ps {
+		if p.Status == StatusLocked && p.Lock != nil && p.Lock.QueuePosition > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func hasStatus(ps []Project, statuses ...string) bool {
 	return len(withStatus(ps, statuses...)) > 0
 }
@@ -221,8 +237,19 @@ func tally(c Comment) []tallyItem {
 	}
 	var out []tallyItem
 	for _, w := range words {
-		if n := len(withStatus(c.Projects, w.status)); n > 0 {
+		n, queued := 0, 0
+		for _, p := range withStatus(c.Projects, w.status) {
+			if p.Status == StatusLocked && p.Lock != nil && p.Lock.QueuePosition > 0 {
+				queued++
+			} else {
+				n++
+			}
+		}
+		if n > 0 {
 			out = append(out, tallyItem{N: n, Word: w.word})
+		}
+		if queued > 0 {
+			out = append(out, tallyItem{N: queued, Word: "queued"})
 		}
 	}
 	if n := len(c.Running); n > 0 {

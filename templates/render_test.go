@@ -223,6 +223,29 @@ func TestPlanGolden(t *testing.T) {
 			},
 		},
 		{
+			name: "plan_queued",
+			c: Comment{Projects: []Project{{
+				Name: "network", Dir: "network", Workspace: "default", Status: StatusLocked, Lock: queuedLock(lock, 2),
+			}}, JobURL: jobURL, LocksURL: locksURL, Now: now},
+			wantVisible: []string{
+				"### Plan for `network` · workspace `default` — queued behind #12",
+				"`network` (workspace `default`) is locked by #12 (@alice, planned 2 hours ago); this plan is queued (position 2) and runs when #12 releases it: when #12 is merged or closed, or when someone comments `atoll unlock` on #12 or uses the [Locks page](" + locksURL + "). Atoll then plans this pull request's latest commit by itself. To leave the queue, comment `atoll unlock` here.",
+			},
+		},
+		{
+			name: "plan_many_queued",
+			c: Comment{Projects: []Project{
+				{Name: "edge", Dir: "edge", Workspace: "default", Status: StatusLocked, Lock: queuedLock(lock, 1)},
+				{Name: "dns", Dir: "dns", Workspace: "default", Status: StatusRefused,
+					Reason: "it waits with `edge`, which is queued behind #12 (a command locks all its projects together)."},
+			}, JobURL: jobURL, LocksURL: locksURL, Now: now},
+			wantVisible: []string{
+				"### Plan for 2 projects — 1 queued · 1 blocked\n",
+				"| `edge` | `default` | queued behind #12 (position 1) | – | – | – |",
+				"this plan is queued (position 1) and runs when #12 releases it",
+			},
+		},
+		{
 			name: "plan_many",
 			c: Comment{Projects: []Project{
 				network,
@@ -596,4 +619,11 @@ func TestProjectCommands(t *testing.T) {
 			t.Errorf("%+v.PlanCmd() = %q, want %q", tc.p, got, tc.plan)
 		}
 	}
+}
+
+// queuedLock returns a copy of l queued at pos.
+func queuedLock(l *LockInfo, pos int) *LockInfo {
+	q := *l
+	q.QueuePosition = pos
+	return &q
 }

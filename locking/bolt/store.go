@@ -66,7 +66,7 @@ func New(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open lock db %q: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{locksBucket, plansBucket, journalBucket, reposBucket} {
+		for _, name := range [][]byte{locksBucket, plansBucket, journalBucket, reposBucket, queuesBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}

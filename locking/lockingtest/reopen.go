@@ -45,12 +45,36 @@ func RunReopen(t *testing.T, open OpenFunc) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A queue survives too, and hands over after the restart.
+	queued := key(b, ".")
+	if _, err := s.Enqueue(ctx, queued, entry(queued, 3)); err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	queueBefore, err := s.Queue(ctx, queued)
+	if err != nil || len(queueBefore) != 1 {
+		t.Fatalf("Queue before close = %v, %v; want #3", queueBefore, err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
 
 	s = open(t)
 	wantList(t, s, locking.Filter{}, before)
+	wantQueue(t, s, queued, queueBefore...)
+	if _, err := s.Release(ctx, queued, 2); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	if l, ok, err := s.Handover(ctx, queued); err != nil || !ok || l.Pull != 3 {
+		t.Fatalf("Handover after reopen = %+v, %v, %v; want #3", l, ok, err)
+	}
+	if _, err := s.Release(ctx, queued, 3); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	mustAcquire(t, s, locks[2]) // as before, for the rest of the test
+	before, err = s.List(ctx, locking.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	wantPlans(t, s, a, 1, plansBefore)
 	if err := s.Acquire(ctx, []locking.Lock{lock(key(a, "network"), 9)}); !errors.Is(err, locking.ErrHeld) {
 		t.Errorf("Acquire of a reopened lock by another pull = %v, want ErrHeld", err)

@@ -75,6 +75,11 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"PlanDataRoundTrip", testPlanData},
 		{"CanceledContext", testCanceled},
 		{"Contention64", testContention},
+		{"QueueOrder", testQueueOrder},
+		{"QueueInvalid", testQueueInvalid},
+		{"QueueDequeue", testQueueDequeue},
+		{"QueueHandover", testHandover},
+		{"QueueHandoverRace", testHandoverRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@
 //	P lock:<key>            hash {pull, time, rec}: one held lock (<key> is locking.Key.String())
 //	P pull:<repo>|<pull>    set of <key>: the locks a PR holds, for ReleasePull and List by PR
 //	P plans:<repo>|<pull>   hash {"m|"+<key>: plan JSON without data, "d|"+<key>: plan file bytes}
+//	P queue:<key> ...       the lock queues (queue.go)
 //
 // <repo> is query-escaped, so it never contains "|". A write made under a
 // locking.Fence (a job holding a replica's lease on its PR) is a WATCH/MULTI

@@ -144,7 +144,7 @@ func TestHandedPlanRequeues(t *testing.T) {
 		ran++
 		return runner.Result{}, nil
 	})
-	dir := s.cfg.Runner.(*fakeRunner).dir
+	dir := s.cfg.Runner.(trackingRunner).Runner.(*fakeRunner).dir
 	if err := os.MkdirAll(filepath.Join(dir, "dns"), 0o700); err != nil {
 		t.Fatal(err)
 	}

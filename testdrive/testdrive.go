@@ -172,7 +172,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	// Step 2: a second PR on the same directory is blocked by the lock.
-	say("── Step 2: carol opens another pull request on network/; alice's lock blocks it ──")
+	say("── Step 2: carol opens another pull request on network/; alice holds its lock, so carol's plan is queued ──")
 	bigger := func(tf string) string { return strings.Replace(tf, "10.0.0.0/16", "10.0.0.0/8", 1) }
 	if _, err := gh.Push(ctx, repo, "bigger-vpc", map[string]string{"network/main.tf": bigger(files["network/main.tf"])}, "network: bigger vpc"); err != nil {
 		return fmt.Errorf("step 2: push: %w", err)
@@ -181,7 +181,9 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("step 2: open pull request: %w", err)
 	}
-	if err := w.showComment(pr2, "lock held", func(b string) bool { return strings.Contains(b, fmt.Sprintf("locked by #%d", pr1)) }); err != nil {
+	if err := w.showComment(pr2, "queued", func(b string) bool {
+		return strings.Contains(b, fmt.Sprintf("locked by #%d", pr1)) && strings.Contains(b, "queued (position 1)")
+	}); err != nil {
 		return fmt.Errorf("step 2: %w", err)
 	}
 
@@ -208,16 +210,21 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	// Step 4: merging releases the lock.
-	say("── Step 4: alice merges #%d; Atoll releases its locks ──", pr1)
+	say("── Step 4: alice merges #%d; Atoll releases its lock and hands it to #%d, which is planned by itself ──", pr1, pr2)
 	if err := gh.ClosePull(ctx, repo, pr1, true); err != nil {
 		return fmt.Errorf("step 4: merge: %w", err)
 	}
 	if err := w.showComment(pr1, "release", func(b string) bool { return strings.Contains(strings.ToLower(b), "released") }); err != nil {
 		return fmt.Errorf("step 4: %w", err)
 	}
+	if err := w.showComment(pr2, "handover", func(b string) bool {
+		return strings.Contains(b, "This plan was queued") && strings.Contains(b, "to destroy")
+	}); err != nil {
+		return fmt.Errorf("step 4: %w", err)
+	}
 
 	// Step 5: the other PR, brought up to date with main, is planned on push.
-	say("── Step 5: carol updates #%d with main; the push is planned now that the lock is free ──", pr2)
+	say("── Step 5: #%d lacks alice's web server, so its plan destroys it; carol updates the branch with main and it is planned again ──", pr2)
 	sha2, err := gh.UpdateBranch(ctx, repo, pr2)
 	if err != nil {
 		return fmt.Errorf("step 5: push: %w", err)
@@ -312,7 +319,7 @@ func Run(ctx context.Context, o Options) error {
 	say("✔ issue #%d is closed: %s", closed.Num, firstLine(closed.Body))
 	say("")
 
-	say("Test drive complete: plan → lock conflict → apply → merge → lock released → plan → merge applies → revert rolls back → drift → restored.")
+	say("Test drive complete: plan → queued behind a lock → apply → merge hands the lock over → plan → merge applies → revert rolls back → drift → restored.")
 	if o.Stay {
 		say("")
 		say("Atoll is still running at %s — open it in a browser. Press Ctrl-C to stop.", url+"/")

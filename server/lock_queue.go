@@ -376,7 +376,12 @@ func (r *prRun) planHeld(ctx context.Context, held locking.Lock, projects []conf
 		r.intro = r.handoverHeldIntro(held, heldLabel, pos)
 	}
 	if pos > 0 {
-		r.setStatus(ctx, statusPlan, vcs.StatusFailure, fmt.Sprintf("queued behind #%d (position %d) for %s", held.Pull, pos, heldLabel))
+		// Pending, not failed: the plan runs by itself when the lock comes.
+		// The job settles no pending status it set on purpose.
+		r.setStatus(ctx, statusPlan, vcs.StatusPending, fmt.Sprintf("queued behind #%d (position %d) for %s", held.Pull, pos, heldLabel))
+		r.statusMu.Lock()
+		delete(r.unsettled, statusPlan)
+		r.statusMu.Unlock()
 	} else {
 		r.setStatus(ctx, statusPlan, vcs.StatusFailure, fmt.Sprintf("%s is locked by #%d", held.Key.Dir, held.Pull))
 	}
@@ -386,5 +391,5 @@ func (r *prRun) planHeld(ctx context.Context, held locking.Lock, projects []conf
 		r.rememberComment(ctx, held.Key, entry, lc)
 	}
 	r.audit(ctx, AuditPlan, append(results, refused...))
-	return false
+	return pos > 0 // queued is what the job was to do; refused is not
 }

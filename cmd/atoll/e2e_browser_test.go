@@ -223,3 +223,63 @@ func newChromium(t *testing.T, chromium string) context.Context {
 	})
 	return cctx
 }
+
+// TestE2EBrowserLockQueue: in Chromium, the Locks page lists the plans queued
+// behind a lock, in order, each linking to its pull request, and the pull
+// request page of a queued pull request says where it stands.
+func TestE2EBrowserLockQueue(t *testing.T) {
+	t.Parallel()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium not found (%v): install it with `apt-get install -y chromium`", err)
+	}
+	gh := fakeGitHub(t)
+	atoll := startAtoll(t, gh, t.TempDir())
+	repo := networkRepo(t, gh, "infra", t.TempDir())
+	sha1, pr1 := openPR(t, gh, repo, "subnet", map[string]string{"network/subnet.tf": subnetTF}, "alice")
+	waitStatus(t, gh, repo, sha1, "atoll/plan", vcs.StatusSuccess)
+	_, pr2 := openPR(t, gh, repo, "dns", map[string]string{"network/dns.tf": "resource \"terraform_data\" \"dns\" {\n  input = \"ns1\"\n}\n"}, "carol")
+	waitComment(t, gh, repo, pr2, "queued (position 1)")
+	_, pr3 := openPR(t, gh, repo, "cdn", map[string]string{"network/cdn.tf": "resource \"terraform_data\" \"cdn\" {\n  input = \"edge\"\n}\n"}, "dave")
+	waitComment(t, gh, repo, pr3, "queued (position 2)")
+
+	cctx := newChromium(t, chromium)
+	if _, err := chromedp.Run(cctx, chromedp.NavigateResponse(atoll.URL+"/")); err != nil {
+		t.Fatalf("open the Locks page: %v", err)
+	}
+	if err := chromedp.Do(cctx, chromedp.WaitVisible(chromedp.CSS("tr.queue ol.queue li"))); err != nil {
+		t.Fatalf("wait for the queue under the lock: %v", err)
+	}
+	items, err := chromedp.Run(cctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('tr.queue ol.queue li')].map(li => li.textContent.trim())`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 2 || !strings.HasPrefix(items[0], fmt.Sprintf("#%d (carol", pr2)) || !strings.HasPrefix(items[1], fmt.Sprintf("#%d (dave", pr3)) {
+		t.Errorf("queue on the Locks page = %q; want #%d (carol…) then #%d (dave…)", items, pr2, pr3)
+	}
+	shot, err := chromedp.Run(cctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	saveArtifact(t, "locks-queue.png", string(shot))
+
+	if _, err := chromedp.Run(cctx, chromedp.NavigateResponse(fmt.Sprintf("%s/pulls/acme/infra/%d", atoll.URL, pr3))); err != nil {
+		t.Fatalf("open the pull request page: %v", err)
+	}
+	body, err := chromedp.Run(cctx, chromedp.Text(chromedp.CSS("body")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, "queued (position 2)") || !strings.Contains(body, fmt.Sprintf("#%d", pr1)) {
+		t.Errorf("the page of #%d does not say it is queued at position 2 behind #%d:\n%s", pr3, pr1, body)
+	}
+	// Queuing is what the autoplan was to do: it did not fail.
+	if strings.Contains(body, "failed") {
+		t.Errorf("the page of queued #%d shows a failure:\n%s", pr3, body)
+	}
+	shot, err = chromedp.Run(cctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	saveArtifact(t, "pull-queued.png", string(shot))
+}

@@ -107,13 +107,13 @@ func TestE2ELockQueue(t *testing.T) {
 	// 2. #2 and #3 are queued behind it, in order.
 	sha2, pr2 := openPR(t, gh, repo, "pr-b", queueTF("b"), "bob")
 	queued2 := waitComment(t, gh, repo, pr2, "queued behind #1", "this plan is queued (position 1) and runs when #1 releases it")
-	st := waitStatus(t, gh, repo, sha2, "atoll/plan", vcs.StatusFailure)
+	st := waitQueued(t, gh, repo, sha2)
 	if want := "queued behind #1 (position 1) for network"; st.Description != want {
 		t.Errorf("#2's plan status says %q; want %q", st.Description, want)
 	}
 	sha3, pr3 := openPR(t, gh, repo, "pr-c", queueTF("c"), "carol")
 	waitComment(t, gh, repo, pr3, "queued behind #1", "this plan is queued (position 2)")
-	waitStatus(t, gh, repo, sha3, "atoll/plan", vcs.StatusFailure)
+	waitQueued(t, gh, repo, sha3)
 	assertNotPlanned(t, gh, repo, pr2)
 	assertNotPlanned(t, gh, repo, pr3)
 
@@ -122,7 +122,7 @@ func TestE2ELockQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitStatus(t, gh, repo, sha2b, "atoll/plan", vcs.StatusFailure)
+	waitQueued(t, gh, repo, sha2b)
 	waitFor(t, func() bool { return countComments(gh, repo, pr2, "this plan is queued (position 1)") == 2 },
 		"#2's second comment saying it is still queued at position 1")
 	comments2 := gh.Comments(repo, pr2)
@@ -182,7 +182,7 @@ func TestE2ELockQueue(t *testing.T) {
 
 	// 6. A pull request closed while queued leaves the queue.
 	sha4, pr4 := openPR(t, gh, repo, "pr-d", queueTF("d"), "dave")
-	waitStatus(t, gh, repo, sha4, "atoll/plan", vcs.StatusFailure)
+	waitQueued(t, gh, repo, sha4)
 	waitLockState(t, atoll.URL, repo, fmt.Sprintf("%d <- %d", pr3, pr4))
 	if err := gh.ClosePull(ctx, repo, pr4, false); err != nil {
 		t.Fatal(err)
@@ -236,7 +236,7 @@ func TestE2ELockQueueReplicas(t *testing.T) {
 	waitStatus(t, gh, repo, sha1, "atoll/plan", vcs.StatusSuccess)
 	sha2, pr2 := openPR(t, gh, repo, "pr-b", queueTF("b"), "bob")
 	waitComment(t, gh, repo, pr2, "this plan is queued (position 1)")
-	waitStatus(t, gh, repo, sha2, "atoll/plan", vcs.StatusFailure)
+	waitQueued(t, gh, repo, sha2)
 	// Replica B sees the queue replica A wrote.
 	waitLockState(t, b.URL, repo, fmt.Sprintf("%d <- %d", pr1, pr2))
 
@@ -251,4 +251,21 @@ func TestE2ELockQueueReplicas(t *testing.T) {
 	if n := len(logLines(a.log.String()+b.log.String(), "lock handed over")); n != 1 {
 		t.Errorf("the lock was handed over %d times; want once:\n%s", n, grep(a.log.String()+b.log.String(), "lock handed over"))
 	}
+}
+
+// waitQueued waits for the pending atoll/plan status a queued plan leaves on
+// sha ("queued behind #N …"): pending, not failed, since it runs by itself.
+func waitQueued(t *testing.T, gh *vcstest.Server, repo vcs.Repo, sha string) vcs.Status {
+	t.Helper()
+	var got vcs.Status
+	waitFor(t, func() bool {
+		for _, st := range gh.Statuses(repo, sha) {
+			if st.Context == "atoll/plan" && st.State == vcs.StatusPending && strings.HasPrefix(st.Description, "queued behind") {
+				got = st
+				return true
+			}
+		}
+		return false
+	}, "the pending queued status on "+sha)
+	return got
 }

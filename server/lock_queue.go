@@ -112,9 +112,10 @@ func (r *prRun) planComment(ctx context.Context) *liveComment {
 // queue and dispatches an autoplan of that pull request. from is the pull
 // request that released the locks and why says how (see Handover.Why).
 // repo is the repository of keys when the caller knows it; its zero value
-// looks it up.
-func (s *Server) handOver(ctx context.Context, repo vcs.Repo, keys []locking.Key, from int, why string) {
+// looks it up. It returns the pull request each lock went to.
+func (s *Server) handOver(ctx context.Context, repo vcs.Repo, keys []locking.Key, from int, why string) map[locking.Key]int {
 	ctx = context.WithoutCancel(ctx) // a handover that happened must be dispatched
+	to := map[locking.Key]int{}
 	for _, k := range keys {
 		// The queue as it was, for the comment of the pull request the
 		// lock goes to.
@@ -127,6 +128,7 @@ func (s *Server) handOver(ctx context.Context, repo vcs.Repo, keys []locking.Key
 		if !ok {
 			continue
 		}
+		to[k] = l.Pull
 		if repo.ID() != k.Repo {
 			repo = s.repoFor(ctx, k.Repo)
 		}
@@ -148,6 +150,7 @@ func (s *Server) handOver(ctx context.Context, repo vcs.Repo, keys []locking.Key
 			s.log.Error("dispatch the plan of a pull request handed a lock; it runs at the next start", "repo", k.Repo, "pull", l.Pull, "error", err)
 		}
 	}
+	return to
 }
 
 // repoFor returns the repository with id as the webhooks described it (the

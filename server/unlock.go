@@ -49,9 +49,9 @@ func (r *prRun) unlock(ctx context.Context) bool {
 		}
 	}
 	r.log.Info("locks released by unlock", "count", len(released))
-	s.handOver(ctx, r.w.Repo, releasedKeys(released), r.pull.Num, whyUnlocked)
+	handed := s.handOver(ctx, r.w.Repo, releasedKeys(released), r.pull.Num, whyUnlocked)
 	s.auditLocks(ctx, r.w.User, "comment", r.w.ID, released)
-	data := unlockData(released)
+	data := unlockData(released, handed)
 	data.Dir, data.Workspace, data.LocksURL = cmd.Dir, cmd.Workspace, s.locksURL()
 	body, err := templates.Unlock(data)
 	if err != nil {
@@ -95,7 +95,7 @@ func (r *prRun) closed(ctx context.Context) bool {
 		r.log.Error("release locks", "error", err)
 		ok = false
 	}
-	s.handOver(ctx, r.w.Repo, releasedKeys(released), r.w.Pull.Num, whyClosed(r.w.Pull.State))
+	handed := s.handOver(ctx, r.w.Repo, releasedKeys(released), r.w.Pull.Num, whyClosed(r.w.Pull.State))
 	if err := s.cfg.Store.DeletePlans(ctx, r.w.Repo.ID(), r.w.Pull.Num); err != nil {
 		r.log.Error("delete plans", "error", err)
 		ok = false
@@ -105,7 +105,7 @@ func (r *prRun) closed(ctx context.Context) bool {
 	}
 	r.log.Info("pull request closed; locks released", "count", len(released), "state", r.w.Pull.State)
 	if len(released) > 0 {
-		data := unlockData(released)
+		data := unlockData(released, handed)
 		data.Closed = string(r.w.Pull.State)
 		data.LocksURL = s.locksURL()
 		body, err := templates.Unlock(data)
@@ -116,10 +116,13 @@ func (r *prRun) closed(ctx context.Context) bool {
 	return ok
 }
 
-func unlockData(released []locking.Lock) templates.UnlockData {
+// unlockData describes released locks; handed says which pull request
+// each lock passed to from its queue.
+func unlockData(released []locking.Lock, handed map[locking.Key]int) templates.UnlockData {
 	var d templates.UnlockData
 	for _, l := range released {
-		d.Released = append(d.Released, templates.Released{Name: l.Project, Dir: l.Key.Dir, Workspace: l.Key.Workspace, Lock: true, Plan: true})
+		d.Released = append(d.Released, templates.Released{Name: l.Project, Dir: l.Key.Dir, Workspace: l.Key.Workspace, Lock: true, Plan: true,
+			HandedTo: handed[l.Key]})
 	}
 	return d
 }

@@ -256,6 +256,9 @@ type Released struct {
 	Lock bool
 	// Plan is true when a saved plan was discarded.
 	Plan bool
+	// HandedTo is the pull request the lock passed to from its queue, 0
+	// when none was queued.
+	HandedTo int
 }
 
 // Label is how the project is named: its name, else its directory.
@@ -285,6 +288,17 @@ type UnlockData struct {
 	// Closed is "merged" or "closed" when the locks were released because the pull
 	// request ended, "" for an `atoll unlock` command.
 	Closed string
+}
+
+// HandedAll reports whether every released lock passed to a queued pull
+// request, so no other can plan those projects now.
+func (d UnlockData) HandedAll() bool {
+	for _, r := range d.Released {
+		if r.HandedTo == 0 {
+			return false
+		}
+	}
+	return len(d.Released) > 0
 }
 
 // RefusedData is the data of the comment for a command Atoll refused to run.

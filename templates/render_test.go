@@ -466,6 +466,22 @@ func TestHelpUnlockRefusedGolden(t *testing.T) {
 			want: []string{"### Locks released: this pull request was merged", "- `network` · workspace `default`: lock released, plan discarded", "Other pull requests can now plan this project."},
 		},
 		{
+			name: "unlock_merged_handed_over",
+			render: func() (string, error) {
+				return Unlock(UnlockData{Closed: "merged", LocksURL: locksURL, Released: []Released{{Dir: "network", Workspace: "default", Lock: true, Plan: true, HandedTo: 14}}})
+			},
+			want: []string{"### Locks released: this pull request was merged",
+				"- `network` · workspace `default`: lock released, plan discarded; passed to #14, which was queued for it and is planned now",
+				"\n\nThe [Locks page](" + locksURL + ") shows what is still held."},
+		},
+		{
+			name: "unlock_one_handed_over",
+			render: func() (string, error) {
+				return Unlock(UnlockData{Released: []Released{{Dir: "network", Workspace: "default", Lock: true, Plan: true, HandedTo: 14}}, Dir: "network", Workspace: "default"})
+			},
+			want: []string{"Released the lock and discarded the saved plan. The lock passed to #14, which was queued for it and is planned now."},
+		},
+		{
 			name: "unlock_one",
 			render: func() (string, error) {
 				return Unlock(UnlockData{Released: []Released{{Dir: "network", Workspace: "default", Lock: true, Plan: true}}, Dir: "network", Workspace: "default"})

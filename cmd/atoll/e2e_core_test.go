@@ -263,7 +263,7 @@ func TestE2ETestdrive(t *testing.T) {
 	if err != nil {
 		t.Fatalf("atoll testdrive: %v\n%s", err, out)
 	}
-	for _, want := range []string{"Setup", "Step 1", "Plan: 1 to add, 0 to change, 0 to destroy.", "locked by #1", "queued (position 1)", "This plan was queued", "@mallory may not run `atoll apply`", "Apply complete! Resources: 1 added", "Locks released", "Plan: 0 to add, 1 to change, 0 to destroy.",
+	for _, want := range []string{"Setup", "Step 1", "Plan: 1 to add, 0 to change, 0 to destroy.", "locked by #1", "queued (position 1)", "This plan was queued", "passed to #2, which was queued for it and is planned now", "@mallory may not run `atoll apply`", "Apply complete! Resources: 1 added", "Locks released", "Plan: 0 to add, 1 to change, 0 to destroy.",
 		"Step 6", "#2 was merged as", "so Atoll applied it", "Roll back: comment `atoll revert`",
 		"Step 7", "### Revert opened: #3", "Step 8", "#3 was merged as",
 		"Step 9", "Drift: acme/infra app (default)", "`size`: `\"small\"` in Git, `\"large\"` in reality",

@@ -143,6 +143,11 @@ func TestE2ECrashMidPlan(t *testing.T) {
 	waitFor(t, func() bool { _, err := os.Stat(marker); return err == nil }, "the slow step to start")
 	running := waitComment(t, gh, repo, pr, "network")
 	waitFor(t, func() bool { return processRunning(t, "sleep\x0061.37") }, "the slow step's sleep")
+	// The job journals a comment's ID just after GitHub answers its
+	// creation: a kill in those milliseconds leaves that comment to the
+	// new plan's comment alone (a known gap, docs/server.md). Give the
+	// journal write its moment so the test checks the edit.
+	time.Sleep(500 * time.Millisecond)
 	atoll.Kill()
 	noSleeper(t)
 	if st := gh.Statuses(repo, sha); len(st) == 0 || st[len(st)-1].State != vcs.StatusPending {

@@ -158,7 +158,7 @@ func (r *prRun) mergeApply(ctx context.Context) (applied, ok bool) {
 
 // projectRef names a project in Markdown: `name` (dir, workspace).
 func projectRef(p config.Project) string {
-	return fmt.Sprintf("`%s` (workspace `%s`)", projectLabel(p), p.Workspace)
+	return fmt.Sprintf("%s (workspace %s)", templates.Code(projectLabel(p)), templates.Code(p.Workspace))
 }
 
 // planDifference says how plan after differs from plan before, resource
@@ -178,14 +178,14 @@ func planDifference(before, after locking.Plan) string {
 		seen[rc.Address] = true
 		switch old, ok := was[rc.Address]; {
 		case !ok:
-			out = append(out, fmt.Sprintf("`%s` is now to %s (not in the reviewed plan)", rc.Address, rc.Action))
+			out = append(out, fmt.Sprintf("%s is now to %s (not in the reviewed plan)", templates.Code(rc.Address), rc.Action))
 		case old != rc.Action:
-			out = append(out, fmt.Sprintf("`%s` is now to %s (reviewed: %s)", rc.Address, rc.Action, old))
+			out = append(out, fmt.Sprintf("%s is now to %s (reviewed: %s)", templates.Code(rc.Address), rc.Action, old))
 		}
 	}
 	for _, rc := range before.Resources {
 		if !seen[rc.Address] {
-			out = append(out, fmt.Sprintf("`%s` is no longer to %s", rc.Address, rc.Action))
+			out = append(out, fmt.Sprintf("%s is no longer to %s", templates.Code(rc.Address), rc.Action))
 		}
 	}
 	if len(out) == 0 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/atollhq/atoll/locking"
 	"github.com/atollhq/atoll/runner"
+	"github.com/atollhq/atoll/templates"
 	"github.com/atollhq/atoll/vcs"
 )
 
@@ -48,7 +49,7 @@ func (r *prRun) revert(ctx context.Context) bool {
 	var conflict *runner.RevertConflictError
 	switch {
 	case errors.As(err, &conflict):
-		return refuse(fmt.Sprintf("reverting %s on top of `%s` conflicts with later changes in: %s.", short(r.pull.MergeSHA), r.pull.BaseBranch, codeList(conflict.Files)),
+		return refuse(fmt.Sprintf("reverting %s on top of %s conflicts with later changes in: %s.", short(r.pull.MergeSHA), templates.Code(r.pull.BaseBranch), codeList(conflict.Files)),
 			fmt.Sprintf("Revert it by hand: `git revert -m 1 %s`, resolve the conflicts, push, and open a pull request.", short(r.pull.MergeSHA)))
 	case errors.Is(err, runner.ErrBranchExists):
 		return refuse(fmt.Sprintf("the branch `%s` exists already: an earlier `atoll revert` made it.", branch),
@@ -69,9 +70,9 @@ func (r *prRun) revert(ctx context.Context) bool {
 			"Open the pull request from that branch by hand.")
 	}
 	r.auditRevert(ctx, "opened", fmt.Sprintf("#%d from %s", pr.Num, branch))
-	r.comment(ctx, fmt.Sprintf("### Revert opened: #%d\n\n#%d reverts this pull request: branch `%s`, commit %s, which undoes %s on top of `%s`. "+
+	r.comment(ctx, fmt.Sprintf("### Revert opened: #%d\n\n#%d reverts this pull request: branch `%s`, commit %s, which undoes %s on top of %s. "+
 		"Atoll plans it now, and its plan shows what rolling back changes. Review it, then merge it to roll back.",
-		pr.Num, pr.Num, branch, short(sha), short(r.pull.MergeSHA), r.pull.BaseBranch))
+		pr.Num, pr.Num, branch, short(sha), short(r.pull.MergeSHA), templates.Code(r.pull.BaseBranch)))
 	return true
 }
 
@@ -85,7 +86,7 @@ func (r *prRun) auditRevert(ctx context.Context, result, detail string) {
 func codeList(names []string) string {
 	quoted := make([]string, len(names))
 	for i, n := range names {
-		quoted[i] = "`" + n + "`"
+		quoted[i] = templates.Code(n) // repository paths: a backtick cannot end the span
 	}
 	if len(quoted) > 10 {
 		quoted = append(quoted[:10], fmt.Sprintf("%d more", len(names)-10))

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -34,10 +33,7 @@ func getAudit(t *testing.T, url, query string) auditPage {
 // page shows it in a real browser, with its filters.
 func TestE2EAuditTrail(t *testing.T) {
 	t.Parallel()
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium not found (%v): install it with `apt-get install -y chromium`", err)
-	}
+	chromium := lookChromium(t)
 	gh := fakeGitHub(t)
 	atoll := startAtoll(t, gh, t.TempDir())
 	repo := networkRepo(t, gh, "infra", t.TempDir())
@@ -164,10 +160,7 @@ func TestE2EAuditTrail(t *testing.T) {
 // stops refreshing once the job ends.
 func TestE2EBrowserLiveJobPage(t *testing.T) {
 	t.Parallel()
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium not found (%v): install it with `apt-get install -y chromium`", err)
-	}
+	chromium := lookChromium(t)
 	gh := fakeGitHub(t)
 	atoll := startAtoll(t, gh, t.TempDir(), writeReposYAML(t, `repos:
 - id: /.*/

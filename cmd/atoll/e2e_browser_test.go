@@ -56,10 +56,7 @@ var agoText = regexp.MustCompile(`^(just now|\d+ minutes? ago)$`)
 // it.
 func TestE2EBrowserLocksPage(t *testing.T) {
 	t.Parallel()
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium not found (%v): install it with `apt-get install -y chromium`", err)
-	}
+	chromium := lookChromium(t)
 	gh := fakeGitHub(t)
 	ctx := waitCtx(t)
 	atoll := startAtoll(t, gh, t.TempDir())
@@ -190,6 +187,17 @@ func TestE2EBrowserLocksPage(t *testing.T) {
 	}
 }
 
+// lookChromium finds Debian's chromium, failing (never skipping) the test
+// with how to install it.
+func lookChromium(t *testing.T) string {
+	t.Helper()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium not found (%v): install it with `apt-get install -y chromium`", err)
+	}
+	return chromium
+}
+
 // newChromium starts headless Chromium for the test (bounded to a minute in
 // all) and returns its tab's context; its output is logged if the test fails.
 func newChromium(t *testing.T, chromium string) context.Context {
@@ -229,18 +237,15 @@ func newChromium(t *testing.T, chromium string) context.Context {
 // request page of a queued pull request says where it stands.
 func TestE2EBrowserLockQueue(t *testing.T) {
 	t.Parallel()
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium not found (%v): install it with `apt-get install -y chromium`", err)
-	}
+	chromium := lookChromium(t)
 	gh := fakeGitHub(t)
 	atoll := startAtoll(t, gh, t.TempDir())
 	repo := networkRepo(t, gh, "infra", t.TempDir())
 	sha1, pr1 := openPR(t, gh, repo, "subnet", map[string]string{"network/subnet.tf": subnetTF}, "alice")
 	waitStatus(t, gh, repo, sha1, "atoll/plan", vcs.StatusSuccess)
-	_, pr2 := openPR(t, gh, repo, "dns", map[string]string{"network/dns.tf": "resource \"terraform_data\" \"dns\" {\n  input = \"ns1\"\n}\n"}, "carol")
+	_, pr2 := openPR(t, gh, repo, "dns", map[string]string{"network/dns.tf": dnsTF}, "carol")
 	waitComment(t, gh, repo, pr2, "queued (position 1)")
-	_, pr3 := openPR(t, gh, repo, "cdn", map[string]string{"network/cdn.tf": "resource \"terraform_data\" \"cdn\" {\n  input = \"edge\"\n}\n"}, "dave")
+	_, pr3 := openPR(t, gh, repo, "cdn", map[string]string{"network/cdn.tf": cdnTF}, "dave")
 	waitComment(t, gh, repo, pr3, "queued (position 2)")
 
 	cctx := newChromium(t, chromium)

@@ -11,6 +11,12 @@ import (
 	"github.com/atollhq/atoll/vcs/vcstest"
 )
 
+// dnsTF and cdnTF each add one more resource to network/.
+const (
+	dnsTF = "resource \"terraform_data\" \"dns\" {\n  input = \"ns1\"\n}\n"
+	cdnTF = "resource \"terraform_data\" \"cdn\" {\n  input = \"edge\"\n}\n"
+)
+
 // stateHas reports whether the local state file of project under stateDir
 // holds a resource named addr ("terraform_data.subnet").
 func stateHas(t *testing.T, stateDir, project, addr string) bool {
@@ -71,12 +77,12 @@ func TestE2EApplyOnMerge(t *testing.T) {
 
 	// 2. The base moved after the plan: a push straight to main adds a
 	// resource, so the merge commit plans more than was reviewed.
-	sha, pr2 := openPR(t, gh, repo, "add-dns", map[string]string{"network/dns.tf": "resource \"terraform_data\" \"dns\" {\n  input = \"ns1\"\n}\n"}, "alice")
+	sha, pr2 := openPR(t, gh, repo, "add-dns", map[string]string{"network/dns.tf": dnsTF}, "alice")
 	waitStatus(t, gh, repo, sha, "atoll/plan", vcs.StatusSuccess)
 	if err := gh.Review(repo, pr2, "bob", "APPROVED"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := gh.Push(waitCtx(t), repo, "main", map[string]string{"network/cdn.tf": "resource \"terraform_data\" \"cdn\" {\n  input = \"edge\"\n}\n"}, "hotfix straight to main"); err != nil {
+	if _, err := gh.Push(waitCtx(t), repo, "main", map[string]string{"network/cdn.tf": cdnTF}, "hotfix straight to main"); err != nil {
 		t.Fatal(err)
 	}
 	merge2 := mergePR(t, gh, repo, pr2)
